@@ -1,0 +1,21 @@
+"""tocsin: Prefect-style event automations on your own machine.
+
+Kept light on purpose: `import tocsin` must not pull in the daemon's dependencies, so that
+`tocsin emit` and `emit_event` start fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def emit_event(*args: Any, **kwargs: Any) -> Any:
+    """Emit one event to the local daemon (Prefect's signature); see tocsin.client.emit_event."""
+    from .client import emit_event as _emit
+
+    return _emit(*args, **kwargs)
+
+
+__all__ = ["emit_event", "__version__"]

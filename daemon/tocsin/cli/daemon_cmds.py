@@ -1,0 +1,49 @@
+"""`tocsin daemon`, `tocsin status` and `tocsin tui`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("daemon", help="run the daemon in the foreground")
+    p.add_argument("--home", help="state directory (default: $TOCSIN_HOME, else "
+                   "$XDG_STATE_HOME/tocsin)")
+    p.add_argument("--config", help="TOML config file")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default from config: INFO)")
+    p.set_defaults(func=run_daemon)
+
+    p = sub.add_parser("status", help="is the daemon running, and what is it doing")
+    p.add_argument("--json", action="store_true", help="print the daemon's status as JSON")
+    p.set_defaults(func=status)
+
+    p = sub.add_parser("tui", help="open the dashboard (the default with no command)")
+    p.set_defaults(func=lambda args: __import__(
+        "tocsin.cli.tui_cmd", fromlist=["run_tui"]).run_tui(args))
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from ..server.daemon import run_daemon as run
+
+    return run(args.home, args.socket, args.config, args.log_level)
+
+
+def status(args: argparse.Namespace) -> int:
+    from ..client.sync import SyncClient
+
+    with SyncClient(args.socket) as client:
+        info = client.health()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"tocsin {info['version']} running (pid {info['pid']}, up {info['uptime_s']:.0f}s)")
+    print(f"  socket  {info['socket']}")
+    print(f"  home    {info['home']}")
+    for name, counters in info.get("components", {}).items():
+        if counters:
+            text = ", ".join(f"{k} {v}" for k, v in counters.items())
+            print(f"  {name:<8}{text}")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,95 @@
+"""An asyncio client (aiohttp over the Unix socket), with the websocket streams."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ..errors import ApiError, DaemonNotRunning
+from .sync import default_socket_path
+
+
+class AsyncClient:
+    def __init__(self, socket_path: str | Path | None = None, timeout: float = 30.0) -> None:
+        self.socket_path = str(socket_path or default_socket_path())
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=self.socket_path), timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            async with self.session.request(method, f"http://tocsin{path}",
+                                            json=body) as resp:
+                raw = await resp.read()
+        except (aiohttp.ClientConnectorError, FileNotFoundError):
+            raise DaemonNotRunning(self.socket_path) from None
+        payload = json.loads(raw) if raw else None
+        if resp.status >= 400:
+            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+            raise ApiError(resp.status, detail)
+        return payload
+
+    async def health(self) -> dict[str, Any]:
+        return await self.request("GET", "/health")
+
+    async def emit(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self.request("POST", "/events", events)
+
+    async def filter_events(self, **filter_fields: Any) -> dict[str, Any]:
+        return await self.request("POST", "/events/filter", filter_fields)
+
+    async def stream(self, filter: dict[str, Any] | None = None,
+                     backfill: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Live events from `/events/out` (after commit), optionally after recent history.
+
+        Yields event dicts; raises ApiError if the daemon cuts this reader off for lagging.
+        """
+        try:
+            ws = await self.session.ws_connect("http://tocsin/events/out", heartbeat=30)
+        except (aiohttp.ClientConnectorError, FileNotFoundError):
+            raise DaemonNotRunning(self.socket_path) from None
+        async with ws:
+            await ws.send_str(json.dumps({"filter": filter or {}, "backfill": backfill}))
+            async for msg in ws:
+                if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    break
+                data = json.loads(msg.data)
+                if data.get("type") == "event":
+                    yield data["event"]
+                elif data.get("type") in ("dropped", "error"):
+                    raise ApiError(499, data.get("detail"))
+
+    async def send_stream(self, batches: AsyncIterator[list[dict[str, Any]]] | list[bytes]) -> None:
+        """Send events over `/events/in`; returns once the daemon has committed them all."""
+        try:
+            ws = await self.session.ws_connect("http://tocsin/events/in")
+        except (aiohttp.ClientConnectorError, FileNotFoundError):
+            raise DaemonNotRunning(self.socket_path) from None
+        async with ws:
+            if isinstance(batches, list):
+                for raw in batches:
+                    await ws.send_bytes(raw)
+            else:
+                async for batch in batches:
+                    await ws.send_str(json.dumps(batch))
+            await ws.close()

@@ -1,0 +1,133 @@
+"""A standard-library client: HTTP/1.1 over the Unix socket with http.client and json."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ApiError, DaemonNotRunning
+
+
+def default_socket_path() -> Path:
+    # Same rule as tocsin.config.default_socket, without importing msgspec for it.
+    if env := os.environ.get("TOCSIN_SOCKET"):
+        return Path(env)
+    if runtime := os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(runtime) / "tocsin" / "tocsin.sock"
+    home = os.environ.get("TOCSIN_HOME") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "tocsin")
+    return Path(home) / "tocsin.sock"
+
+
+def new_event_id() -> str:
+    """A uuid7 (time-ordered), written out without importing the event model."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
+    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise DaemonNotRunning(self._path) from None
+        self.sock = sock
+
+
+class SyncClient:
+    def __init__(self, socket_path: str | Path | None = None, timeout: float = 30.0) -> None:
+        self.socket_path = str(socket_path or default_socket_path())
+        self.timeout = timeout
+        self._conn: _UnixConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Send one request; JSON in and out. Raises DaemonNotRunning or ApiError."""
+        data = None if body is None else json.dumps(body, default=str).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in (1, 2):
+            conn = self._conn or _UnixConnection(self.socket_path, self.timeout)
+            self._conn = conn
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.close()
+                self._conn = None
+                if attempt == 2:
+                    raise DaemonNotRunning(self.socket_path) from None
+        payload = json.loads(raw) if raw else None
+        if resp.status >= 400:
+            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+            raise ApiError(resp.status, detail)
+        return payload
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- conveniences ----------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/health")
+
+    def emit(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.request("POST", "/events", events)
+
+    def filter_events(self, **filter_fields: Any) -> dict[str, Any]:
+        return self.request("POST", "/events/filter", filter_fields)
+
+
+def build_event(event: str, resource: dict[str, str], *,
+                related: list[dict[str, str]] | None = None,
+                payload: dict[str, Any] | None = None, id: str | None = None,
+                follows: str | None = None, occurred: datetime | None = None) -> dict[str, Any]:
+    """An event in Prefect's JSON shape, with `id` and `occurred` filled in."""
+    data: dict[str, Any] = {
+        "id": str(id) if id else new_event_id(),
+        "occurred": (occurred or datetime.now(timezone.utc)).isoformat(),
+        "event": event,
+        "resource": resource,
+        "related": related or [],
+        "payload": payload or {},
+    }
+    if follows:
+        data["follows"] = str(follows)
+    return data
+
+
+def emit_event(event: str, resource: dict[str, str], occurred: datetime | None = None,
+               related: list[dict[str, str]] | None = None,
+               payload: dict[str, Any] | None = None, id: str | None = None,
+               follows: str | None = None, *, socket_path: str | Path | None = None
+               ) -> dict[str, Any]:
+    """Emit one event to the local daemon, as Prefect's `emit_event` does; returns it."""
+    data = build_event(event, resource, related=related, payload=payload, id=id,
+                       follows=follows, occurred=occurred)
+    with SyncClient(socket_path) as client:
+        client.emit([data])
+    return data

@@ -1,0 +1,118 @@
+"""Where tocsin keeps things, and the TOML config file.
+
+Every setting has an embedded default, so `tocsin daemon` runs with no file at all. A config
+is parsed and validated whole before it replaces the running one (a bad reload keeps the old).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from .errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    """Seconds as a number, or text like `90s`, `15m`, `7d`."""
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is not a duration (use seconds, or e.g. 90s, 15m, 7d)")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+class WatchConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One `[[watch]]` table: a file or glob of event-log files to tail."""
+
+    path: str
+    format: Literal["jsonl", "regex"] = "jsonl"
+    start: Literal["beginning", "end"] = "end"
+    pattern: str | None = None
+    template: str | None = None
+
+
+class WebhooksConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The incoming-webhook HTTP listener (off unless `enabled`)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+
+class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    socket: str | None = None
+    socket_mode: str = "0600"
+    socket_group: str | None = None
+    log_level: str = "INFO"
+    retention: str | int = "7d"
+    prune_interval: str | int = "10m"
+    max_event_bytes: int = 1024 * 1024
+    watch: list[WatchConfig] = msgspec.field(default_factory=list)
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    # Free-form tables for parts that read their own settings ([engine], [actions], [jobs]).
+    engine: dict[str, Any] = msgspec.field(default_factory=dict)
+    actions: dict[str, Any] = msgspec.field(default_factory=dict)
+    jobs: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            int(self.socket_mode, 8)
+        except ValueError:
+            raise ValueError("`socket_mode` must be an octal string such as \"0660\"") from None
+        parse_duration(self.retention)
+        parse_duration(self.prune_interval)
+        if self.max_event_bytes < 1024:
+            raise ValueError("`max_event_bytes` must be at least 1024")
+        for i, w in enumerate(self.watch):
+            if w.format == "regex" and not (w.pattern and w.template):
+                raise ValueError(f"`watch[{i}]` with format \"regex\" needs `pattern` and `template`")
+
+    @property
+    def retention_delta(self) -> timedelta:
+        return parse_duration(self.retention)
+
+    @property
+    def prune_every(self) -> timedelta:
+        return parse_duration(self.prune_interval)
+
+
+def load_config(path: Path | None) -> Config:
+    """Parse and validate a config file (None: embedded defaults); raises ConfigError."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def default_home() -> Path:
+    if env := os.environ.get("TOCSIN_HOME"):
+        return Path(env)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "tocsin"
+
+
+def default_socket(home: Path | None = None) -> Path:
+    """TOCSIN_SOCKET, else $XDG_RUNTIME_DIR/tocsin/tocsin.sock, else the home directory's."""
+    if env := os.environ.get("TOCSIN_SOCKET"):
+        return Path(env)
+    if runtime := os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(runtime) / "tocsin" / "tocsin.sock"
+    return (home or default_home()) / "tocsin.sock"

@@ -1,0 +1,79 @@
+"""One exception family for tocsin, so callers can tell our errors from bugs.
+
+Each subclass belongs to one area; messages are written for the person who will read them:
+what was wrong, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class TocsinError(Exception):
+    """Base of every error tocsin raises on purpose."""
+
+    exit_code = 1
+
+
+class InvalidInput(TocsinError):
+    """Input that does not fit its schema; `errors` holds one (path, message) per problem."""
+
+    exit_code = 65
+
+    def __init__(self, errors: list[tuple[str, str]] | str, *, where: str = "") -> None:
+        if isinstance(errors, str):
+            errors = [(where, errors)]
+        self.errors = errors
+        super().__init__("; ".join(f"{p}: {m}" if p else m for p, m in errors))
+
+    def as_json(self) -> list[dict[str, str]]:
+        """The shape the socket API returns in a 422 `detail`."""
+        return [{"loc": p, "msg": m} for p, m in self.errors]
+
+
+class ConfigError(TocsinError):
+    """The TOML config (or a reload of it) is wrong; the old config stays in force."""
+
+    exit_code = 78
+
+
+class DaemonNotRunning(TocsinError):
+    """Nothing answers on the socket."""
+
+    exit_code = 3
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        super().__init__(
+            f"tocsin daemon is not running (no answer on {socket_path}); "
+            "start it with `tocsin daemon` or `systemctl --user start tocsin`"
+        )
+
+
+class DaemonAlreadyRunning(TocsinError):
+    """Another daemon answers on the socket we were asked to use."""
+
+    def __init__(self, socket_path: str) -> None:
+        super().__init__(
+            f"another tocsin daemon is already answering on {socket_path}; "
+            "stop it first, or give this one its own --socket"
+        )
+
+
+class ApiError(TocsinError):
+    """The daemon answered with an error status."""
+
+    def __init__(self, status: int, detail: object) -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(_format_detail(status, detail))
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return 65 if self.status in (400, 422) else 1
+
+
+def _format_detail(status: int, detail: object) -> str:
+    if isinstance(detail, list):
+        parts = [f"{d.get('loc', '')}: {d.get('msg', '')}" if isinstance(d, dict) else str(d)
+                 for d in detail]
+        return f"daemon refused the request ({status}): " + "; ".join(parts)
+    return f"daemon refused the request ({status}): {detail}"

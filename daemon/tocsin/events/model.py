@@ -1,0 +1,173 @@
+"""The Event in Prefect's JSON shape, its validation and its derived views.
+
+Events are msgspec Structs: decoding a whole batch of JSON into validated events happens in C,
+and `__post_init__` adds the rules a type cannot say (required labels, roles, limits). msgspec
+reports an error raised there with the JSON path of the offending event, so the message
+names the field.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from ..errors import InvalidInput
+
+MAX_LABELS_PER_RESOURCE = 500
+MAX_RELATED_RESOURCES = 100
+MAX_EVENT_NAME_LENGTH = 1024
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+Resource = dict[str, str]
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 v7), as Prefect uses for event ids."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _check_resource(resource: Resource, what: str) -> None:
+    if not resource.get("prefect.resource.id"):
+        raise ValueError(f"{what} must carry a non-empty `prefect.resource.id` label")
+    if len(resource) > MAX_LABELS_PER_RESOURCE:
+        raise ValueError(
+            f"{what} has {len(resource)} labels; at most {MAX_LABELS_PER_RESOURCE} are allowed"
+        )
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """One event. `id` and `occurred` default to now; the daemon stamps `received`."""
+
+    event: str
+    resource: Resource
+    occurred: datetime = msgspec.field(default_factory=utcnow)
+    related: list[Resource] = msgspec.field(default_factory=list)
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    id: uuid.UUID = msgspec.field(default_factory=uuid7)
+    follows: uuid.UUID | None = None
+    received: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.event:
+            raise ValueError("`event` (the event name) must not be empty")
+        if len(self.event) > MAX_EVENT_NAME_LENGTH:
+            raise ValueError(f"`event` is longer than {MAX_EVENT_NAME_LENGTH} characters")
+        _check_resource(self.resource, "`resource`")
+        if len(self.related) > MAX_RELATED_RESOURCES:
+            raise ValueError(f"`related` has more than {MAX_RELATED_RESOURCES} resources")
+        for i, rel in enumerate(self.related):
+            _check_resource(rel, f"`related[{i}]`")
+            if not rel.get("prefect.resource.role"):
+                raise ValueError(f"`related[{i}]` must carry a non-empty `prefect.resource.role`")
+        if self.occurred.tzinfo is None:
+            self.occurred = self.occurred.replace(tzinfo=timezone.utc)
+        if self.received is not None and self.received.tzinfo is None:
+            self.received = self.received.replace(tzinfo=timezone.utc)
+
+    # Derived views, shared by matching, for_each and templates.
+    @property
+    def resource_id(self) -> str:
+        return self.resource["prefect.resource.id"]
+
+    @property
+    def involved_resources(self) -> list[Resource]:
+        return [self.resource, *self.related]
+
+    def resource_in_role(self, role: str) -> Resource | None:
+        for rel in self.related:
+            if rel.get("prefect.resource.role") == role:
+                return rel
+        return None
+
+    def resources_in_role(self, role: str) -> list[Resource]:
+        return [r for r in self.related if r.get("prefect.resource.role") == role]
+
+    def find_resource_label(self, label: str) -> str | None:
+        """A label's value for `for_each`: `related:<role>:<label>` reads the first resource in
+        that role; anything else (or a role nobody has) reads the primary resource."""
+        if label.startswith("related:"):
+            _, _, rest = label.partition(":")
+            role, sep, inner = rest.partition(":")
+            if sep:
+                rel = self.resource_in_role(role)
+                if rel is not None:
+                    return rel.get(inner)
+        return self.resource.get(label)
+
+
+_encoder = msgspec.json.Encoder()
+_event_decoder = msgspec.json.Decoder(Event)
+_batch_decoder = msgspec.json.Decoder(Event | list[Event])
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+def to_builtins(event: Event) -> dict[str, Any]:
+    """The event as plain JSON-ready values (ids and times as strings)."""
+    return msgspec.to_builtins(event)
+
+
+def _raise_invalid(exc: msgspec.ValidationError | msgspec.DecodeError) -> None:
+    message = str(exc)
+    path = ""
+    if " - at `" in message:
+        message, _, rest = message.rpartition(" - at `")
+        path = rest.rstrip("`")
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        message = f"body is not valid JSON: {message}"
+    raise InvalidInput([(path, message)]) from None
+
+
+def decode_events(body: bytes) -> list[Event]:
+    """One event or a list of them, validated; raises InvalidInput naming the field."""
+    try:
+        decoded = _batch_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        _raise_invalid(exc)
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def decode_event(body: bytes | str) -> Event:
+    try:
+        return _event_decoder.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        _raise_invalid(exc)
+    raise AssertionError("unreachable")
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Validate an already-parsed event (from YAML, a template, a Python caller)."""
+    try:
+        return msgspec.convert(data, Event)
+    except msgspec.ValidationError as exc:
+        _raise_invalid(exc)
+    raise AssertionError("unreachable")
+
+
+def check_size(events: list[Event], limit: int, encoded: list[bytes]) -> None:
+    """Refuse the batch if any event is over the size limit (one bad event refuses all)."""
+    for i, raw in enumerate(encoded):
+        if len(raw) > limit:
+            where = f"$[{i}]" if len(events) > 1 else "$"
+            raise InvalidInput(
+                [(where, f"event is {len(raw)} bytes; the limit is {limit} bytes "
+                         "(raise `max_event_bytes` in the config if this is intended)")]
+            )

@@ -1,0 +1,214 @@
+"""The core socket API: health and events (REST shaped like Prefect's, plus websockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from ..errors import InvalidInput
+from ..events.filter import EventFilter
+from ..events.model import Event, decode_events
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger("tocsin.api")
+
+# Most events /events/in keeps uncommitted at once before it stops reading (backpressure).
+MAX_IN_FLIGHT = 50_000
+
+_encoder = msgspec.json.Encoder()
+
+
+def daemon_of(request: web.Request) -> Daemon:
+    return request.app["daemon"]
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encoder.encode(data), status=status, content_type="application/json")
+
+
+def error_response(exc: InvalidInput) -> web.Response:
+    status = 400 if any("not valid JSON" in m for _, m in exc.errors) else 422
+    return json_response({"detail": exc.as_json()}, status=status)
+
+
+def decode_body(body: bytes, type_: Any, where: str = "") -> Any:
+    """Decode a request body into a msgspec type, or raise InvalidInput naming the field."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).rpartition(" - at `")
+        if not message:
+            message, path = str(exc), ""
+        raise InvalidInput([(where + path.rstrip("`"), message)]) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput([("", f"body is not valid JSON: {exc}")]) from None
+
+
+@web.middleware
+async def invalid_input_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except InvalidInput as exc:
+        return error_response(exc)
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response(daemon_of(request).status())
+
+
+async def post_events(request: web.Request) -> web.Response:
+    daemon = daemon_of(request)
+    body = await request.read()
+    events = decode_events(body)
+    daemon.check_size(events, len(body))
+    stored = await daemon.ingest(events)
+    return json_response({"stored": len(stored), "ids": [str(e.id) for e in events]}, status=201)
+
+
+async def get_event(request: web.Request) -> web.Response:
+    event = await daemon_of(request).store.get(request.match_info["id"])
+    if event is None:
+        return json_response({"detail": "no event with that id"}, status=404)
+    return json_response(event)
+
+
+async def filter_events(request: web.Request) -> web.Response:
+    body = await request.read()
+    f = decode_body(body or b"{}", EventFilter)
+    events, next_page = await daemon_of(request).store.query(f)
+    return json_response({"events": events, "next_page": next_page})
+
+
+async def events_in(request: web.Request) -> web.WebSocketResponse:
+    """A stream of events (each message one event or a list), stored as they arrive.
+
+    Commits are not awaited one by one, so group commit sees many messages at once; the
+    close handshake completes only after everything received has been committed. A bad
+    message is answered with an error message and skipped.
+    """
+    daemon = daemon_of(request)
+    ws = web.WebSocketResponse(autoclose=False, max_msg_size=256 * 1024 * 1024)
+    await ws.prepare(request)
+    pending: set[asyncio.Task[list[Event]]] = set()
+    in_flight = 0
+
+    def done(task: asyncio.Task[list[Event]], n: int) -> None:
+        nonlocal in_flight
+        in_flight -= n
+        pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("storing events from /events/in failed: %s", task.exception())
+
+    async for msg in ws:
+        if msg.type == WSMsgType.CLOSE:
+            break
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        data = msg.data.encode() if isinstance(msg.data, str) else msg.data
+        try:
+            events = decode_events(data)
+            daemon.check_size(events, len(data))
+        except InvalidInput as exc:
+            await ws.send_bytes(_encoder.encode({"type": "error", "detail": exc.as_json()}))
+            continue
+        task = asyncio.ensure_future(daemon.ingest(events))
+        pending.add(task)
+        in_flight += len(events)
+        task.add_done_callback(lambda t, n=len(events): done(t, n))
+        if in_flight > MAX_IN_FLIGHT:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+    if pending:
+        await asyncio.wait(pending)
+    await ws.close()
+    return ws
+
+
+async def events_out(request: web.Request) -> web.WebSocketResponse:
+    """Live events matching a filter, after commit; first message: {"filter", "backfill"}.
+
+    We subscribe before reading the backfill and skip ids already sent, so nothing falls in
+    the gap between history and live.
+    """
+    daemon = daemon_of(request)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    try:
+        first = await ws.receive(timeout=10)
+    except asyncio.TimeoutError:
+        first = None
+    spec: dict[str, Any] = {}
+    if first is not None and first.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+        try:
+            spec = msgspec.json.decode(first.data)
+        except msgspec.DecodeError:
+            await ws.send_bytes(_encoder.encode(
+                {"type": "error", "detail": "first message must be JSON: {\"filter\": {...}}"}))
+            await ws.close()
+            return ws
+    try:
+        f = msgspec.convert(spec.get("filter") or {}, EventFilter)
+    except msgspec.ValidationError as exc:
+        await ws.send_bytes(_encoder.encode({"type": "error", "detail": f"filter: {exc}"}))
+        await ws.close()
+        return ws
+    backfill = int(spec.get("backfill") or 0)
+    sub = daemon.bus.subscribe(f.compile())
+    reader = asyncio.create_task(_drain_client(ws))
+    try:
+        sent: set[str] = set()
+        if backfill:
+            history_filter = msgspec.structs.replace(f, limit=min(backfill, 10_000), order="newest")
+            history, _ = await daemon.store.query(history_filter)
+            for event in reversed(history):
+                sent.add(str(event.id))
+                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
+        while not ws.closed:
+            getter = asyncio.ensure_future(sub.next())
+            finished, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in finished:
+                getter.cancel()
+                break
+            event = getter.result()
+            if event is None:
+                await ws.send_bytes(_encoder.encode(
+                    {"type": "dropped", "detail": "this reader fell behind and was cut off; "
+                     "reconnect (with backfill) to catch up"}))
+                break
+            if sent and str(event.id) in sent:
+                continue
+            batch = [event]
+            while not sub.queue.empty() and len(batch) < 1000:
+                more = sub.queue.get_nowait()
+                if more is None:
+                    break
+                batch.append(more)
+            for e in batch:
+                await ws.send_bytes(_encoder.encode({"type": "event", "event": e}))
+    finally:
+        sub.close()
+        reader.cancel()
+        await ws.close()
+    return ws
+
+
+async def _drain_client(ws: web.WebSocketResponse) -> None:
+    """Read (and ignore) client messages so a close from the client is noticed."""
+    async for _ in ws:
+        pass
+
+
+def core_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/health", health),
+        web.post("/events", post_events),
+        web.post("/events/filter", filter_events),
+        web.get("/events/in", events_in),
+        web.get("/events/out", events_out),
+        web.get("/events/{id}", get_event),
+    ]

@@ -1,0 +1,40 @@
+"""What a part of the daemon (engine, actions, tailer, webhooks, jobs) plugs in with.
+
+Each part brings its own tables, routes and background work; the daemon wires them together
+and owns their lifecycle. Parts talk to each other through the Daemon object (the store,
+the bus, `ingest`), never by importing each other's internals.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .daemon import Daemon
+
+
+class Component:
+    """Base with no-op defaults; subclasses override what they need."""
+
+    name = "component"
+    #: SQL run (idempotently) when the store opens.
+    schema = ""
+
+    def routes(self) -> list[web.RouteDef]:
+        return []
+
+    async def start(self, daemon: Daemon) -> None:
+        """Called after the store is open and before the socket accepts."""
+
+    async def stop(self) -> None:
+        """Called before the store closes; finish or checkpoint in-flight work."""
+
+    async def reload(self, config: Config) -> None:
+        """Apply a new, already validated config."""
+
+    def status(self) -> dict[str, Any]:
+        """Counters shown by `GET /health` and `tocsin status`."""
+        return {}

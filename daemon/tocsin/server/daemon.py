@@ -1,0 +1,194 @@
+"""The daemon process: wiring, lifecycle, signals and systemd notification."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from .. import __version__
+from ..config import Config, default_home, default_socket, load_config
+from ..errors import ConfigError
+from ..events.model import Event, check_size, encode
+from ..events.store import EventStore, Statements
+from . import systemd
+from .api import core_routes, invalid_input_middleware
+from .bus import EventBus
+from .component import Component
+from .unixsocket import bind_socket
+
+log = logging.getLogger("tocsin.daemon")
+
+
+@dataclass
+class Paths:
+    home: Path
+    socket: Path
+    config: Path | None
+
+    @classmethod
+    def resolve(cls, home: str | None, socket: str | None, config: str | None,
+                cfg: Config) -> Paths:
+        home_path = Path(home) if home else default_home()
+        if socket:
+            sock = Path(socket)
+        elif os.environ.get("TOCSIN_SOCKET") or not cfg.socket:
+            sock = default_socket(home_path)
+        else:
+            sock = Path(cfg.socket)
+        return cls(home_path, sock, Path(config) if config else None)
+
+
+def build_components() -> list[Component]:
+    """Every part of the daemon beyond the event store, in start order."""
+    return []
+
+
+class Daemon:
+    def __init__(self, config: Config, paths: Paths,
+                 components: list[Component] | None = None) -> None:
+        self.config = config
+        self.paths = paths
+        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta)
+        self.bus = EventBus()
+        self.components = build_components() if components is None else components
+        self.started = time.time()
+        self._runner: web.AppRunner | None = None
+        self._stop = asyncio.Event()
+        self._prune_task: asyncio.Task[None] | None = None
+        self._started: list[Component] = []
+        self._socket_bound = False
+
+    # -- what components and the API call --------------------------------------------------
+    def check_size(self, events: list[Event], body_bytes: int) -> None:
+        """Refuse events over `max_event_bytes` (InvalidInput). A body well under the limit
+        cannot hold an event over it, so only large bodies pay for encoding each event."""
+        limit = self.config.max_event_bytes
+        if body_bytes * 2 > limit:
+            check_size(events, limit, [encode(e) for e in events])
+
+    async def ingest(self, events: list[Event], *, extra: Statements | None = None) -> list[Event]:
+        """Store (group commit), then publish what was new to the engine and live readers."""
+        stored = await self.store.append(events, extra=extra)
+        self.bus.publish(stored)
+        return stored
+
+    def component(self, name: str) -> Component | None:
+        return next((c for c in self.components if c.name == name), None)
+
+    def status(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started, 3),
+            "home": str(self.paths.home),
+            "socket": str(self.paths.socket),
+            "subscribers": self.bus.subscribers,
+            "components": {c.name: c.status() for c in self.components},
+        }
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bind the socket (refusing if another daemon answers), open the store, start the
+        components, then accept connections and tell systemd we are ready."""
+        sock = bind_socket(self.paths.socket, int(self.config.socket_mode, 8),
+                           self.config.socket_group)
+        self._socket_bound = True
+        await self.store.open(c.schema for c in self.components if c.schema)
+        for c in self.components:
+            await c.start(self)
+            self._started.append(c)
+        app = web.Application(client_max_size=256 * 1024 * 1024,
+                              middlewares=[invalid_input_middleware])
+        app["daemon"] = self
+        app.add_routes(core_routes())
+        for c in self.components:
+            app.add_routes(c.routes())
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
+        self._prune_task = asyncio.create_task(self._prune_loop(), name="prune")
+        log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
+                 self.paths.home)
+        systemd.notify("READY=1")
+
+    async def stop(self) -> None:
+        """Undo whatever `start` got to, in reverse; safe after a failed start."""
+        systemd.notify("STOPPING=1")
+        log.info("shutting down")
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for c in reversed(self._started):
+            await c.stop()
+        self._started.clear()
+        await self.store.close()
+        if self._socket_bound:
+            self.paths.socket.unlink(missing_ok=True)
+            self._socket_bound = False
+        log.info("stopped; everything accepted is committed")
+
+    async def reload(self) -> None:
+        """SIGHUP: parse and validate the whole config first; keep the old one if it fails."""
+        try:
+            new = load_config(self.paths.config)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return
+        self.config = new
+        self.store.retention = new.retention_delta
+        logging.getLogger().setLevel(new.log_level.upper())
+        for c in self.components:
+            await c.reload(new)
+        log.info("config reloaded from %s", self.paths.config or "embedded defaults")
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                removed = await self.store.prune()
+                if removed:
+                    log.info("pruned %d events older than %s", removed, self.store.retention)
+            except Exception:
+                log.exception("pruning failed; will try again")
+            await asyncio.sleep(self.config.prune_every.total_seconds())
+
+    async def serve_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+
+def setup_logging(level: str) -> None:
+    """One line per record on stderr (journald adds its own timestamps under systemd)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def run_daemon(home: str | None, socket: str | None, config: str | None,
+               log_level: str | None) -> int:
+    cfg = load_config(Path(config) if config else None)
+    setup_logging(log_level or cfg.log_level)
+    paths = Paths.resolve(home, socket, config, cfg)
+    daemon = Daemon(cfg, paths)
+    asyncio.run(daemon.serve_forever())
+    return 0

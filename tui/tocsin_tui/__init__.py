@@ -1,0 +1,1 @@
+"""The tocsin dashboard (Textual). Talks to the daemon only through tocsin.client."""

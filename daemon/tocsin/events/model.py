@@ -9,6 +9,7 @@ names the field.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from datetime import datetime, timezone
@@ -65,7 +66,7 @@ class Event(msgspec.Struct, kw_only=True):
 
     def __post_init__(self) -> None:
         if not self.event:
-            raise ValueError("`event` (the event name) must not be empty")
+            raise ValueError("`event` must not be empty: give the event a name")
         if len(self.event) > MAX_EVENT_NAME_LENGTH:
             raise ValueError(f"`event` is longer than {MAX_EVENT_NAME_LENGTH} characters")
         _check_resource(self.resource, "`resource`")
@@ -125,12 +126,19 @@ def to_builtins(event: Event) -> dict[str, Any]:
     return msgspec.to_builtins(event)
 
 
+_FIELD_IN_MESSAGE = re.compile(r"^`([\w.\[\]]+)`")
+
+
 def _raise_invalid(exc: msgspec.ValidationError | msgspec.DecodeError) -> None:
+    """InvalidInput with the JSON path; rules checked in `__post_init__` name their field at
+    the start of the message, which is appended to the path msgspec knows."""
     message = str(exc)
-    path = ""
+    path = "$"
     if " - at `" in message:
         message, _, rest = message.rpartition(" - at `")
         path = rest.rstrip("`")
+    if field := _FIELD_IN_MESSAGE.match(message):
+        path = f"{path}.{field.group(1)}"
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         message = f"body is not valid JSON: {message}"
     raise InvalidInput([(path, message)]) from None

@@ -1,0 +1,99 @@
+"""Event validation: each kind of bad input gets a message naming the field."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timezone
+
+import pytest
+
+from tocsin.errors import InvalidInput
+from tocsin.events.model import check_size, decode_events, encode, event_from_dict
+
+
+def ev(**overrides):
+    base = {"event": "order.created", "resource": {"prefect.resource.id": "user.1"}}
+    base.update(overrides)
+    return base
+
+
+def decode_one(data) -> object:
+    return decode_events(json.dumps(data).encode())
+
+
+def error_of(data) -> tuple[str, str]:
+    with pytest.raises(InvalidInput) as info:
+        decode_one(data)
+    assert len(info.value.errors) == 1
+    return info.value.errors[0]
+
+
+def test_id_and_occurred_are_filled_in():
+    (event,) = decode_one(ev())
+    assert isinstance(event.id, uuid.UUID) and event.id.version == 7
+    assert event.occurred.tzinfo is not None
+    assert event.related == [] and event.payload == {} and event.received is None
+
+
+def test_a_naive_time_is_taken_as_utc():
+    (event,) = decode_one(ev(occurred="2026-01-02T03:04:05"))
+    assert event.occurred.tzinfo == timezone.utc and event.occurred.hour == 3
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "words"),
+    [
+        (ev(resource={"name": "x"}), "$.resource", "prefect.resource.id"),
+        (ev(resource={"prefect.resource.id": ""}), "$.resource", "prefect.resource.id"),
+        (ev(resource={"prefect.resource.id": "a", "n": 1}), "$.resource", "Expected `str`"),
+        (ev(event=""), "$.event", "must not be empty"),
+        (ev(payload=[1, 2]), "$.payload", "Expected `object`"),
+        (ev(related=[{"prefect.resource.id": "x"}]), "$.related[0]", "prefect.resource.role"),
+        (ev(related=[{"prefect.resource.role": "tag"}]), "$.related[0]", "related[0]"),
+        (ev(id="not-a-uuid"), "$.id", "UUID"),
+        (ev(occurred="yesterday"), "$.occurred", "datetime"),
+        ({"resource": {"prefect.resource.id": "a"}}, "$", "event"),
+    ],
+)
+def test_bad_events_name_the_field(data, path, words):
+    where, message = error_of(data)
+    assert where.startswith(path)
+    assert words in message
+
+
+def test_in_a_batch_the_error_points_at_the_event():
+    with pytest.raises(InvalidInput) as info:
+        decode_one([ev(), ev(payload="x")])
+    assert info.value.errors[0][0] == "$[1].payload"
+
+
+def test_malformed_json_is_reported_as_such():
+    with pytest.raises(InvalidInput) as info:
+        decode_events(b'{"event": ')
+    assert "not valid JSON" in info.value.errors[0][1]
+
+
+def test_size_limit_refuses_the_whole_batch():
+    events = decode_one([ev(), ev(payload={"blob": "x" * 5000})])
+    with pytest.raises(InvalidInput) as info:
+        check_size(events, 4096, [encode(e) for e in events])
+    where, message = info.value.errors[0]
+    assert where == "$[1]" and "limit is 4096" in message
+
+
+def test_event_from_dict_validates_too():
+    with pytest.raises(InvalidInput):
+        event_from_dict({"event": "x", "resource": {}})
+    assert event_from_dict(ev()).resource_id == "user.1"
+
+
+def test_find_resource_label_reads_first_related_in_role():
+    (event,) = decode_one(ev(related=[
+        {"prefect.resource.id": "prefect.tag.a", "prefect.resource.role": "tag"},
+        {"prefect.resource.id": "prefect.tag.b", "prefect.resource.role": "tag", "x": "1"},
+    ]))
+    assert event.find_resource_label("related:tag:prefect.resource.id") == "prefect.tag.a"
+    assert event.find_resource_label("related:tag:x") is None  # no fallback to later ones
+    assert event.find_resource_label("related:nobody:x") is None
+    assert event.find_resource_label("prefect.resource.id") == "user.1"

@@ -1,0 +1,147 @@
+"""Reading automations from YAML or JSON text, with errors that point at lines.
+
+A file holds one automation, or several in any of these forms (documented in the README):
+
+- a list of automation objects;
+- an object with an `automations:` list;
+- YAML documents separated by `---`, each one automation (or one of the forms above).
+
+JSON is YAML, so one reader serves both. Errors carry the field path and, because the YAML
+nodes remember where they were read, the line of the offending field (1-based).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import InvalidInput
+from .model import Automation, parse_automation
+
+
+class FileError(InvalidInput):
+    """InvalidInput whose entries also know their line (`lines[i]` for `errors[i]`)."""
+
+    def __init__(self, errors: list[tuple[str, str]], lines: list[int | None],
+                 source: str = "") -> None:
+        super().__init__(errors)
+        self.lines = lines
+        self.source = source
+
+    def as_json(self) -> list[dict[str, Any]]:
+        out = []
+        for (loc, msg), line in zip(self.errors, self.lines):
+            entry: dict[str, Any] = {"loc": loc, "msg": msg}
+            if line is not None:
+                entry["line"] = line
+            out.append(entry)
+        return out
+
+    def lines_text(self) -> str:
+        """One `FILE:LINE: loc: message` line per error, for people."""
+        where = self.source or "<input>"
+        out = []
+        for (loc, msg), line in zip(self.errors, self.lines):
+            at = f"{where}:{line}" if line is not None else where
+            out.append(f"{at}: {loc}: {msg}" if loc else f"{at}: {msg}")
+        return "\n".join(out)
+
+
+def parse_text(text: str, source: str = "") -> list[Automation]:
+    """Every automation in a YAML/JSON text; raises FileError listing every problem."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        docs = list(yaml.load_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise FileError([("", f"not valid YAML/JSON: {exc}")], [line], source) from None
+    found: list[tuple[str, Any, yaml.Node | None]] = []
+    for index, (doc, node) in enumerate(zip(docs, nodes)):
+        if doc is None:
+            continue
+        prefix = f"document {index + 1}: " if len(docs) > 1 else ""
+        found.extend(_entries(doc, node, prefix))
+    if not found:
+        raise FileError([("", "no automations found (expected an automation object, a list, "
+                              "or an `automations:` list)")], [None], source)
+    automations: list[Automation] = []
+    errors: list[tuple[str, str]] = []
+    lines: list[int | None] = []
+    for prefix, data, node in found:
+        try:
+            automations.append(parse_automation(data))
+        except InvalidInput as exc:
+            for loc, msg in exc.errors:
+                errors.append((prefix + loc if loc else prefix.rstrip(". ") , msg))
+                lines.append(_line_of(node, loc))
+    if errors:
+        raise FileError(errors, lines, source)
+    return automations
+
+
+def parse_file(path: str | Path) -> list[Automation]:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InvalidInput([("", f"cannot read {p}: {exc.strerror}")]) from None
+    return parse_text(text, str(p))
+
+
+def _entries(doc: Any, node: yaml.Node | None, prefix: str) -> list[tuple[str, Any, Any]]:
+    if isinstance(doc, dict) and "automations" in doc and "trigger" not in doc:
+        items = doc["automations"]
+        child = _child(node, "automations")
+        if not isinstance(items, list):
+            return [(prefix + "automations", items, child)]
+        return [(f"{prefix}automations[{i}].", item, _child(child, i))
+                for i, item in enumerate(items)]
+    if isinstance(doc, list):
+        return [(f"{prefix}[{i}].", item, _child(node, i)) for i, item in enumerate(doc)]
+    return [(prefix, doc, node)]
+
+
+def _child(node: yaml.Node | None, key: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+        return node.value[key] if key < len(node.value) else None
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if k.value == key:
+                return v
+    return None
+
+
+def _line_of(node: yaml.Node | None, loc: str) -> int | None:
+    """The line of the deepest node along a path like `trigger.triggers[1].within`."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in _split(loc):
+        key_line = _key_line(node, part)
+        node = _child(node, part)
+        if key_line is not None:
+            line = key_line
+        if node is None:
+            break
+        line = node.start_mark.line + 1 if key_line is None else key_line
+    return line
+
+
+def _key_line(node: yaml.Node, key: str | int) -> int | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, _ in node.value:
+            if k.value == key:
+                return k.start_mark.line + 1
+    return None
+
+
+def _split(loc: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in loc.replace("[", ".[").split("."):
+        if not piece:
+            continue
+        parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
+    return parts

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tocsin.api")
 
 # Most events /events/in keeps uncommitted at once before it stops reading (backpressure).
-MAX_IN_FLIGHT = 50_000
+MAX_IN_FLIGHT = 10_000
 
 _encoder = msgspec.json.Encoder()
 
@@ -88,23 +88,14 @@ async def filter_events(request: web.Request) -> web.Response:
 async def events_in(request: web.Request) -> web.WebSocketResponse:
     """A stream of events (each message one event or a list), stored as they arrive.
 
-    Commits are not awaited one by one, so group commit sees many messages at once; the
-    close handshake completes only after everything received has been committed. A bad
-    message is answered with an error message and skipped.
+    Messages are gathered while the previous batch commits, so one commit carries many
+    messages; the close handshake completes only after everything received is committed.
+    A bad message is answered with an error message and skipped.
     """
     daemon = daemon_of(request)
     ws = web.WebSocketResponse(autoclose=False, max_msg_size=256 * 1024 * 1024)
     await ws.prepare(request)
-    pending: set[asyncio.Task[list[Event]]] = set()
-    in_flight = 0
-
-    def done(task: asyncio.Task[list[Event]], n: int) -> None:
-        nonlocal in_flight
-        in_flight -= n
-        pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("storing events from /events/in failed: %s", task.exception())
-
+    batcher = _Batcher(daemon)
     async for msg in ws:
         if msg.type == WSMsgType.CLOSE:
             break
@@ -117,16 +108,39 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
         except InvalidInput as exc:
             await ws.send_bytes(_encoder.encode({"type": "error", "detail": exc.as_json()}))
             continue
-        task = asyncio.ensure_future(daemon.ingest(events))
-        pending.add(task)
-        in_flight += len(events)
-        task.add_done_callback(lambda t, n=len(events): done(t, n))
-        if in_flight > MAX_IN_FLIGHT:
-            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-    if pending:
-        await asyncio.wait(pending)
+        await batcher.add(events)
+    await batcher.drain()
     await ws.close()
     return ws
+
+
+class _Batcher:
+    """Feeds one connection's events to `ingest`, one batch in flight at a time."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self.pending: list[Event] = []
+        self.flushing: asyncio.Task[None] | None = None
+
+    async def add(self, events: list[Event]) -> None:
+        self.pending.extend(events)
+        if len(self.pending) >= MAX_IN_FLIGHT and self.flushing is not None:
+            await self.flushing  # backpressure: stop reading until the commit catches up
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await self.daemon.ingest(batch)
+            except Exception:
+                log.exception("storing %d events from /events/in failed", len(batch))
+
+    async def drain(self) -> None:
+        if self.flushing is not None:
+            await self.flushing
+        await self._flush()
 
 
 async def events_out(request: web.Request) -> web.WebSocketResponse:

@@ -1,0 +1,61 @@
+"""Packaging promises: light CLI imports, the right top-level packages, a working unit file."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("textual", "aiosqlite", "apprise", "jinja2", "aiohttp", "watchfiles")
+
+
+def test_cli_and_client_do_not_import_heavy_libraries():
+    code = (
+        "import sys, tocsin, tocsin.cli.main, tocsin.client, tocsin.client.sync\n"
+        "tocsin.cli.main.build_parser()\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_only_tocsin_and_tocsin_tui_are_top_level():
+    assert importlib.util.find_spec("tocsin") is not None
+    assert importlib.util.find_spec("tocsin_tui") is not None
+    assert importlib.util.find_spec("daemon") is None
+    assert importlib.util.find_spec("tui") is None
+
+
+def test_sample_unit_is_a_notify_user_service_that_starts():
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(ROOT / "samples" / "tocsin.service")
+    service = unit["Service"]
+    assert service["Type"] == "notify"
+    assert service["ExecStart"].endswith("tocsin daemon")
+    assert unit["Install"]["WantedBy"] == "default.target"
+    # Run its ExecStart as systemd would for a user (XDG_RUNTIME_DIR set, NOTIFY_SOCKET given).
+    runtime = Path(tempfile.mkdtemp(dir="/tmp"))
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(runtime / "notify"))
+    notify.settimeout(20)
+    exe = shutil.which("tocsin") or str(Path(sys.executable).with_name("tocsin"))
+    cmd = service["ExecStart"].replace("%h/.local/bin/tocsin", exe).split()
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "TOCSIN_HOME": str(runtime / "home"),
+           "NOTIFY_SOCKET": str(runtime / "notify")}
+    env.pop("TOCSIN_SOCKET", None)
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+    try:
+        assert notify.recv(64) == b"READY=1"
+        assert (runtime / "tocsin" / "tocsin.sock").is_socket()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        notify.close()
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -46,7 +46,7 @@ def test_a_naive_time_is_taken_as_utc():
     [
         (ev(resource={"name": "x"}), "$.resource", "prefect.resource.id"),
         (ev(resource={"prefect.resource.id": ""}), "$.resource", "prefect.resource.id"),
-        (ev(resource={"prefect.resource.id": "a", "n": 1}), "$.resource", "Expected `str`"),
+        (ev(resource={"prefect.resource.id": "a", "n": 1}), "$.resource['n']", "Expected `str`"),
         (ev(event=""), "$.event", "must not be empty"),
         (ev(payload=[1, 2]), "$.payload", "Expected `object`"),
         (ev(related=[{"prefect.resource.id": "x"}]), "$.related[0]", "prefect.resource.role"),

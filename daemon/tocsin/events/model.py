@@ -144,11 +144,39 @@ def _raise_invalid(exc: msgspec.ValidationError | msgspec.DecodeError) -> None:
     raise InvalidInput([(path, message)]) from None
 
 
+_PATH_PART = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _name_the_label(body: bytes, exc: msgspec.ValidationError) -> msgspec.ValidationError:
+    """msgspec writes `[...]` for "some key of this map"; find which label it was."""
+    message = str(exc)
+    if "[...]" not in message:
+        return exc
+    text, _, path = message.rpartition(" - at `")
+    try:
+        node: Any = msgspec.json.decode(body)
+        walked = "$"
+        for m in _PATH_PART.finditer(path.rstrip("`")):
+            name, index = m.group(1), m.group(2)
+            if name is not None:
+                node, walked = node[name], f"{walked}.{name}"
+            elif index is not None:
+                node, walked = node[int(index)], f"{walked}[{index}]"
+            else:
+                key = next(k for k, v in node.items() if not isinstance(v, str))
+                return msgspec.ValidationError(f"{text} - at `{walked}[{key!r}]`")
+    except (msgspec.DecodeError, LookupError, TypeError, AttributeError, StopIteration):
+        pass
+    return exc
+
+
 def decode_events(body: bytes) -> list[Event]:
     """One event or a list of them, validated; raises InvalidInput naming the field."""
     try:
         decoded = _batch_decoder.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except msgspec.ValidationError as exc:
+        _raise_invalid(_name_the_label(body, exc))
+    except msgspec.DecodeError as exc:
         _raise_invalid(exc)
     return decoded if isinstance(decoded, list) else [decoded]
 

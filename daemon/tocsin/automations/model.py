@@ -199,8 +199,9 @@ def _spec(value: Any, path: Path, errors: Errors) -> dict[str, Any]:
     return value
 
 
-def _within(data: dict, path: Path, errors: Errors, default: float | None) -> float | None:
-    if "within" not in data:
+def _within(data: dict, path: Path, errors: Errors, default: float | None,
+            nullable: bool = False) -> float | None:
+    if "within" not in data or (nullable and data["within"] is None):
         return default
     try:
         return parse_within(data["within"])
@@ -288,7 +289,7 @@ def _parse_composite(kind: str, data: dict, path: Path,
             parsed = _parse_trigger(child, path + ("triggers", i), errors)
             if parsed is not None:
                 children.append(parsed)
-    within = _within(data, path, errors, None)
+    within = _within(data, path, errors, None, nullable=True)
     tid = _trigger_id(data, path, errors)
     if kind == "sequence":
         return SequenceTrigger(id=tid, triggers=children, within=within)

@@ -1,0 +1,157 @@
+"""Triggers compiled for evaluation, and the index from events to the triggers that care.
+
+Compiling turns each event trigger (at any depth) into a `Leaf` with its predicates built
+once, and each composite into a `Composite` node that knows its parent. The `TriggerIndex`
+files leaves by exact event name and exact resource id, so an event is checked only against
+triggers that could match it (DESIGN rule 4); only glob or negated name patterns sit in a
+list that every event walks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+from ..events.matching import ResourceMatcher, compile_name_patterns, is_glob
+from ..events.model import Event
+from .model import Automation, CompoundTrigger, EventTrigger, SequenceTrigger, Trigger
+
+Node = Union["Leaf", "Composite"]
+
+
+class Composite:
+    """A compound or sequence trigger: collects child firings into slots (§6)."""
+
+    __slots__ = ("automation_id", "id", "parent", "child_ids", "required", "within",
+                 "sequence")
+
+    def __init__(self, automation_id: str, trigger: CompoundTrigger | SequenceTrigger,
+                 parent: Composite | None) -> None:
+        self.automation_id = automation_id
+        self.id = trigger.id
+        self.parent = parent
+        self.child_ids = [t.id for t in trigger.triggers]
+        self.required = trigger.required
+        self.within = trigger.within
+        self.sequence = isinstance(trigger, SequenceTrigger)
+
+
+class Leaf:
+    """One event trigger, ready to evaluate."""
+
+    __slots__ = ("automation_id", "id", "parent", "trigger", "expects", "arms", "covers",
+                 "for_each", "reactive", "within", "threshold", "immediate", "tumbling",
+                 "name_patterns", "exact_ids")
+
+    def __init__(self, automation_id: str, trigger: EventTrigger,
+                 parent: Composite | None) -> None:
+        self.automation_id = automation_id
+        self.id = trigger.id
+        self.parent = parent
+        self.trigger = trigger
+        self.expects: Callable[[str], bool] = compile_name_patterns(trigger.expect)
+        self.arms: Callable[[str], bool] | None = (
+            compile_name_patterns(trigger.after) if trigger.after else None)
+        matcher = ResourceMatcher(trigger.match, trigger.match_related)
+        self.covers = lambda e: matcher(e.resource, e.related)
+        self.exact_ids = matcher.exact_ids
+        self.for_each = sorted(trigger.for_each)
+        self.reactive = trigger.posture == "Reactive"
+        self.within = float(trigger.within)
+        self.threshold = trigger.threshold
+        self.immediate = self.reactive and self.within == 0
+        #: plain proactive (no after, no for_each): one tumbling window from load time
+        self.tumbling = not self.reactive and not trigger.after and not trigger.for_each
+        #: None means "every event name" (an empty expect)
+        self.name_patterns = sorted(set(trigger.expect) | set(trigger.after)) \
+            if trigger.expect else None
+
+    def key(self, event: Event) -> tuple[str, ...]:
+        """The bucketing key: for_each label values, "" when missing (§4.1)."""
+        if not self.for_each:
+            return ()
+        return tuple(event.find_resource_label(label) or "" for label in self.for_each)
+
+    def labels(self, key: tuple[str, ...]) -> dict[str, str]:
+        return dict(zip(self.for_each, key))
+
+    def names(self, name: str) -> bool:
+        return self.expects(name) or (self.arms is not None and self.arms(name))
+
+
+class Compiled:
+    """An automation's trigger tree, compiled."""
+
+    def __init__(self, automation: Automation) -> None:
+        assert automation.id is not None
+        self.automation = automation
+        self.leaves: list[Leaf] = []
+        self.composites: dict[str, Composite] = {}
+        self.root = self._compile(automation.trigger, None)
+
+    def _compile(self, trigger: Trigger, parent: Composite | None) -> Node:
+        aid = self.automation.id
+        assert aid is not None
+        if isinstance(trigger, EventTrigger):
+            leaf = Leaf(aid, trigger, parent)
+            self.leaves.append(leaf)
+            return leaf
+        node = Composite(aid, trigger, parent)
+        self.composites[node.id] = node
+        for child in trigger.triggers:
+            self._compile(child, node)
+        return node
+
+    @property
+    def trigger_ids(self) -> set[str]:
+        return {leaf.id for leaf in self.leaves} | set(self.composites)
+
+
+class TriggerIndex:
+    """Event name (exact) and primary resource id (exact) -> leaves that may care."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, list[Leaf]] = {}
+        self.by_name_id: dict[tuple[str, str], list[Leaf]] = {}
+        self.by_id: dict[str, list[Leaf]] = {}
+        self.scan: list[Leaf] = []
+
+    def _slots(self, leaf: Leaf) -> list[list[Leaf]]:
+        exact_names = leaf.name_patterns is not None and not any(
+            is_glob(p) or p.startswith("!") for p in leaf.name_patterns)
+        ids = leaf.exact_ids
+        if exact_names and ids:
+            return [self.by_name_id.setdefault((n, i), [])
+                    for n in leaf.name_patterns or () for i in ids]
+        if exact_names:
+            return [self.by_name.setdefault(n, []) for n in leaf.name_patterns or ()]
+        if ids:
+            return [self.by_id.setdefault(i, []) for i in ids]
+        return [self.scan]
+
+    def add(self, leaf: Leaf) -> None:
+        for slot in self._slots(leaf):
+            slot.append(leaf)
+
+    def remove(self, leaf: Leaf) -> None:
+        for slot in self._slots(leaf):
+            if leaf in slot:
+                slot.remove(leaf)
+
+    def candidates(self, name: str, resource_id: str) -> list[Leaf]:
+        found: list[Leaf] = []
+        exact = self.by_name.get(name)
+        if exact:
+            found.extend(exact)
+        if self.by_name_id:
+            exact = self.by_name_id.get((name, resource_id))
+            if exact:
+                found.extend(exact)
+        if self.by_id:
+            for leaf in self.by_id.get(resource_id, ()):
+                if leaf.names(name):
+                    found.append(leaf)
+        for leaf in self.scan:
+            if leaf.name_patterns is None or leaf.names(name):
+                found.append(leaf)
+        return found

@@ -1,0 +1,505 @@
+"""The trigger engine: pure evaluation of automations over events and time (DESIGN rule 1).
+
+State in, an event or a clock tick in, new state and firings out. The engine never reads
+the wall clock: every call carries `now` (processing time: an event's `received` live, the
+virtual clock in replay). Windows are kept in event time (`occurred`) as Prefect does.
+
+What it does, following prefect-semantics §5–§6 and "tocsin's decisions":
+
+- reactive windows, `after` arming, counting, eager firing and cool-down (§5.2–§5.4);
+- proactive windows fire at their deadline: one heap of deadlines, `next_deadline()` tells
+  the daemon when to call `advance` (decision 1) — no sweeps, `within: 0` has no time limit
+  (decision 2), bounded by an idle TTL per bucket;
+- plain proactive triggers run tumbling windows from load time (decision 4); `after` needs an
+  arming event (decision 3); early expected events are held (decision 5); proactive firings
+  resolve when the expected event shows up (decision 7);
+- `follows`: followers wait for their leader, or 15 minutes (§5.7);
+- composites collect child firings in slots on processing time (§6);
+- the loop guard pauses an automation that fires too often (decision 11).
+
+State changes are recorded in `dirty` as (kind, key) pairs so a caller can persist exactly
+what changed (see `export`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import OrderedDict, deque
+from datetime import datetime, timezone
+from typing import Any
+
+from ..events.model import Event, uuid7
+from .compiled import Compiled, Composite, Leaf, TriggerIndex
+from .firing import Firing
+from .model import Automation
+from .state import (DEFAULT_IDLE_TTL, HELD_TTL, LOOKBACK, MAX_FOLLOWER_DEPTH,
+                    REACTIVE_EXPIRY, SEEN_MAX, SEEN_TTL, Bucket, Follower, Held, OpenFiring,
+                    Slot)
+
+BucketKey = tuple[str, tuple[str, ...]]
+
+
+def to_datetime(t: float) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc)
+
+
+class Engine:
+    def __init__(self, *, idle_ttl: float = DEFAULT_IDLE_TTL,
+                 max_firings_per_minute: int | None = 300) -> None:
+        self.idle_ttl = idle_ttl
+        self.max_firings_per_minute = max_firings_per_minute
+        self.now = 0.0
+        self.automations: dict[str, Compiled] = {}
+        self.leaves: dict[str, Leaf] = {}
+        self.index = TriggerIndex()
+        self.buckets: dict[BucketKey, Bucket] = {}
+        self.slots: dict[str, dict[str, Slot]] = {}
+        self.held: dict[BucketKey, list[Held]] = {}
+        self.open_firings: dict[BucketKey, OpenFiring] = {}
+        self.followers: dict[str, Follower] = {}
+        self.waiting: dict[str, list[str]] = {}
+        self.seen: OrderedDict[str, float] = OrderedDict()
+        self.dirty: set[tuple[str, Any]] = set()
+        #: automations the loop guard paused: (automation id, reason)
+        self.paused: list[tuple[str, str]] = []
+        self._heap: list[tuple[float, int, str, Any]] = []
+        self._held_expiry: deque[tuple[float, BucketKey]] = deque()
+        self._fired: dict[str, deque[float]] = {}
+        self._counter = itertools.count()
+        self._out: list[Firing] = []
+
+    # -- automations -------------------------------------------------------------------------
+    def load(self, automation: Automation, now: float) -> None:
+        """Add or replace an automation (same trigger ids keep their state)."""
+        assert automation.id is not None
+        old = self.automations.get(automation.id)
+        compiled = Compiled(automation)
+        if old is not None:
+            self._unindex(old)
+            self._forget_state(old.trigger_ids - compiled.trigger_ids)
+        self.automations[automation.id] = compiled
+        for leaf in compiled.leaves:
+            self.leaves[leaf.id] = leaf
+        if automation.enabled:
+            self._enable(compiled, max(self.now, now))
+
+    def unload(self, automation_id: str) -> None:
+        """Remove an automation and every piece of its state."""
+        compiled = self.automations.pop(automation_id, None)
+        if compiled is not None:
+            self._unindex(compiled)
+            self._forget_state(compiled.trigger_ids)
+
+    def set_enabled(self, automation_id: str, enabled: bool, now: float) -> None:
+        """Pause keeps window state; resume drops windows that ended meanwhile (they were not
+        watched) and starts plain proactive windows afresh."""
+        compiled = self.automations[automation_id]
+        if compiled.automation.enabled == enabled:
+            return
+        compiled.automation.enabled = enabled
+        if enabled:
+            self._enable(compiled, max(self.now, now))
+        else:
+            self._unindex(compiled)
+
+    def _enable(self, compiled: Compiled, now: float) -> None:
+        leaf_ids = {leaf.id for leaf in compiled.leaves}
+        for bucket in [b for k, b in self.buckets.items() if k[0] in leaf_ids]:
+            if bucket.deadline <= now and not self.leaves[bucket.trigger_id].reactive:
+                self._delete(bucket)
+            else:
+                self._schedule(bucket)
+        for leaf in compiled.leaves:
+            self.index.add(leaf)
+            if leaf.tumbling and (leaf.id, ()) not in self.buckets:
+                self._open(leaf, (), now, now + leaf.within, 0, None, now)
+
+    def _unindex(self, compiled: Compiled) -> None:
+        for leaf in compiled.leaves:
+            self.index.remove(leaf)
+
+    def _forget_state(self, trigger_ids: set[str]) -> None:
+        for store, kind in ((self.buckets, "bucket"), (self.held, "held"),
+                            (self.open_firings, "open")):
+            for bkey in [k for k in store if k[0] in trigger_ids]:
+                del store[bkey]
+                self.dirty.add((kind, bkey))
+        for tid in trigger_ids:
+            self.leaves.pop(tid, None)
+            if self.slots.pop(tid, None) is not None:
+                self.dirty.add(("slots", tid))
+
+    def enabled(self, automation_id: str) -> bool:
+        compiled = self.automations.get(automation_id)
+        return compiled is not None and compiled.automation.enabled
+
+    # -- the two inputs: an event, and time ---------------------------------------------------
+    def process(self, event: Event, now: float) -> list[Firing]:
+        """Evaluate one event at processing time `now`; returns the root firings it caused
+        (after any deadline that fell due before it)."""
+        self._advance(now)
+        eid = str(event.id)
+        if eid in self.seen:
+            return self._take()
+        leader = str(event.follows) if event.follows is not None else None
+        if leader is not None and leader != eid and leader not in self.seen:
+            received = event.received.timestamp() if event.received else self.now
+            if self.now - received < LOOKBACK:
+                self._wait_for(leader, event, received + LOOKBACK)
+                return self._take()
+        self._handle(event, 0)
+        return self._take()
+
+    def advance(self, now: float) -> list[Firing]:
+        """Move the clock to `now`, firing every deadline up to it in time order."""
+        self._advance(now)
+        return self._take()
+
+    def next_deadline(self) -> float | None:
+        """The earliest time `advance` has work to do (stale entries may wake it early)."""
+        heap = self._heap
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _take(self) -> list[Firing]:
+        out, self._out = self._out, []
+        return out
+
+    def _advance(self, now: float) -> None:
+        if now > self.now:
+            self.now = now
+        heap = self._heap
+        while heap and heap[0][0] <= self.now:
+            entry = heapq.heappop(heap)
+            if self._live(entry):
+                self._due(entry)
+        self._expire_caches()
+
+    def _live(self, entry: tuple[float, int, str, Any]) -> bool:
+        at, _, kind, ref = entry
+        if kind == "bucket":
+            bucket = self.buckets.get((ref.trigger_id, ref.key))
+            return bucket is ref and bucket.deadline == at and self.enabled(ref.automation_id)
+        follower = self.followers.get(ref)
+        return follower is not None and follower.until == at
+
+    def _due(self, entry: tuple[float, int, str, Any]) -> None:
+        at, _, kind, ref = entry
+        if kind == "follower":
+            follower = self.followers.pop(ref)
+            self.dirty.add(("follower", ref))
+            leader = str(follower.event.follows)
+            if ref in self.waiting.get(leader, ()):
+                self.waiting[leader].remove(ref)
+            self._handle(follower.event, 0)
+        else:
+            self._bucket_due(self.leaves[ref.trigger_id], ref, at)
+
+    def _expire_caches(self) -> None:
+        seen, cutoff = self.seen, self.now - SEEN_TTL
+        while seen and (len(seen) > SEEN_MAX or next(iter(seen.values())) < cutoff):
+            seen.popitem(last=False)
+        expiry = self._held_expiry
+        while expiry and expiry[0][0] <= self.now:
+            _, bkey = expiry.popleft()
+            held = self.held.get(bkey)
+            if held is not None:
+                kept = [h for h in held if h.until > self.now]
+                if len(kept) != len(held):
+                    self._set_held(bkey, kept)
+
+    # -- ordering (§5.7) ---------------------------------------------------------------------
+    def _wait_for(self, leader: str, event: Event, until: float) -> None:
+        eid = str(event.id)
+        self.followers[eid] = Follower(event=event, until=until)
+        self.waiting.setdefault(leader, []).append(eid)
+        self.dirty.add(("follower", eid))
+        self._push(until, "follower", eid)
+
+    def restore_follower(self, follower: Follower) -> None:
+        self._wait_for(str(follower.event.follows), follower.event, follower.until)
+
+    def _handle(self, event: Event, depth: int) -> None:
+        eid = str(event.id)
+        self.seen[eid] = self.now
+        self._evaluate(event)
+        waiting = self.waiting.pop(eid, None)
+        if not waiting or depth >= MAX_FOLLOWER_DEPTH:
+            return
+        released = []
+        for fid in waiting:
+            follower = self.followers.pop(fid, None)
+            if follower is not None:
+                self.dirty.add(("follower", fid))
+                released.append(follower.event)
+        for follower_event in sorted(released, key=lambda e: e.occurred):
+            self._handle(follower_event, depth + 1)
+
+    # -- the reactive path (§5.2) -------------------------------------------------------------
+    def _evaluate(self, event: Event) -> None:
+        candidates = self.index.candidates(event.event, event.resource["prefect.resource.id"])
+        if not candidates:
+            return
+        occurred = event.occurred.timestamp()
+        for leaf in candidates:
+            if leaf.covers(event):
+                self._on_event(leaf, event, occurred)
+
+    def _on_event(self, leaf: Leaf, event: Event, occurred: float) -> None:
+        name = event.event
+        key = leaf.key(event)
+        bkey = (leaf.id, key)
+        expected = leaf.expects(name)
+        bucket = None
+        if leaf.arms is not None and leaf.arms(name):
+            bucket = self._ensure(leaf, key, occurred, occurred + leaf.within,
+                                  -1 if expected else 0, event)
+        elif leaf.arms is None and expected:
+            bucket = self._ensure(leaf, key, occurred - LOOKBACK, occurred + leaf.within, 0,
+                                  event)
+        if not expected:
+            return
+        if not leaf.reactive and leaf.parent is None and bkey in self.open_firings:
+            self._resolve(leaf, key, event)
+        if bucket is None:
+            bucket = self.buckets.get(bkey)
+            if bucket is None:
+                if not leaf.reactive and leaf.arms is not None:
+                    self._hold(bkey, event)
+                return
+        self._check(leaf, bucket, occurred, event, self.now)
+
+    def _ensure(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
+                event: Event) -> Bucket:
+        """The existing bucket (only its last event updated), or a new one (§5.2)."""
+        bucket = self.buckets.get((leaf.id, key))
+        if bucket is None:
+            return self._open(leaf, key, start, end, count, event, self.now)
+        bucket.last_event = event
+        bucket.touched = self.now
+        self.dirty.add(("bucket", (leaf.id, key)))
+        return bucket
+
+    def _check(self, leaf: Leaf, bucket: Bucket, now: float, event: Event | None,
+               at: float) -> None:
+        """Prefect's `evaluate` (§5.3): `now` is event time (or the deadline), `at` the
+        processing time a firing is stamped with."""
+        if now < bucket.start:
+            return
+        pending = event is not None
+        if pending and (leaf.immediate or bucket.start <= now < bucket.end):
+            bucket.count += 1
+            bucket.last_event = event
+            pending = False
+            self.dirty.add(("bucket", (leaf.id, bucket.key)))
+        ready = leaf.reactive or bucket.end <= now
+        meets = bucket.count >= leaf.threshold if leaf.reactive else bucket.count < leaf.threshold
+        if ready and meets:
+            self._delete(bucket)
+            self._fire_leaf(leaf, bucket.key, event or bucket.last_event, at)
+        elif now < bucket.end:
+            if (event is not None and not leaf.reactive and bucket.count >= leaf.threshold
+                    and leaf.arms is not None and leaf.arms(event.event)):
+                occurred = event.occurred.timestamp()
+                self._delete(bucket)
+                self._open(leaf, bucket.key, occurred, occurred + leaf.within, 0, event, at)
+            return
+        elif leaf.within == 0 and leaf.arms is None:
+            return  # an unfired immediate bucket keeps counting (no time limit)
+        else:
+            self._delete(bucket)
+        self._roll(leaf, bucket, now, event if pending else None, at)
+
+    def _roll(self, leaf: Leaf, old: Bucket, now: float, pending: Event | None,
+              at: float) -> None:
+        """After a firing or a window's end: `after` waits for the next arming event; an
+        immediate trigger starts over with the next event; others open the next window."""
+        if leaf.arms is not None or leaf.within == 0:
+            return
+        if (not leaf.reactive and not leaf.tumbling and pending is None
+                and at - old.touched >= self.idle_ttl):
+            return  # an idle key of a proactive for_each trigger: forget it
+        start = max(old.end, now)
+        if leaf.reactive and pending is not None:
+            bucket = self._open(leaf, old.key, start, start + leaf.within, 0, None, at)
+            self._check(leaf, bucket, now, pending, at)
+        else:
+            self._open(leaf, old.key, start, start + leaf.within, 1 if pending else 0,
+                       pending, old.touched if pending is None else at)
+
+    def _bucket_due(self, leaf: Leaf, bucket: Bucket, at: float) -> None:
+        """A bucket's deadline: a proactive window ends, a reactive one expires, or an idle
+        bucket is forgotten."""
+        if leaf.reactive:
+            if leaf.within == 0 and bucket.touched + self.idle_ttl > at:
+                bucket.deadline = bucket.touched + self.idle_ttl
+                self._schedule(bucket)
+            else:
+                self._delete(bucket)
+            return
+        if bucket.count >= leaf.threshold:  # satisfied: nothing fires
+            self._delete(bucket)
+            if leaf.tumbling:
+                self._open(leaf, (), bucket.end, bucket.end + leaf.within, 0, None, at)
+            return
+        self._check(leaf, bucket, bucket.end, None, at)
+
+    # -- bucket bookkeeping ------------------------------------------------------------------
+    def _open(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
+              event: Event | None, touched: float) -> Bucket:
+        bucket = Bucket(automation_id=leaf.automation_id, trigger_id=leaf.id, key=key,
+                        start=start, end=end, count=count, last_event=event, touched=touched)
+        bkey = (leaf.id, key)
+        if not leaf.reactive and leaf.arms is not None and bkey in self.held:
+            self._count_held(bucket, bkey)
+        if not leaf.reactive:
+            bucket.deadline = end
+        elif leaf.within == 0:
+            bucket.deadline = touched + self.idle_ttl
+        else:
+            bucket.deadline = end + (0.0 if leaf.arms is not None else REACTIVE_EXPIRY)
+        self.buckets[bkey] = bucket
+        self.dirty.add(("bucket", bkey))
+        self._schedule(bucket)
+        return bucket
+
+    def restore_bucket(self, bucket: Bucket) -> None:
+        self.buckets[(bucket.trigger_id, bucket.key)] = bucket
+        self._schedule(bucket)
+
+    def _delete(self, bucket: Bucket) -> None:
+        bkey = (bucket.trigger_id, bucket.key)
+        if self.buckets.get(bkey) is bucket:
+            del self.buckets[bkey]
+            self.dirty.add(("bucket", bkey))
+
+    def _schedule(self, bucket: Bucket) -> None:
+        self._push(bucket.deadline, "bucket", bucket)
+
+    def _push(self, at: float, kind: str, ref: Any) -> None:
+        heapq.heappush(self._heap, (at, next(self._counter), kind, ref))
+
+    # -- held early events (decision 5) -----------------------------------------------------
+    def _hold(self, bkey: BucketKey, event: Event) -> None:
+        until = self.now + HELD_TTL
+        self.held.setdefault(bkey, []).append(Held(event=event, until=until))
+        self.dirty.add(("held", bkey))
+        self._held_expiry.append((until, bkey))
+
+    def restore_held(self, bkey: BucketKey, held: list[Held]) -> None:
+        self.held[bkey] = held
+        for h in held:
+            self._held_expiry.append((h.until, bkey))
+
+    def _count_held(self, bucket: Bucket, bkey: BucketKey) -> None:
+        kept = []
+        for h in self.held[bkey]:
+            if bucket.start <= h.event.occurred.timestamp() < bucket.end:
+                bucket.count += 1
+            else:
+                kept.append(h)
+        self._set_held(bkey, kept)
+
+    def _set_held(self, bkey: BucketKey, held: list[Held]) -> None:
+        if held:
+            self.held[bkey] = held
+        else:
+            self.held.pop(bkey, None)
+        self.dirty.add(("held", bkey))
+
+    # -- firing and composites (§6, §7) ------------------------------------------------------
+    def _fire_leaf(self, leaf: Leaf, key: tuple[str, ...], event: Event | None,
+                   at: float) -> None:
+        firing = Firing(id=str(uuid7()), automation_id=leaf.automation_id, trigger_id=leaf.id,
+                        state="triggered", at=to_datetime(at), triggering_event=event,
+                        triggering_labels=leaf.labels(key))
+        if leaf.parent is not None:
+            self._child_fired(leaf.parent, firing, at)
+            return
+        if self._emit(firing, at) and not leaf.reactive:
+            bkey = (leaf.id, key)
+            self.open_firings[bkey] = OpenFiring(automation_id=leaf.automation_id,
+                                                 firing_id=firing.id, at=at)
+            self.dirty.add(("open", bkey))
+
+    def _resolve(self, leaf: Leaf, key: tuple[str, ...], event: Event) -> None:
+        bkey = (leaf.id, key)
+        del self.open_firings[bkey]
+        self.dirty.add(("open", bkey))
+        self._out.append(Firing(
+            id=str(uuid7()), automation_id=leaf.automation_id, trigger_id=leaf.id,
+            state="resolved", at=to_datetime(self.now), triggering_event=event,
+            triggering_labels=leaf.labels(key)))
+
+    def _child_fired(self, parent: Composite, child: Firing, at: float) -> None:
+        if parent.required == 1 and (not parent.sequence or len(parent.child_ids) == 1):
+            self._fire_composite(parent, [child], child, at)
+            return
+        slots = self.slots.setdefault(parent.id, {})
+        if parent.within is not None:
+            for cid in [c for c, s in slots.items() if s.at < at - parent.within]:
+                del slots[cid]
+        slots[child.trigger_id] = Slot(seq=next(self._counter), at=at, firing=child)
+        self.dirty.add(("slots", parent.id))
+        ordered = sorted(slots.items(), key=lambda item: (item[1].at, item[1].seq))
+        if parent.sequence:
+            ready = [cid for cid, _ in ordered] == parent.child_ids
+        else:
+            ready = len(slots) >= parent.required
+        if ready:
+            del self.slots[parent.id]
+            self._fire_composite(parent, [s.firing for _, s in ordered], child, at)
+
+    def _fire_composite(self, node: Composite, children: list[Firing], current: Firing,
+                        at: float) -> None:
+        firing = Firing(id=str(uuid7()), automation_id=node.automation_id, trigger_id=node.id,
+                        state="triggered", at=to_datetime(at),
+                        triggering_event=current.triggering_event,
+                        triggering_firings=children)
+        if node.parent is not None:
+            self._child_fired(node.parent, firing, at)
+        else:
+            self._emit(firing, at)
+
+    def restore_slots(self, parent_id: str, slots: dict[str, Slot]) -> None:
+        self.slots[parent_id] = slots
+
+    def _emit(self, firing: Firing, at: float) -> bool:
+        """Hand out a root firing, unless the loop guard pauses its automation instead."""
+        limit = self.max_firings_per_minute
+        if limit is not None:
+            times = self._fired.setdefault(firing.automation_id, deque())
+            while times and times[0] <= at - 60:
+                times.popleft()
+            if len(times) >= limit:
+                self.set_enabled(firing.automation_id, False, at)
+                self.paused.append((firing.automation_id,
+                                    f"fired more than {limit} times in a minute; paused by the "
+                                    "loop guard (raise [engine] max_firings_per_minute if this "
+                                    "is intended)"))
+                return False
+            times.append(at)
+        self._out.append(firing)
+        return True
+
+    # -- persistence -------------------------------------------------------------------------
+    def take_dirty(self) -> set[tuple[str, Any]]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def export(self, kind: str, key: Any) -> Any:
+        """The current record for a dirty (kind, key), or None if it is gone."""
+        if kind == "bucket":
+            return self.buckets.get(key)
+        if kind == "slots":
+            return self.slots.get(key)
+        if kind == "held":
+            return self.held.get(key)
+        if kind == "open":
+            return self.open_firings.get(key)
+        return self.followers.get(key)
+
+    def restore_open(self, bkey: BucketKey, record: OpenFiring) -> None:
+        self.open_firings[bkey] = record

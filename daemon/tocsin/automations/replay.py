@@ -1,0 +1,141 @@
+"""`tocsin replay`: the daemon's engine over a recorded timeline, on virtual time.
+
+Nothing is executed. Events are taken in the order of `received` (else `occurred`; file
+order breaks ties), the automations exist from `since`, and the clock runs to `until`,
+firing proactive deadlines in time order. The engine's own state-change events are fed back
+in at their virtual time, as the daemon feeds them back through ingestion.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput
+from ..events.model import Event, decode_event
+from .emitted import actions_for, state_change_event
+from .engine import Engine
+from .firing import Firing
+from .model import Automation
+
+REPLAY_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-4c55-9a51-7d1e0c2b9f10")
+
+
+def read_events(path: str | Path) -> list[Event]:
+    """Events from a JSON-lines file; every bad line is reported with its number."""
+    events: list[Event] = []
+    errors: list[tuple[str, str]] = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise InvalidInput([("--events", f"cannot read {path}: {exc.strerror}")]) from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(decode_event(line))
+        except InvalidInput as exc:
+            errors.extend((f"{path}:{number}" + (f": {p}" if p else ""), m) for p, m in exc.errors)
+    if errors:
+        raise InvalidInput(errors)
+    return events
+
+
+def event_time(event: Event) -> datetime:
+    return event.received or event.occurred
+
+
+def replay(automations: list[Automation], events: list[Event], since: datetime | None = None,
+           until: datetime | None = None,
+           notices: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """One output record per automation state change, in time order. Messages for people
+    (an automation paused by the loop guard) go to `notices`, not into the records."""
+    timeline = sorted(enumerate(events), key=lambda ie: (event_time(ie[1]), ie[0]))
+    ordered = [e for _, e in timeline]
+    start = since or (event_time(ordered[0]) if ordered else None)
+    end = until or (event_time(ordered[-1]) if ordered else start)
+    if start is None or end is None:
+        return
+    by_id: dict[str, Automation] = {}
+    engine = Engine()
+    for automation in automations:
+        automation.id = automation.id or str(uuid.uuid5(REPLAY_NAMESPACE, automation.name))
+        by_id[automation.id] = automation
+        engine.load(automation, start.timestamp())
+    run = _Run(engine, by_id, notices if notices is not None else [])
+    for event in ordered:
+        t = event_time(event)
+        if t < start or t > end:
+            continue
+        yield from run.until(t.timestamp())
+        yield from run.feed(engine.process(event, t.timestamp()))
+    yield from run.until(end.timestamp())
+
+
+class _Run:
+    """Turns firings into output records and feeds their state-change events back in."""
+
+    def __init__(self, engine: Engine, automations: dict[str, Automation],
+                 notices: list[str]) -> None:
+        self.engine = engine
+        self.automations = automations
+        self.notices = notices
+
+    def until(self, t: float) -> Iterator[dict[str, Any]]:
+        """Deadlines up to t, one at a time, so feedback lands at each deadline's time."""
+        while (deadline := self.engine.next_deadline()) is not None and deadline <= t:
+            yield from self.feed(self.engine.advance(deadline))
+
+    def feed(self, firings: list[Firing]) -> Iterator[dict[str, Any]]:
+        queue = list(firings)
+        while queue:
+            firing = queue.pop(0)
+            automation = self.automations[firing.automation_id]
+            event = state_change_event(automation, firing)
+            event.received = firing.at
+            yield record(automation, firing, event)
+            queue.extend(self.engine.process(event, firing.at.timestamp()))
+        for automation_id, reason in self.engine.paused:
+            self.notices.append(f"{self.automations[automation_id].name}: {reason}")
+        self.engine.paused.clear()
+
+
+def record(automation: Automation, firing: Firing, state_event: Event) -> dict[str, Any]:
+    """The replay output line for one state change (DESIGN.md: a stable contract)."""
+    trigger_event = firing.triggering_event
+    return {
+        "at": firing.at.isoformat(),
+        "automation": automation.name,
+        "state": firing.state,
+        "triggering_event": str(trigger_event.id) if trigger_event else None,
+        "triggering_labels": firing.triggering_labels,
+        "actions": [preview(a, automation, firing, state_event)
+                    for a in actions_for(automation, firing)],
+    }
+
+
+TARGET_FIELDS = ("deployment_id", "flow_run_id", "work_pool_id", "work_queue_id",
+                 "automation_id", "block_document_id", "block")
+
+
+def preview(action: Any, automation: Automation, firing: Firing, state_event: Event) -> Any:
+    """An action as it would run: rendered by the actions package when it is there,
+    otherwise its type and target ids."""
+    context = {"automation": automation, "firing": firing,
+               "event": firing.triggering_event, "state_event": state_event}
+    try:
+        from ..actions.render import preview as render_preview
+    except ImportError:
+        data = action if isinstance(action, dict) else _builtins(action)
+        return {"type": data.get("type"),
+                **{k: data[k] for k in TARGET_FIELDS if data.get(k) is not None}}
+    return render_preview(action, context)
+
+
+def _builtins(action: Any) -> dict[str, Any]:
+    import msgspec
+
+    return msgspec.to_builtins(action)

@@ -1,0 +1,345 @@
+"""The pure engine on virtual time: event triggers, reactive and proactive (§5, decisions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine_timeline import T0, Timeline, event, ts
+
+from tocsin.automations.files import parse_file
+
+SAMPLES = Path(__file__).parent.parent / "samples" / "automations"
+
+
+def sample(name: str) -> dict:
+    return parse_file(SAMPLES / name)[0].to_dict()
+
+
+def reactive(**fields):
+    return {"type": "event", "posture": "Reactive", "expect": ["x"], **fields}
+
+
+# -- reactive ----------------------------------------------------------------------------------
+def test_woodchonk_three_monax_walks_within_ten_seconds_fire_once():
+    tl = Timeline(sample("woodchonk.yaml"))
+    monax = {"genus": "Marmota", "species": "monax"}
+    tl.emit("animal.walked", 0, "animal.1", labels=monax)
+    tl.emit("animal.walked", 1, "animal.2", labels={"genus": "Marmota", "species": "flaviventris"})
+    tl.emit("animal.walked", 3, "animal.3", labels=monax)
+    assert tl.firings == []
+    fired = tl.emit("animal.walked", 6, "animal.4", labels=monax)
+    assert len(fired) == 1 and fired[0].triggering_event.resource_id == "animal.4"
+    tl.emit("animal.walked", 7, "animal.5", labels=monax)
+    assert len(tl.firings) == 1
+
+
+def test_woodchonk_walks_spread_over_more_than_ten_seconds_do_not_fire():
+    tl = Timeline(sample("woodchonk.yaml"))
+    monax = {"genus": "Marmota", "species": "monax"}
+    for t in (0, 6, 12, 18):
+        tl.emit("animal.walked", t, labels=monax)
+    # windows: [0-15m, 10) holds 0 and 6; 12 opens [12, 22) with 12 and 18
+    assert tl.firings == []
+    tl.emit("animal.walked", 21, labels=monax)
+    assert tl.times() == [21]
+
+
+def test_cool_down_until_the_end_of_the_window_that_fired():
+    tl = Timeline(reactive(threshold=3, within=10))
+    for t in (0, 1, 2):
+        tl.emit("x", t)
+    assert tl.times() == [2]
+    for t in (5, 6, 7):  # before the old window's end: ignored
+        tl.emit("x", t)
+    assert tl.times() == [2]
+    for t in (10, 11, 12):  # the next window is [10, 20)
+        tl.emit("x", t)
+    assert tl.times() == [2, 12]
+
+
+def test_window_that_ends_unsatisfied_is_replaced_at_the_next_event():
+    tl = Timeline(reactive(threshold=3, within=10))
+    for t in (0, 1, 20, 21, 22):
+        tl.emit("x", t)
+    assert tl.times() == [22]
+
+
+def test_late_event_within_the_lookback_counts_in_the_first_window():
+    tl = Timeline(reactive(threshold=2, within=10))
+    tl.emit("x", 1000)
+    tl.emit("x", 500, received=1001)  # occurred 500 s before: inside [1000 - 15 min, 1010)
+    assert tl.times() == [1001]
+
+
+def test_event_older_than_the_lookback_does_not_count():
+    tl = Timeline(reactive(threshold=2, within=10))
+    tl.emit("x", 1000)
+    tl.emit("x", 50, received=1001)
+    assert tl.firings == []
+
+
+def test_for_each_partitions_by_primary_and_related_labels_missing_is_empty():
+    tl = Timeline(reactive(threshold=2, within=60,
+                           for_each=["prefect.resource.id", "related:flow:prefect.resource.id"]))
+    flow_a = [{"prefect.resource.id": "flow.a", "prefect.resource.role": "flow"}]
+    tl.emit("x", 0, "r1", related=flow_a)
+    tl.emit("x", 1, "r2", related=flow_a)
+    tl.emit("x", 2, "r1")
+    assert tl.firings == []
+    tl.emit("x", 3, "r1", related=flow_a)
+    tl.emit("x", 4, "r1")
+    labels = [f.triggering_labels for f in tl.firings]
+    assert labels == [
+        {"prefect.resource.id": "r1", "related:flow:prefect.resource.id": "flow.a"},
+        {"prefect.resource.id": "r1", "related:flow:prefect.resource.id": ""},
+    ]
+
+
+def test_immediate_threshold_one_fires_on_every_event():
+    tl = Timeline(reactive(threshold=1, within=0))
+    for t in (0, 1, 2):
+        tl.emit("x", t)
+    assert tl.times() == [0, 1, 2]
+
+
+def test_immediate_counts_every_nth_event_however_far_apart():
+    tl = Timeline(reactive(threshold=3, within=0))
+    for t in (0, 3600, 7200, 86400, 90000, 100000):
+        tl.emit("x", t)
+    assert tl.times() == [7200, 100000]
+
+
+def test_negation_works_in_expect():
+    tl = Timeline(reactive(expect=["!prefect.flow-run.Completed"],
+                           match={"prefect.resource.id": "prefect.flow-run.*"}))
+    tl.emit("prefect.flow-run.Completed", 0, "prefect.flow-run.1")
+    assert tl.firings == []
+    tl.emit("prefect.flow-run.Failed", 1, "prefect.flow-run.1")
+    assert tl.times() == [1]
+
+
+def test_glob_expect_and_resource_match():
+    tl = Timeline(reactive(expect=["prefect.*.Failed"], match={"prefect.resource.id": "*.flow-run.*"}))
+    tl.emit("prefect.flow-run.Failed", 0, "prefect.flow-run.1")
+    tl.emit("prefect.flow-run.Failed", 1, "prefect.task-run.1")
+    tl.emit("prefect.flow-run.Completed", 2, "prefect.flow-run.1")
+    assert tl.times() == [0]
+
+
+def test_disabled_automation_never_fires():
+    tl = Timeline({"name": "off", "enabled": False, "trigger": reactive(), "actions": []})
+    tl.emit("x", 0)
+    assert tl.firings == []
+
+
+# -- after -------------------------------------------------------------------------------------
+def test_order_flow_fires_for_the_user_who_completes_only():
+    tl = Timeline(sample("order-flow.yaml"))
+    tl.emit("order.created", 0, "user.1")
+    tl.emit("order.created", 1, "user.2")
+    tl.emit("order.complete", 2, "user.3")  # never created: nothing armed
+    assert tl.firings == []
+    fired = tl.emit("order.complete", 3 * 86400, "user.1")  # days later: within 0 = no limit
+    assert len(fired) == 1
+    assert fired[0].triggering_labels == {"prefect.resource.id": "user.1"}
+    assert len(tl.firings) == 1
+
+
+def test_expected_event_before_the_arming_event_is_ignored_by_reactive_triggers():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.emit("b", 0)
+    tl.emit("a", 1)
+    assert tl.firings == []
+    tl.emit("b", 2)
+    assert tl.times() == [2]
+
+
+def test_after_window_fires_once_then_needs_a_new_arming_event():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.emit("a", 0)
+    tl.emit("b", 1)
+    tl.emit("b", 2)
+    assert tl.times() == [1]
+    tl.emit("a", 3)
+    tl.emit("b", 4)
+    assert tl.times() == [1, 4]
+
+
+def test_after_window_that_passes_needs_a_new_arming_event():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.emit("a", 0)
+    tl.emit("b", 61)
+    assert tl.firings == []
+    tl.emit("a", 70)
+    tl.emit("b", 71)
+    assert tl.times() == [71]
+
+
+def test_same_event_in_after_and_expect_fires_on_threshold_plus_one():
+    tl = Timeline(reactive(after=["x"], expect=["x"], threshold=2, within=60))
+    tl.emit("x", 0)
+    tl.emit("x", 1)
+    assert tl.firings == []
+    tl.emit("x", 2)
+    assert tl.times() == [2]
+
+
+def test_same_event_in_after_and_expect_never_fires_with_within_zero():
+    tl = Timeline(reactive(after=["x"], expect=["x"], threshold=1, within=0))
+    for t in range(5):
+        tl.emit("x", t)
+    assert tl.firings == []
+
+
+def test_threshold_zero_fires_on_the_arming_event():
+    tl = Timeline(reactive(after=["a"], expect=[], threshold=0, within=60,
+                           match={"prefect.resource.id": "r*"}))
+    assert tl.emit("a", 0)
+
+
+# -- proactive ---------------------------------------------------------------------------------
+def proactive(**fields):
+    return {"type": "event", "posture": "Proactive", "expect": ["x"], "within": 60, **fields}
+
+
+def test_plain_proactive_tumbling_windows_fire_at_the_deadline_with_no_event():
+    tl = Timeline(proactive())
+    assert tl.engine.next_deadline() == ts(60)
+    assert tl.tick(59.999) == []
+    fired = tl.tick(60)
+    assert len(fired) == 1 and fired[0].triggering_event is None
+    tl.tick(120)
+    assert tl.times() == [60, 120]
+
+
+def test_plain_proactive_satisfied_window_is_followed_by_the_next():
+    tl = Timeline(proactive())
+    tl.emit("x", 30)
+    tl.tick(60)
+    assert tl.firings == []
+    tl.emit("x", 110)
+    tl.tick(179)
+    assert tl.firings == []
+    tl.tick(240)
+    assert tl.times() == [180, 240]
+
+
+def test_proactive_firing_resolves_when_the_expected_event_comes():
+    tl = Timeline(proactive())
+    tl.tick(61)
+    resolved = tl.emit("x", 75)
+    assert [f.state for f in resolved] == ["resolved"]
+    assert resolved[0].triggering_event.event == "x"
+    assert tl.times("resolved") == [75]
+
+
+def test_stuck_flow_fires_for_the_stuck_run_only_then_resolves():
+    tl = Timeline(sample("stuck-flow.yaml"))
+    running_a = event("prefect.flow-run.Running", 0, "prefect.flow-run.a")
+    tl.send(running_a)
+    running_b = event("prefect.flow-run.Running", 5, "prefect.flow-run.b")
+    tl.send(running_b)
+    tl.emit("prefect.flow-run.Completed", 100, "prefect.flow-run.a")
+    tl.tick(1804)
+    assert tl.firings == []
+    fired = tl.tick(1805)
+    assert len(fired) == 1
+    assert fired[0].triggering_labels == {"prefect.resource.id": "prefect.flow-run.b"}
+    assert fired[0].triggering_event.id == running_b.id
+    tl.tick(10_000)
+    assert len(tl.firings) == 1  # fires once per arming
+    tl.emit("prefect.flow-run.Completed", 10_001, "prefect.flow-run.b")
+    assert tl.times("resolved") == [10_001]
+
+
+def test_proactive_after_without_arming_event_never_fires():
+    tl = Timeline(proactive(after=["a"]))
+    tl.tick(1000)
+    assert tl.firings == []
+
+
+def test_heartbeat_restarts_the_window_and_fires_after_the_last_beat():
+    tl = Timeline(proactive(after=["beat"], expect=["beat"], for_each=["prefect.resource.id"]))
+    for t in (0, 30, 80):
+        tl.emit("beat", t)
+    tl.tick(139)
+    assert tl.firings == []
+    fired = tl.tick(140)
+    assert len(fired) == 1 and fired[0].triggering_event.occurred.timestamp() == ts(80)
+
+
+def test_expected_event_that_arrives_before_its_arming_event_is_held_and_counts():
+    tl = Timeline(proactive(after=["start"], expect=["done"], for_each=["prefect.resource.id"]))
+    tl.emit("done", 10, "job.1", received=10)
+    tl.emit("start", 5, "job.1", received=12)
+    tl.tick(1000)
+    assert tl.firings == []
+    tl.emit("start", 1000, "job.2")
+    tl.tick(1060)
+    assert tl.times() == [1060]
+
+
+def test_proactive_with_for_each_and_threshold_above_one():
+    tl = Timeline(proactive(expect=["x"], for_each=["prefect.resource.id"], threshold=2))
+    tl.emit("x", 0, "r1")
+    tl.emit("x", 0, "r2")
+    tl.emit("x", 30, "r2")
+    tl.tick(60)
+    assert [f.triggering_labels["prefect.resource.id"] for f in tl.firings] == ["r1"]
+
+
+def test_next_deadline_is_the_earliest_window_end():
+    tl = Timeline(proactive(after=["a"], for_each=["prefect.resource.id"]), proactive(within=300))
+    tl.emit("a", 10, "r1")
+    tl.emit("a", 5, "r2")
+    assert tl.engine.next_deadline() == ts(65)
+
+
+# -- ordering ----------------------------------------------------------------------------------
+def test_follower_waits_for_its_leader():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    a = event("a", 0, received=2)
+    tl.send(event("b", 1, follows=a.id, received=1))
+    assert tl.firings == []
+    tl.send(a)
+    assert tl.times() == [2]
+
+
+def test_without_follows_the_early_event_is_lost():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.send(event("b", 1, received=1))
+    tl.send(event("a", 0, received=2))
+    assert tl.firings == []
+
+
+def test_lost_follower_is_evaluated_after_fifteen_minutes():
+    tl = Timeline(reactive(expect=["b"]))
+    tl.send(event("b", 0, follows="00000000-0000-0000-0000-000000000001"))
+    tl.tick(899)
+    assert tl.firings == []
+    tl.tick(900)
+    assert tl.times() == [900]
+
+
+def test_duplicate_event_id_is_ignored():
+    tl = Timeline(reactive(threshold=2, within=60))
+    e = event("x", 0)
+    tl.send(e)
+    tl.send(e)
+    assert tl.firings == []
+
+
+# -- the loop guard ----------------------------------------------------------------------------
+def test_automation_firing_too_often_is_paused():
+    tl = Timeline(reactive(threshold=1, within=0), max_firings_per_minute=5)
+    for i in range(10):
+        tl.emit("x", i)
+    assert len(tl.firings) == 5
+    assert tl.engine.paused and "loop guard" in tl.engine.paused[0][1]
+    assert not tl.engine.enabled(tl.automations[0].id)
+
+
+def test_firing_at_is_processing_time_and_labels_are_strings():
+    tl = Timeline(reactive())
+    fired = tl.emit("x", 5)
+    assert fired[0].at == T0.replace(second=5)

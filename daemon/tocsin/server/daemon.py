@@ -47,7 +47,9 @@ class Paths:
 
 def build_components() -> list[Component]:
     """Every part of the daemon beyond the event store, in start order."""
-    return []
+    from ..actions.component import ActionsComponent
+
+    return [ActionsComponent()]
 
 
 class Daemon:

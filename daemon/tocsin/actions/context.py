@@ -1,0 +1,221 @@
+"""The template context, as Prefect gives it (§9.2): `event`, `automation`, `labels`,
+`firing`, `firings`, `events` — and, through `register_lazy_object`, objects such as
+`flow_run` or `deployment` that are fetched only when a template names them.
+
+Events and resources are wrapped in small read-only views so that templates written for
+Prefect work unchanged: `event.resource.id`, `event.resource['label']`,
+`event.resource.labels.a.b.c`, `event.resource_in_role['role']`, `event.related[0].role`.
+Each view also knows its `ui_url` (tocsin's decision 10).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ..automations.firing import Firing
+from ..events.model import Event
+from ..templates import ui_base
+
+# Prefect's UI paths by resource kind (`prefect.<kind>.<id>`).
+_UI_PATHS = {
+    "flow-run": "runs/flow-run", "task-run": "runs/task-run", "flow": "flows/flow",
+    "deployment": "deployments/deployment", "work-pool": "work-pools/work-pool",
+    "work-queue": "work-queues/work-queue", "automation": "automations/automation",
+    "block-document": "blocks/block",
+}
+
+LazyLoader = Callable[[Any, Event | None], Awaitable[Any]]
+#: name -> async loader(daemon, triggering event); see register_lazy_object.
+LAZY_OBJECTS: dict[str, LazyLoader] = {}
+
+
+def register_lazy_object(name: str, loader: LazyLoader) -> None:
+    """Make `name` (e.g. "flow_run") available to templates that reference it: the action
+    worker awaits `loader(daemon, event)` only when a template of the action names it, and a
+    loader returns None when the object cannot be found (it renders as "")."""
+    LAZY_OBJECTS[name] = loader
+
+
+class LabelTree:
+    """Labels as a tree: `labels.prefect.resource.id` and `labels['prefect.resource.id']`;
+    iterating gives (label, value) pairs."""
+
+    def __init__(self, labels: dict[str, str], prefix: str = "") -> None:
+        self._labels = labels
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> Any:
+        full = self._prefix + key
+        deeper = full + "."
+        if any(k.startswith(deeper) for k in self._labels):
+            if full in self._labels:
+                return self._labels[full]
+            return LabelTree(self._labels, deeper)
+        return self._labels[full]
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter([(k[len(self._prefix):], v) for k, v in self._labels.items()
+                     if k.startswith(self._prefix)])
+
+    def __contains__(self, key: str) -> bool:
+        return (self._prefix + key) in self._labels
+
+    def __str__(self) -> str:
+        return str(dict(self))
+
+    def __json__(self) -> dict[str, str]:
+        return dict(self)
+
+
+class ResourceView(dict):
+    """A resource's labels, plus `.id`, `.name`, `.role` and `.labels` as in Prefect."""
+
+    @property
+    def id(self) -> str:
+        return self.get("prefect.resource.id", "")
+
+    @property
+    def name(self) -> str | None:
+        return self.get("prefect.resource.name")
+
+    @property
+    def role(self) -> str | None:
+        return self.get("prefect.resource.role")
+
+    @property
+    def labels(self) -> LabelTree:
+        return LabelTree(dict(self))
+
+    def ui_url(self, base: str | None) -> str:
+        kind, _, ident = self.id.rpartition(".")
+        kind = kind.removeprefix("prefect.")
+        if base and kind in _UI_PATHS:
+            if kind == "work-pool" and self.name:
+                ident = self.name
+            return f"{base}/{_UI_PATHS[kind]}/{ident}"
+        return self.ui_resource_events_url(base)
+
+    def ui_resource_events_url(self, base: str | None) -> str:
+        return resource_events_url(self.id, base)
+
+
+def resource_events_url(resource_id: str, base: str | None) -> str:
+    if base:
+        return f"{base}/events?resource={resource_id}"
+    return f"tocsin events ls --resource {shlex.quote('prefect.resource.id=' + resource_id)}"
+
+
+class _ByRole:
+    def __init__(self, related: list[ResourceView], many: bool) -> None:
+        self._related = related
+        self._many = many
+
+    def __getitem__(self, role: str) -> Any:
+        found = [r for r in self._related if r.role == role]
+        if self._many:
+            return found
+        if not found:
+            raise KeyError(role)
+        return found[0]
+
+
+class EventView:
+    """An event as templates see it (Prefect's ReceivedEvent attributes)."""
+
+    def __init__(self, event: Event) -> None:
+        self._event = event
+        self.id = str(event.id)
+        self.event = event.event
+        self.occurred: datetime = event.occurred
+        self.received: datetime | None = event.received
+        self.payload = event.payload
+        self.follows = str(event.follows) if event.follows else None
+        self.resource = ResourceView(event.resource)
+        self.related = [ResourceView(r) for r in event.related]
+        self.resource_in_role = _ByRole(self.related, many=False)
+        self.resources_in_role = _ByRole(self.related, many=True)
+
+    @property
+    def involved_resources(self) -> list[ResourceView]:
+        return [self.resource, *self.related]
+
+    @property
+    def url(self) -> str:
+        return self.ui_url(ui_base())
+
+    def ui_url(self, base: str | None) -> str:
+        if base:
+            return f"{base}/events/event/{self.occurred.date().isoformat()}/{self.id}"
+        return (f"tocsin events ls --json --name {shlex.quote(self.event)} --resource "
+                f"{shlex.quote('prefect.resource.id=' + self.resource.id)} "
+                f"--since {self.occurred.isoformat()} --oldest-first --limit 1")
+
+    def ui_resource_events_url(self, base: str | None) -> str:
+        return self.resource.ui_resource_events_url(base)
+
+    def __json__(self) -> Any:
+        return msgspec.to_builtins(self._event)
+
+    def __str__(self) -> str:
+        return msgspec.json.encode(self._event).decode()
+
+
+class AutomationView(dict):
+    """The automation as stored (a dict: `automation.name`, `automation.trigger.type`...)."""
+
+    def ui_url(self, base: str | None) -> str:
+        if base:
+            return f"{base}/automations/automation/{self.get('id')}"
+        return f"tocsin automation inspect {shlex.quote(str(self.get('name', '')))}"
+
+    def ui_resource_events_url(self, base: str | None) -> str:
+        return resource_events_url(f"prefect.automation.{self.get('id')}", base)
+
+
+def automation_dict(automation: Any) -> dict[str, Any]:
+    """The automation as plain JSON-ready values (a Struct, dataclass or dict)."""
+    if automation is None:
+        return {}
+    return msgspec.to_builtins(automation)
+
+
+def template_context(automation: Any, firing: Firing | None,
+                     triggering_event: Event | None) -> dict[str, Any]:
+    """What templates render with; `triggering_event` is the action's own (for
+    `actions_on_trigger`, the automation's state-change event — see `events_for_actions`)."""
+    firings = firing.all_firings() if firing is not None else []
+    events = firing.all_events() if firing is not None else []
+    if not events and triggering_event is not None:
+        events = [triggering_event]
+    return {
+        "automation": AutomationView(automation_dict(automation)),
+        "event": EventView(triggering_event) if triggering_event is not None else None,
+        "labels": LabelTree(dict(firing.triggering_labels) if firing is not None else {}),
+        "firing": firing,
+        "firings": firings,
+        "events": [EventView(e) for e in events],
+    }
+
+
+def event_of(context: dict[str, Any]) -> Event | None:
+    """The triggering event behind a context built by `template_context`."""
+    view = context.get("event")
+    return view._event if isinstance(view, EventView) else None
+
+
+def labels_of(context: dict[str, Any]) -> dict[str, str]:
+    tree = context.get("labels")
+    return dict(tree._labels) if isinstance(tree, LabelTree) else {}

@@ -1,0 +1,82 @@
+"""`send-notification`: the rendered subject and body through apprise, to every URL of a
+notification block. Apprise is synchronous, so it runs in a thread and never blocks the loop;
+its log lines for this send become the failure's `notification_log` (secrets scrubbed)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from .blocks import Block, scrub
+from .executors import ActionResult, ActionRun, register_executor
+from .model import BlockAction
+from .targets import ActionFailed
+
+
+def find_block(run: ActionRun, kind: str) -> Block:
+    """The block an action names (by name or id), which must be of `kind`."""
+    action = run.action
+    assert isinstance(action, BlockAction)
+    component = run.daemon.component("actions")
+    blocks = component.blocks
+    if action.block:
+        block, named = blocks.get(name=action.block), f"named {action.block!r}"
+    else:
+        block, named = blocks.get(block_id=action.block_document_id), f"{action.block_document_id}"
+    if block is None:
+        raise ActionFailed(f"Block {named} not found (see `tocsin block ls`)")
+    if block.kind != kind:
+        raise ActionFailed(f"The referenced block was not a {kind} block")
+    return block
+
+
+class _ThreadLog(logging.Handler):
+    """Collects apprise's log records per thread, so concurrent sends keep theirs apart."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = getattr(self.local, "lines", None)
+        if lines is not None:
+            lines.append(f"{record.levelname} - {record.getMessage()}")
+
+
+_capture = _ThreadLog()
+logging.getLogger("apprise").addHandler(_capture)
+
+
+def _send(urls: list[str], subject: str, body: str) -> tuple[bool, str]:
+    import apprise
+
+    _capture.local.lines = []
+    try:
+        sender = apprise.Apprise()
+        for url in urls:
+            sender.add(url)
+        ok = bool(sender.notify(title=subject, body=body))
+        return ok, "\n".join(_capture.local.lines)
+    finally:
+        _capture.local.lines = None
+
+
+async def send_notification(run: ActionRun) -> ActionResult:
+    block = find_block(run, "notification")
+    timeout = run.daemon.component("actions").settings.notification_timeout_s  # type: ignore[union-attr]
+    try:
+        ok, log_text = await asyncio.wait_for(
+            asyncio.to_thread(_send, block.urls, run.rendered["subject"], run.rendered["body"]),
+            timeout)
+    except TimeoutError:
+        raise ActionFailed(f"Notification failed: no answer within {timeout:g}s", retry=True) from None
+    if not ok:
+        log_text = scrub(log_text, block.secrets())
+        last = log_text.strip().splitlines()[-1] if log_text.strip() else "apprise reported a failure"
+        raise ActionFailed(f"Notification failed: {last}", retry=True,
+                           notification_log=log_text) from None
+    return ActionResult(related=block.resources())
+
+
+register_executor("send-notification", send_notification)

@@ -1,0 +1,219 @@
+"""The worker that drains the action outbox: bounded concurrency, retries with exponential
+backoff and jitter for failures that may pass, none for those that will not.
+
+Delivery rule: an attempt's outcome event and the row's new state commit in one transaction
+(`daemon.ingest(events, extra=...)`), after the action ran. A crash before that commit leaves
+the row pending, so the action runs again after restart (at least once, with the same
+idempotency key); once `done` is committed it never runs again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ..templates import referenced_names
+from .context import LAZY_OBJECTS, template_context
+from .events import outcome_events
+from .executors import ActionResult, ActionRun, executor_for
+from .model import Action, parse_action
+from .outbox import MARK_DONE, MARK_FAILED, MARK_RETRY, PRUNE, SELECT_DUE, Job, decode_job
+from .render import render_fields
+from .targets import ActionFailed, resolve_targets, target_resources
+
+if TYPE_CHECKING:
+    from ..server.daemon import Daemon
+
+log = logging.getLogger("tocsin.actions")
+
+
+class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The `[actions]` config table."""
+
+    concurrency: int = 64
+    max_attempts: int = 6
+    retry_base_s: float = 0.5
+    retry_max_s: float = 60.0
+    webhook_timeout_s: float = 10.0
+    notification_timeout_s: float = 30.0
+    scan_interval_s: float = 5.0
+    #: how long finished rows stay in the outbox (for `GET /actions`)
+    keep_done_s: float = 7 * 86400
+    #: the dashboard's base URL for `ui_url` (none: the filter renders a `tocsin` command)
+    ui_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.max_attempts < 1:
+            raise ValueError("[actions] concurrency and max_attempts must be at least 1")
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential with jitter: about base·2^(n-1), capped, scaled by 0.5–1.0."""
+        return min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+
+
+class Outcome(msgspec.Struct, kw_only=True):
+    ok: bool
+    reason: str | None = None
+    retry: bool = False
+    details: dict[str, Any] = {}
+    related: list[dict[str, str]] = []
+
+
+class Worker:
+    def __init__(self, daemon: Daemon, settings: WorkerSettings) -> None:
+        self.daemon = daemon
+        self.settings = settings
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        #: keys queued, running or waiting for a retry: never queued twice
+        self._known: set[str] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.counts = {"executed": 0, "failed": 0, "retried": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._runner(), name=f"action-runner-{i}")
+                       for i in range(self.settings.concurrency)]
+        self._tasks.append(asyncio.create_task(self._scan_loop(), name="action-scan"))
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let attempts in flight finish (briefly), then stop; what is left stays queued."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            if task.get_name() == "action-scan":
+                task.cancel()
+        if self._running:
+            await asyncio.wait(self._running, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def status(self) -> dict[str, Any]:
+        return {"queued": self._queue.qsize(), "running": len(self._running),
+                "waiting_retry": len(self._timers), **self.counts}
+
+    # -- queueing ----------------------------------------------------------------------------
+    def submit(self, jobs: list[Job]) -> None:
+        """Queue committed jobs (skipping any already queued or running)."""
+        for job in jobs:
+            if job.key not in self._known:
+                self._known.add(job.key)
+                self._queue.put_nowait(job)
+
+    async def scan(self, limit: int = 1000) -> int:
+        """Queue due rows the worker does not hold yet (after a restart, or as a safety net)."""
+        rows = await self.daemon.store.read_sql(SELECT_DUE, (time.time(), limit))
+        fresh = [decode_job(r[0], r[1]) for r in rows]
+        before = len(self._known)
+        self.submit(fresh)
+        return len(self._known) - before
+
+    async def _scan_loop(self) -> None:
+        while True:
+            try:
+                while await self.scan() >= 1000:
+                    pass
+                await self.daemon.store.run(
+                    [(PRUNE, [(time.time() - self.settings.keep_done_s,)])])
+            except Exception:
+                log.exception("scanning the action outbox failed; will try again")
+            await asyncio.sleep(self.settings.scan_interval_s)
+
+    def _retry_later(self, job: Job, delay: float) -> None:
+        def fire() -> None:
+            self._timers.pop(job.key, None)
+            self._queue.put_nowait(job)
+
+        self._timers[job.key] = asyncio.get_running_loop().call_later(delay, fire)
+
+    # -- running -----------------------------------------------------------------------------
+    async def _runner(self) -> None:
+        while True:
+            job = await self._queue.get()
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                await self._attempt(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("recording action %s failed; it stays queued", job.key)
+                self._known.discard(job.key)
+            finally:
+                self._running.discard(task)
+
+    async def _attempt(self, job: Job) -> None:
+        outcome = await self.execute(job)
+        now = time.time()
+        attempts = job.attempts + 1
+        retry = outcome.retry and attempts < self.settings.max_attempts
+        if outcome.ok:
+            stmt = (MARK_DONE, [(attempts, now, job.firing_id, job.action_index)])
+        elif retry:
+            delay = self.settings.backoff(attempts)
+            outcome.details["retry_in_s"] = round(delay, 3)
+            stmt = (MARK_RETRY, [(attempts, now + delay, now, outcome.reason,
+                                  job.firing_id, job.action_index)])
+        else:
+            stmt = (MARK_FAILED, [(attempts, now, outcome.reason, job.firing_id, job.action_index)])
+        events = outcome_events(job, ok=outcome.ok, reason=outcome.reason,
+                                details=outcome.details, results=outcome.related)
+        await self.daemon.ingest(events, extra=[stmt])
+        job.attempts = attempts
+        if outcome.ok:
+            self.counts["executed"] += 1
+        elif retry:
+            self.counts["retried"] += 1
+            log.warning("action %s (%s) failed, retrying in %.1fs: %s", job.key,
+                        job.action["type"], outcome.details["retry_in_s"], outcome.reason)
+            self._retry_later(job, outcome.details["retry_in_s"])
+            return
+        else:
+            self.counts["failed"] += 1
+            log.warning("action %s (%s) failed: %s", job.key, job.action["type"], outcome.reason)
+        self._known.discard(job.key)
+
+    async def execute(self, job: Job) -> Outcome:
+        """Run one attempt; every failure becomes an Outcome with its reason."""
+        related: list[dict[str, str]] = []
+        try:
+            action = parse_action(job.action)
+            context = template_context(job.automation, job.firing, job.event)
+            await self._load_lazy(action, context, job)
+            targets = resolve_targets(action, job.event, job.firing.triggering_labels)
+            related = target_resources(targets)
+            rendered = render_fields(action, context)
+            run = ActionRun(self.daemon, job, action, context, targets, rendered)
+            result: ActionResult = await executor_for(action.type)(run)
+        except ActionFailed as exc:
+            return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=exc.details,
+                           related=related)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in an executor: say so, and try again later
+            log.exception("action %s raised", job.key)
+            return Outcome(ok=False, reason=f"internal error: {type(exc).__name__}: {exc}",
+                           retry=True, related=related)
+        return Outcome(ok=True, details=result.details, related=related + result.related)
+
+    async def _load_lazy(self, action: Action, context: dict[str, Any], job: Job) -> None:
+        """Fetch `flow_run`, `deployment`, ... only for templates that name them."""
+        wanted: set[str] = set()
+        for name in action.template_fields:
+            wanted |= referenced_names(getattr(action, name))
+        for name in wanted & LAZY_OBJECTS.keys():
+            try:
+                context[name] = await LAZY_OBJECTS[name](self.daemon, job.event)
+            except Exception:
+                log.exception("loading %s for a template failed; it renders empty", name)
+                context[name] = None

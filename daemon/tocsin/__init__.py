@@ -18,4 +18,13 @@ def emit_event(*args: Any, **kwargs: Any) -> Any:
     return _emit(*args, **kwargs)
 
 
-__all__ = ["emit_event", "__version__"]
+def __getattr__(name: str) -> Any:
+    """`from tocsin import flow, serve, Flow` without importing them for `tocsin emit`."""
+    if name in ("flow", "serve", "Flow"):
+        from . import flows
+
+        return getattr(flows, name)
+    raise AttributeError(f"module 'tocsin' has no attribute {name!r}")
+
+
+__all__ = ["emit_event", "flow", "serve", "Flow", "__version__"]

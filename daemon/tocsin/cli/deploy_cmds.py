@@ -1,0 +1,263 @@
+"""`tocsin deploy`, `tocsin deployment ...`, `tocsin work-pool ...` and `tocsin work-queue ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deploy", help="register the deployments of a project file (tocsin.yaml)")
+    p.add_argument("--file", "-f", default="tocsin.yaml", help="project file (default: tocsin.yaml)")
+    p.add_argument("-n", "--name", action="append", default=[],
+                   help="deploy only this deployment (repeatable)")
+    p.add_argument("--trigger", action="append", default=[], metavar="JSON|FILE",
+                   help="a deployment trigger; replaces the file's triggers (repeatable)")
+    p.set_defaults(func=deploy)
+
+    dep = sub.add_parser("deployment", help="list, inspect, run, pause and resume deployments")
+    dsub = dep.add_subparsers(dest="deployment_command", metavar="COMMAND", required=True)
+    p = dsub.add_parser("ls", help="list deployments")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=deployment_ls)
+    for name, func, text in (("inspect", deployment_inspect, "show one deployment as JSON"),
+                             ("pause", deployment_pause, "pause its schedules"),
+                             ("resume", deployment_resume, "resume its schedules"),
+                             ("delete", deployment_delete, "delete it")):
+        p = dsub.add_parser(name, help=text)
+        p.add_argument("deployment", metavar="NAME", help="deployment name or id")
+        p.set_defaults(func=func)
+    p = dsub.add_parser("run", help="start a run now")
+    p.add_argument("deployment", metavar="NAME", help="deployment name or id")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter (VALUE is read as JSON when it parses, else as text)")
+    p.add_argument("--params", metavar="JSON", help="all parameters as one JSON object")
+    p.add_argument("--watch", action="store_true", help="wait for the run to finish")
+    p.set_defaults(func=deployment_run)
+
+    pool = sub.add_parser("work-pool", help="work pools: list, create, pause, resume")
+    psub = pool.add_subparsers(dest="pool_command", metavar="COMMAND", required=True)
+    p = psub.add_parser("ls", help="list work pools and their queues")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=pool_ls)
+    p = psub.add_parser("create", help="create a work pool (or change its limit)")
+    p.add_argument("pool", metavar="NAME")
+    p.add_argument("--concurrency-limit", type=int)
+    p.set_defaults(func=pool_create)
+    for name, func in (("pause", pool_pause), ("resume", pool_resume)):
+        p = psub.add_parser(name, help=f"{name} dispatch from a work pool")
+        p.add_argument("pool", metavar="NAME")
+        p.set_defaults(func=func)
+
+    queue = sub.add_parser("work-queue", help="work queues: create, pause, resume")
+    qsub = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
+    p = qsub.add_parser("create", help="create a work queue (or change it)")
+    p.add_argument("queue", metavar="NAME")
+    p.add_argument("--pool", default="default")
+    p.add_argument("--priority", type=int)
+    p.add_argument("--concurrency-limit", type=int)
+    p.set_defaults(func=queue_create)
+    for name, func in (("pause", queue_pause), ("resume", queue_resume)):
+        p = qsub.add_parser(name, help=f"{name} dispatch from a work queue")
+        p.add_argument("queue", metavar="NAME")
+        p.add_argument("--pool", default="default")
+        p.set_defaults(func=func)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from ..client.sync import SyncClient
+
+    return SyncClient(args.socket)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _quote(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+# -- deploy ----------------------------------------------------------------------------------
+def deploy(args: argparse.Namespace) -> int:
+    from ..jobs.project import load_project, read_triggers
+
+    specs = load_project(Path(args.file))
+    if args.name:
+        known = {s["name"] for s in specs}
+        missing = [n for n in args.name if n not in known]
+        if missing:
+            raise InvalidInput([("-n", f"{args.file} has no deployment named {', '.join(missing)}"
+                                       f" (it has: {', '.join(sorted(known))})")])
+        specs = [s for s in specs if s["name"] in args.name]
+    if args.trigger:
+        triggers = read_triggers(args.trigger)
+        for spec in specs:
+            spec["triggers"] = triggers
+    with _client(args) as client:
+        for spec in specs:
+            dep = client.request("POST", "/deployments", spec)
+            print(f"deployed {dep['flow_name']}/{dep['name']} ({dep['id']})")
+    return 0
+
+
+# -- deployments -----------------------------------------------------------------------------
+def _schedule_text(dep: dict[str, Any]) -> str:
+    parts = [f"cron {s['cron']} {s['timezone']}" if s.get("cron") else f"every {s['interval']}s"
+             for s in dep.get("schedules", [])]
+    return ", ".join(parts) or "-"
+
+
+def deployment_ls(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        deps = client.request("GET", "/deployments")
+    if args.json:
+        _print_json(deps)
+        return 0
+    for d in deps:
+        where = f"served (pid {d['served_by']})" if d.get("served_by") else (
+            f"{d['work_pool_name']}/{d['work_queue_name']}")
+        flag = " [paused]" if d["paused"] else ""
+        label = f"{d['flow_name']}/{d['name']}"
+        print(f"{label:<40} {d['status']:<10} {where:<20} "
+              f"{_schedule_text(d)}{flag}")
+    return 0
+
+
+def deployment_inspect(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        _print_json(client.request("GET", f"/deployments/{_quote(args.deployment)}"))
+    return 0
+
+
+def _deployment_post(args: argparse.Namespace, action: str, done: str) -> int:
+    with _client(args) as client:
+        dep = client.request("POST", f"/deployments/{_quote(args.deployment)}/{action}")
+    print(f"{done} {dep['name']}")
+    return 0
+
+
+def deployment_pause(args: argparse.Namespace) -> int:
+    return _deployment_post(args, "pause_deployment", "paused")
+
+
+def deployment_resume(args: argparse.Namespace) -> int:
+    return _deployment_post(args, "resume_deployment", "resumed")
+
+
+def deployment_delete(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        client.request("DELETE", f"/deployments/{_quote(args.deployment)}")
+    print(f"deleted {args.deployment}")
+    return 0
+
+
+def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if params_json:
+        try:
+            params = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput([("--params", f"not valid JSON: {exc}")]) from None
+        if not isinstance(params, dict):
+            raise InvalidInput([("--params", "must be a JSON object")])
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput([("-p", f"{pair!r} is not KEY=VALUE")])
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def deployment_run(args: argparse.Namespace) -> int:
+    import time
+
+    body = {"parameters": parse_params(args.param, args.params)}
+    with _client(args) as client:
+        run = client.request("POST", f"/deployments/{_quote(args.deployment)}/create_flow_run",
+                             body)
+        print(f"created flow run {run['name']} ({run['id']})")
+        if not args.watch:
+            return 0
+        while run["state"]["type"] not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            time.sleep(0.2)
+            run = client.request("GET", f"/flow_runs/{run['id']}")
+    print(f"{run['name']}: {run['state']['name']}"
+          + (f" - {run['state']['message']}" if run["state"]["message"] else ""))
+    return 0 if run["state"]["type"] == "COMPLETED" else 1
+
+
+# -- work pools and queues -------------------------------------------------------------------
+def pool_ls(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        pools = client.request("GET", "/work_pools")
+        for pool in pools:
+            pool["queues"] = client.request("GET", f"/work_pools/{_quote(pool['name'])}/queues")
+    if args.json:
+        _print_json(pools)
+        return 0
+    for pool in pools:
+        print(f"{pool['name']:<20} {pool['status']:<10} limit {pool['concurrency_limit']}")
+        for q in pool["queues"]:
+            print(f"  queue {q['name']:<14} {q['status']:<10} priority {q['priority']} "
+                  f"limit {q['concurrency_limit']}")
+    return 0
+
+
+def pool_create(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        pool = client.request("POST", "/work_pools",
+                              {"name": args.pool, "concurrency_limit": args.concurrency_limit})
+    print(f"work pool {pool['name']} ({pool['id']})")
+    return 0
+
+
+def _pool_patch(args: argparse.Namespace, paused: bool) -> int:
+    with _client(args) as client:
+        pool = client.request("PATCH", f"/work_pools/{_quote(args.pool)}", {"is_paused": paused})
+    print(f"work pool {pool['name']}: {pool['status']}")
+    return 0
+
+
+def pool_pause(args: argparse.Namespace) -> int:
+    return _pool_patch(args, True)
+
+
+def pool_resume(args: argparse.Namespace) -> int:
+    return _pool_patch(args, False)
+
+
+def queue_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.queue, "concurrency_limit": args.concurrency_limit}
+    if args.priority is not None:
+        body["priority"] = args.priority
+    with _client(args) as client:
+        q = client.request("POST", f"/work_pools/{_quote(args.pool)}/queues", body)
+    print(f"work queue {q['work_pool_name']}/{q['name']} ({q['id']})")
+    return 0
+
+
+def _queue_patch(args: argparse.Namespace, paused: bool) -> int:
+    with _client(args) as client:
+        q = client.request("PATCH", f"/work_pools/{_quote(args.pool)}/queues/{_quote(args.queue)}",
+                           {"is_paused": paused})
+    print(f"work queue {q['work_pool_name']}/{q['name']}: {q['status']}")
+    return 0
+
+
+def queue_pause(args: argparse.Namespace) -> int:
+    return _queue_patch(args, True)
+
+
+def queue_resume(args: argparse.Namespace) -> int:
+    return _queue_patch(args, False)
+

@@ -1,0 +1,95 @@
+"""`tocsin run ls | inspect | logs | cancel | suspend | resume`: flow runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="flow runs: list, inspect, logs, cancel, suspend, resume")
+    rsub = run.add_subparsers(dest="run_command", metavar="COMMAND", required=True)
+    p = rsub.add_parser("ls", help="list flow runs, newest first")
+    p.add_argument("--deployment", help="only runs of this deployment")
+    p.add_argument("--state", help="only runs in this state (name or type)")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true", help="print a JSON array of runs")
+    p.set_defaults(func=run_ls)
+    p = rsub.add_parser("inspect", help="show one run as JSON")
+    p.add_argument("run", metavar="ID", help="run id (a unique prefix will do) or name")
+    p.set_defaults(func=run_inspect)
+    p = rsub.add_parser("logs", help="print a run's output")
+    p.add_argument("run", metavar="ID")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    p.set_defaults(func=run_logs)
+    for name, text in (("cancel", "cancel a run (its processes are stopped)"),
+                       ("suspend", "suspend a running run (its processes are stopped in place)"),
+                       ("resume", "resume a suspended run")):
+        p = rsub.add_parser(name, help=text)
+        p.add_argument("run", metavar="ID")
+        p.set_defaults(func=run_action, action=name)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from ..client.sync import SyncClient
+
+    return SyncClient(args.socket)
+
+
+def _run_path(client: Any, key: str) -> str:
+    from urllib.parse import quote
+
+    return f"/flow_runs/{quote(key, safe='')}"
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    query = {"limit": args.limit}
+    if args.deployment:
+        query["deployment"] = args.deployment
+    if args.state:
+        query["state"] = args.state
+    with _client(args) as client:
+        runs = client.request("GET", f"/flow_runs?{urlencode(query)}")
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    for r in runs:
+        started = (r.get("start_time") or r["expected_start_time"])[:19].replace("T", " ")
+        label = f"{r['flow_name']}/{r.get('deployment_name') or '-'}"
+        print(f"{r['id'][:8]}  {r['name']:<18} {r['state']['name']:<10} {label:<40} {started}")
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        print(json.dumps(client.request("GET", _run_path(client, args.run)), indent=2))
+    return 0
+
+
+def run_logs(args: argparse.Namespace) -> int:
+    offset = 0
+    with _client(args) as client:
+        while True:
+            chunk = client.request("GET", f"{_run_path(client, args.run)}/logs?offset={offset}")
+            sys.stdout.write(chunk["text"])
+            sys.stdout.flush()
+            offset = chunk["offset"]
+            if not args.follow or (not chunk["text"] and chunk["state"] in
+                                   ("Completed", "Failed", "Crashed", "Cancelled")):
+                return 0
+            if not chunk["text"]:
+                time.sleep(0.3)
+
+
+def run_action(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        run = client.request("POST", f"{_run_path(client, args.run)}/{args.action}", {})
+    print(f"{run['name']}: {run['state']['name']}")
+    return 0

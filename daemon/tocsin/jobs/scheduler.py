@@ -1,0 +1,77 @@
+"""Cron and interval schedules, as pure functions of time: which run times fall due between a
+cursor and `now`. The daemon calls them from a loop on its clock; tests call them on virtual
+time without sleeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from .model import Schedule
+
+#: At most this many missed times are caught up per schedule after downtime (Prefect's
+#: scheduler likewise caps how many runs it creates at once).
+MAX_CATCH_UP = 10
+
+
+def check_schedule(s: Schedule) -> str | None:
+    """Why this schedule is unusable, or None."""
+    if (s.cron is None) == (s.interval is None):
+        return "give exactly one of `cron` or `interval`"
+    if s.cron is not None and not croniter.is_valid(s.cron):
+        return f"`cron` {s.cron!r} is not a valid cron expression"
+    if s.interval is not None and s.interval <= 0:
+        return "`interval` must be a positive number of seconds"
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"`timezone` {s.timezone!r} is not a known IANA time zone (e.g. Europe/Paris)"
+    return None
+
+
+def times_between(s: Schedule, after: datetime, until: datetime,
+                  anchor: datetime | None = None) -> list[datetime]:
+    """Schedule times t with after < t <= until (UTC), oldest first, at most MAX_CATCH_UP
+    (the newest ones)."""
+    if not s.active or until <= after:
+        return []
+    out: list[datetime] = []
+    if s.cron is not None:
+        tz = ZoneInfo(s.timezone)
+        it = croniter(s.cron, after.astimezone(tz))
+        while True:
+            t = it.get_next(datetime)
+            if t > until:
+                break
+            out.append(t.astimezone(after.tzinfo))
+            if len(out) > 10_000:
+                break
+    else:
+        assert s.interval is not None
+        step = timedelta(seconds=s.interval)
+        base = anchor or after
+        n = int((after - base) / step) + 1 if after >= base else 0
+        t = base + n * step
+        while t <= until and len(out) <= 10_000:
+            if t > after:
+                out.append(t)
+            t += step
+    return out[-MAX_CATCH_UP:]
+
+
+def next_time(s: Schedule, after: datetime, anchor: datetime | None = None) -> datetime | None:
+    """The first schedule time after `after` (for sleeping until it)."""
+    if not s.active:
+        return None
+    if s.cron is not None:
+        tz = ZoneInfo(s.timezone)
+        return croniter(s.cron, after.astimezone(tz)).get_next(datetime).astimezone(after.tzinfo)
+    assert s.interval is not None
+    step = timedelta(seconds=s.interval)
+    base = anchor or after
+    if after < base:
+        return base
+    return base + (int((after - base) / step) + 1) * step

@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from ..errors import TocsinError
-from . import daemon_cmds, deploy_cmds, events_cmds, run_cmds
+from . import block_cmds, daemon_cmds, deploy_cmds, events_cmds, run_cmds, template_cmds
 
 # Each module contributes `register(subparsers)`; helpers add theirs to this list.
-COMMAND_GROUPS = [daemon_cmds, events_cmds, deploy_cmds, run_cmds]
+COMMAND_GROUPS = [daemon_cmds, events_cmds, deploy_cmds, run_cmds, block_cmds, template_cmds]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,96 @@
+"""`tocsin block create | ls | delete`: named notification and webhook targets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import InvalidInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    block = sub.add_parser("block", help="notification and webhook targets actions send to")
+    bsub = block.add_subparsers(dest="block_command", metavar="COMMAND", required=True)
+
+    p = bsub.add_parser("create", help="make a notification block (--url) or a webhook "
+                                       "block (--webhook)")
+    p.add_argument("name", metavar="NAME")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--url", action="append", metavar="APPRISE_URL",
+                      help="an apprise URL (repeat for several targets)")
+    kind.add_argument("--webhook", metavar="URL", help="the URL webhook calls go to")
+    p.add_argument("--method", default="POST", type=str.upper,
+                   choices=["GET", "POST", "PUT", "PATCH", "DELETE"], help="webhook method")
+    p.add_argument("--header", action="append", default=[], metavar="K:V",
+                   help="a header sent with every webhook call (repeat)")
+    p.set_defaults(func=block_create)
+
+    p = bsub.add_parser("ls", help="list blocks (secrets masked)")
+    p.add_argument("--json", action="store_true", help="print a JSON array of blocks")
+    p.set_defaults(func=block_ls)
+
+    p = bsub.add_parser("delete", help="delete a block")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=block_delete)
+
+
+def _headers(pairs: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition(":")
+        if not sep or not key.strip():
+            raise InvalidInput([("--header", f"{pair!r} is not NAME:VALUE")])
+        headers[key.strip()] = value.strip()
+    return headers
+
+
+def block_create(args: argparse.Namespace) -> int:
+    from ..client.sync import SyncClient
+
+    body: dict = {"name": args.name}
+    if args.url:
+        if args.header or args.method != "POST":
+            raise InvalidInput([("--method/--header", "go with --webhook, not --url")])
+        body["urls"] = args.url
+    else:
+        body["webhook"] = {"url": args.webhook, "method": args.method,
+                           "headers": _headers(args.header)}
+    with SyncClient(args.socket) as client:
+        block = client.request("POST", "/blocks", body)
+    print(block["id"])
+    return 0
+
+
+def block_ls(args: argparse.Namespace) -> int:
+    from ..client.sync import SyncClient
+
+    with SyncClient(args.socket) as client:
+        blocks = client.request("GET", "/blocks")
+    if args.json:
+        print(json.dumps(blocks, indent=2))
+        return 0
+    for b in blocks:
+        if b["kind"] == "notification":
+            target = " ".join(b["urls"])
+        else:
+            w = b["webhook"]
+            target = f"{w['method']} {w['url']}" + "".join(
+                f" {k}:{v}" for k, v in w["headers"].items())
+        print(f"{b['name']}\t{b['kind']}\t{b['id']}\t{target}")
+    return 0
+
+
+def block_delete(args: argparse.Namespace) -> int:
+    from ..client.sync import SyncClient
+    from ..errors import ApiError
+
+    with SyncClient(args.socket) as client:
+        try:
+            client.request("DELETE", f"/blocks/{args.name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
+                return 1
+            raise
+    return 0

@@ -1,25 +1,160 @@
-"""Placeholder dashboard: shows the daemon's health until the real screens land."""
+"""The dashboard application: screens as modes, the link to the daemon, themes and commands.
+
+The app owns what every screen shares: the connection (one AsyncClient over the socket) and
+the feed buffer the live stream fills. A timer moves newly arrived events to the screens a
+few times a second, so a flood of events costs one UI update per tick, not one per event.
+"""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from tocsin.errors import ApiError
+
+from .connection import OFFLINE_ERRORS, Connection
+from .feed_buffer import FeedBuffer
+from .screens.automations import AutomationsScreen
+from .screens.feed import FeedScreen
+from .screens.help import HelpScreen
+from .screens.templates import TemplateScreen
+
+Event = dict[str, Any]
+
+FLUSH_INTERVAL = 0.08
+DARK, LIGHT = "textual-dark", "textual-light"
 
 
 class TocsinApp(App[None]):
     TITLE = "tocsin"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = "tocsin.tcss"
+    MODES = {"feed": FeedScreen, "automations": AutomationsScreen, "templates": TemplateScreen}
+    DEFAULT_MODE = "feed"
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
+                tooltip="Every key, screen by screen"),
+        Binding("1", "switch_mode('feed')", "Events", show=False, id="app.feed",
+                tooltip="The live event feed"),
+        Binding("2", "switch_mode('automations')", "Automations", show=False,
+                id="app.automations", tooltip="Automations: state, toggle, edit"),
+        Binding("3", "switch_mode('templates')", "Templates", show=False, id="app.templates",
+                tooltip="Preview a Jinja template against an event"),
+        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme",
+                tooltip="Switch between the light and the dark theme"),
+    ]
 
-    def __init__(self, socket_path: str | None = None) -> None:
+    def __init__(self, socket_path: str | None = None, *, autostart: bool = True,
+                 theme: str = DARK) -> None:
         super().__init__()
-        self.socket_path = socket_path
+        self.connection = Connection(socket_path)
+        self.autostart = autostart
+        self.feed = FeedBuffer()
+        self.feed_listeners: list[Callable[[list[Event]], None]] = []
+        self.theme = theme
+        self.sub_title = "connecting…"
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("tocsin dashboard", id="body")
-        yield Footer()
+    def on_mount(self) -> None:
+        self.set_interval(FLUSH_INTERVAL, self.flush_feed)
+        self.connect()
+
+    async def on_unmount(self) -> None:
+        await self.connection.close()
+
+    # -- the daemon -----------------------------------------------------------------------
+    @work(group="connection", exclusive=True, exit_on_error=False)
+    async def connect(self) -> None:
+        """Find (or start) the daemon, then follow its live stream until the app ends."""
+        try:
+            up = await self.connection.ensure_daemon(self.autostart)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running
+            self.set_connected(False, str(exc))
+            self.notify(str(exc), title="Could not start the daemon", severity="error",
+                        timeout=15)
+            up = False
+        if self.connection.started is not None:
+            self.notify(f"No daemon was running, so one was started (pid "
+                        f"{self.connection.started.pid}); it logs to "
+                        f"{self.connection.started_log}", title="Daemon started", timeout=8)
+        if not up:
+            self.set_connected(False, f"no daemon on {self.connection.socket_path}")
+        await self.connection.follow(self.feed, self.set_connected)
+
+    def set_connected(self, connected: bool, reason: str) -> None:
+        self.sub_title = "connected" if connected else f"offline — {reason}; retrying"
+
+    def flush_feed(self) -> None:
+        new = self.feed.take_inbox()
+        if new:
+            for listener in self.feed_listeners:
+                listener(new)
+
+    async def api(self, method: str, path: str, body: Any = None, *,
+                  what: str = "request") -> Any:
+        """Call the daemon; on failure tell the user and return None (the app keeps going).
+
+        ApiError is re-raised for callers that show the daemon's own errors (validation).
+        """
+        try:
+            return await self.connection.request(method, path, body)
+        except ApiError:
+            raise
+        except OFFLINE_ERRORS as exc:
+            self.notify(f"The {what} did not reach the daemon: {exc}",
+                        title="Daemon unreachable", severity="warning")
+            return None
+
+    # -- actions --------------------------------------------------------------------------
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.current_theme.dark else DARK
+
+    def open_template(self, template: str | None = None, event: Event | None = None) -> None:
+        """Go to the template preview, preloaded with a template and/or an event."""
+        self.switch_mode("templates")
+        screen = self.screen
+        if isinstance(screen, TemplateScreen):
+            screen.preload(template=template, event=event)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Events", "The live event feed (1)",
+                            lambda: self.switch_mode("feed"))
+        yield SystemCommand("Automations", "List, toggle, edit and inspect automations (2)",
+                            lambda: self.switch_mode("automations"))
+        yield SystemCommand("Template preview", "Render a Jinja template for an event (3)",
+                            lambda: self.switch_mode("templates"))
+        yield SystemCommand("Help", "Every key, screen by screen (?)", self.action_help)
+        yield SystemCommand("Light/dark theme", "Switch theme (ctrl+t)",
+                            self.action_toggle_theme)
+        yield from screen_commands(screen)
+        yield from super().get_system_commands(screen)
+
+
+def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
+    """The current screen's own actions, from its bindings, so the palette lists them all."""
+    for _key, binding in screen._bindings:
+        if binding.action.startswith("app.") or not binding.description:
+            continue
+        action = binding.action
+
+        async def run(action: str = action) -> None:
+            await screen.run_action(action)
+
+        yield SystemCommand(binding.description, binding.tooltip or binding.description, run)
 
 
 def run(socket_path: str | None = None) -> int:
-    TocsinApp(socket_path).run()
+    app = TocsinApp(socket_path)
+    app.run()
+    started = app.connection.started
+    if started is not None and started.poll() is None:
+        print(f"tocsin: the daemon started by the dashboard keeps running (pid {started.pid}, "
+              f"log {app.connection.started_log})", file=sys.stderr)
     return 0

@@ -1,0 +1,48 @@
+"""The events the dashboard holds in memory: the newest few thousand, in arrival order.
+
+The stream appends to an inbox from the network without touching the UI; a timer moves the
+inbox into the buffer a few times a second (one screen update per batch, however many
+events arrived). Ids are remembered so a reconnect's backfill does not show an event twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+Event = dict[str, Any]
+
+MAX_EVENTS = 5_000
+
+
+class FeedBuffer:
+    def __init__(self, max_events: int = MAX_EVENTS) -> None:
+        self.max_events = max_events
+        self.events: deque[Event] = deque()
+        self._ids: set[str] = set()
+        self.inbox: list[Event] = []
+        self.received = 0
+
+    def take_inbox(self) -> list[Event]:
+        """Move what arrived since the last call into the buffer; return the new events."""
+        if not self.inbox:
+            return []
+        batch, self.inbox = self.inbox, []
+        fresh = [e for e in batch if e.get("id") not in self._ids]
+        if len(fresh) > self.max_events:
+            fresh = fresh[-self.max_events:]
+        for event in fresh:
+            self._ids.add(event.get("id"))
+            self.events.append(event)
+        while len(self.events) > self.max_events:
+            self._ids.discard(self.events.popleft().get("id"))
+        self.received += len(fresh)
+        return fresh
+
+    def get(self, event_id: str) -> Event | None:
+        if event_id not in self._ids:
+            return None
+        return next((e for e in reversed(self.events) if e.get("id") == event_id), None)
+
+    def __len__(self) -> int:
+        return len(self.events)

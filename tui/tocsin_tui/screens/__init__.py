@@ -1,0 +1,1 @@
+"""The dashboard's screens: feed, automations, editor, inspect, templates, help, forms."""

@@ -1,0 +1,3 @@
+from textual.screen import Screen
+class AutomationsScreen(Screen[None]):
+    pass

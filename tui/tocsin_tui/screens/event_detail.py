@@ -1,0 +1,66 @@
+"""One event in full: its resource, related resources by role, payload, as highlighted JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.highlight import highlight
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+if TYPE_CHECKING:
+    from ..app import TocsinApp
+
+Event = dict[str, Any]
+
+
+def summary(event: Event) -> str:
+    """Who is involved, by role: the part of an event one looks for first."""
+    resource = event.get("resource") or {}
+    lines = [f"[b]{escape(event.get('event', ''))}[/]  occurred {event.get('occurred', '?')}",
+             f"resource  {escape(resource.get('prefect.resource.id', ''))}"]
+    for rel in event.get("related") or []:
+        role = rel.get("prefect.resource.role", "?")
+        lines.append(f"{escape(role):>9} {escape(rel.get('prefect.resource.id', ''))}")
+    return "\n".join(lines)
+
+
+class EventDetailScreen(Screen[None]):
+    TITLE = "tocsin · event"
+    app: TocsinApp
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="detail.back", key_display="esc",
+                tooltip="Back to the feed"),
+        Binding("c", "copy", "Copy JSON", id="detail.copy",
+                tooltip="Copy this event's JSON to the clipboard"),
+        Binding("t", "template", "Template", id="detail.template",
+                tooltip="Preview a template against this event"),
+    ]
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(summary(self.event), id="detail-summary")
+        with VerticalScroll(id="detail-scroll"):
+            yield Static(highlight(json.dumps(self.event, indent=2), language="json"),
+                         id="detail-json")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#detail-scroll").focus()
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(json.dumps(self.event, indent=2))
+        self.notify(f"Copied the JSON of {self.event.get('event')}")
+
+    def action_template(self) -> None:
+        self.app.pop_screen()
+        self.app.open_template(event=self.event)

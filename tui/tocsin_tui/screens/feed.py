@@ -1,0 +1,182 @@
+"""The live event feed: newest at the bottom, filter as you type, pause, details, emit.
+
+While following, new events that pass the filter go straight to the list. While paused the
+list stays still (so a row can be read) and a badge counts what arrived meanwhile; resuming
+shows the newest again. Older events than the list holds are paged from the store on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from ..feed_filter import Predicate, compile_filter
+from ..widgets.event_list import EventList
+from .emit import EmitScreen
+from .event_detail import EventDetailScreen
+
+if TYPE_CHECKING:
+    from ..app import TocsinApp
+
+Event = dict[str, Any]
+
+OLDER_PAGE = 500
+OLDER_MAX_PAGES = 5
+
+
+class FeedScreen(Screen[None]):
+    TITLE = "tocsin · events"
+    app: TocsinApp
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", id="feed.quit", tooltip="Quit the dashboard"),
+        Binding("slash", "focus_filter", "Filter", id="feed.filter", key_display="/",
+                tooltip="Filter by name (wildcards), resource id or key=value"),
+        Binding("space", "toggle_pause", "Pause", id="feed.pause",
+                tooltip="Pause or resume following new events"),
+        Binding("e", "emit", "Emit", id="feed.emit", tooltip="Emit a test event"),
+        Binding("c", "copy", "Copy JSON", id="feed.copy", show=False,
+                tooltip="Copy the selected event's JSON to the clipboard"),
+        Binding("o", "older", "Older", id="feed.older", show=False,
+                tooltip="Load older events from the store"),
+        Binding("t", "template", "Template", id="feed.template", show=False,
+                tooltip="Preview a template against the selected event"),
+        Binding("escape", "focus_list", "Back to list", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.predicate: Predicate | None = None
+        self.pending = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ filter: name (order.*), resource id, or key=value",
+                    id="filter", compact=True)
+        yield EventList(id="events")
+        yield Static(id="feed-status")
+        yield Footer()
+
+    @property
+    def events_list(self) -> EventList:
+        return self.query_one(EventList)
+
+    def on_mount(self) -> None:
+        self.app.feed_listeners.append(self.add_events)
+        self.rebuild()
+        self.events_list.focus()
+
+    def on_unmount(self) -> None:
+        if self.add_events in self.app.feed_listeners:
+            self.app.feed_listeners.remove(self.add_events)
+
+    # -- content --------------------------------------------------------------------------
+    def matching(self, events: Any) -> list[Event]:
+        pred = self.predicate
+        return list(events) if pred is None else [e for e in events if pred(e)]
+
+    def add_events(self, new: list[Event]) -> None:
+        """Called by the app's flush timer with each batch of new events."""
+        shown = self.matching(new)
+        if self.events_list.following:
+            self.events_list.append(shown)
+        else:
+            self.pending += len(shown)
+        self.update_status()
+
+    def rebuild(self) -> None:
+        """Show the newest events that pass the filter, from what the app holds."""
+        self.pending = 0
+        self.events_list.replace(self.matching(self.app.feed.events))
+        self.update_status()
+
+    def update_status(self) -> None:
+        rows = len(self.events_list.rows)
+        if self.events_list.following:
+            state = "[b]following[/]"
+        else:
+            state = f"[b $warning]paused[/] · {self.pending:,} new — space to resume"
+        text = f"{state} · {rows:,} shown"
+        if self.predicate is not None:
+            text += " · filter [i]$filter[/]"
+        self.query_one("#feed-status", Static).update(Content.from_markup(
+            text, filter=self.query_one("#filter", Input).value))
+
+    # -- events ---------------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.predicate = compile_filter(event.value)
+        self.events_list.set_following(True)
+        self.rebuild()
+
+    @on(Input.Submitted, "#filter")
+    def filter_submitted(self) -> None:
+        self.events_list.focus()
+
+    def on_event_list_follow_changed(self, message: EventList.FollowChanged) -> None:
+        if message.following and self.pending:
+            self.rebuild()
+        self.update_status()
+
+    def on_event_list_selected(self, message: EventList.Selected) -> None:
+        self.app.push_screen(EventDetailScreen(message.event))
+
+    # -- actions --------------------------------------------------------------------------
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.events_list.focus()
+
+    def action_toggle_pause(self) -> None:
+        if self.events_list.following:
+            self.events_list.set_following(False)
+        else:
+            self.events_list.action_cursor_end()
+
+    def action_copy(self) -> None:
+        event = self.events_list.selected
+        if event is None:
+            self.notify("No event selected", severity="warning")
+            return
+        self.app.copy_to_clipboard(json.dumps(event, indent=2))
+        self.notify(f"Copied the JSON of {event.get('event')} ({event.get('id')})")
+
+    def action_emit(self) -> None:
+        self.app.push_screen(EmitScreen())
+
+    def action_template(self) -> None:
+        self.app.open_template(event=self.events_list.selected)
+
+    def action_older(self) -> None:
+        self.events_list.set_following(False)
+        self.load_older()
+
+    @work(group="older", exclusive=True, exit_on_error=False)
+    async def load_older(self) -> None:
+        """Page events older than the top row from the store until some pass the filter."""
+        rows = self.events_list.rows
+        known = {e.get("id") for e in rows}
+        body: dict[str, Any] = {"order": "newest", "limit": OLDER_PAGE}
+        if rows:
+            body["until"] = rows[0]["occurred"]
+        for _ in range(OLDER_MAX_PAGES):
+            page = await self.app.api("POST", "/events/filter", body, what="page of older events")
+            if not page:
+                return
+            older = [e for e in self.matching(page["events"]) if e.get("id") not in known]
+            if older:
+                self.events_list.prepend(list(reversed(older)))
+                self.notify(f"Loaded {len(older)} older events")
+                self.update_status()
+                return
+            if not page.get("next_page"):
+                break
+            body = {"page_token": page["next_page"], "limit": OLDER_PAGE, "order": "newest"}
+        self.notify("No older events match", severity="information")

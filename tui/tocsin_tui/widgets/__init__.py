@@ -1,0 +1,1 @@
+"""Widgets of the dashboard that Textual does not have as such."""

@@ -1,0 +1,206 @@
+"""A fast list of events: one row each (time, name, resource id, resource name), drawn with
+Textual's line API so that only the rows on screen are ever rendered, however many arrive.
+
+The widget holds the rows it shows and a cursor; what to show (filtering, pausing) is the
+feed screen's business. While following, the cursor sits on the newest row at the bottom and
+the oldest rows are trimmed to keep the list bounded; moving the cursor up stops following.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Event = dict[str, Any]
+
+MAX_ROWS = 2_000
+TIME_WIDTH = 12
+
+
+def event_time(event: Event) -> str:
+    """HH:MM:SS.mmm of when the event occurred, in local time."""
+    try:
+        when = datetime.fromisoformat(event["occurred"]).astimezone()
+    except (KeyError, TypeError, ValueError):
+        return "?"
+    return when.strftime("%H:%M:%S.") + f"{when.microsecond // 1000:03d}"
+
+
+class EventList(ScrollView, can_focus=True):
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "cursor_home", "Oldest", show=False),
+        Binding("end", "cursor_end", "Newest (follow)", show=False),
+        Binding("enter", "select", "Details", id="feed.details",
+                tooltip="Show the whole event as JSON"),
+    ]
+    COMPONENT_CLASSES = {
+        "event-list--cursor",
+        "event-list--time",
+        "event-list--name",
+        "event-list--resource",
+        "event-list--label",
+    }
+
+    class Selected(Message):
+        """Enter (or a double click) on a row."""
+
+        def __init__(self, event: Event) -> None:
+            super().__init__()
+            self.event = event
+
+    class FollowChanged(Message):
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: list[Event] = []
+        self.cursor = 0
+        self.following = True
+        self.max_rows = MAX_ROWS
+
+    # -- content ------------------------------------------------------------------------
+    @property
+    def selected(self) -> Event | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def replace(self, rows: list[Event]) -> None:
+        """Show these rows (oldest first); the cursor goes to the newest."""
+        self.rows = rows[-self.max_rows:] if self.following else list(rows)
+        self.cursor = max(0, len(self.rows) - 1)
+        self._resized()
+
+    def append(self, rows: list[Event]) -> None:
+        """Add new rows at the bottom; while following, trim the oldest beyond the bound."""
+        if not rows:
+            return
+        self.rows.extend(rows)
+        if self.following:
+            excess = len(self.rows) - self.max_rows
+            if excess > 0:
+                del self.rows[:excess]
+            self.cursor = len(self.rows) - 1
+        self._resized()
+
+    def prepend(self, rows: list[Event]) -> None:
+        """Older rows (paged from the store) go on top; the view stays where it was."""
+        if not rows:
+            return
+        self.rows[:0] = rows
+        self.cursor += len(rows)
+        self.scroll_to(y=self.scroll_offset.y + len(rows), animate=False, immediate=True)
+        self._resized()
+
+    def _resized(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows))
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    # -- cursor -------------------------------------------------------------------------
+    def set_following(self, following: bool) -> None:
+        if following != self.following:
+            self.following = following
+            self.post_message(self.FollowChanged(following))
+
+    def move_cursor(self, row: int) -> None:
+        if not self.rows:
+            return
+        self.cursor = max(0, min(row, len(self.rows) - 1))
+        self.set_following(self.cursor == len(self.rows) - 1 and self.following)
+        self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor_up(self) -> None:
+        self.set_following(False)
+        self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.set_following(False)
+        self.move_cursor(self.cursor - max(1, self.size.height - 1))
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self.cursor + max(1, self.size.height - 1))
+
+    def action_cursor_home(self) -> None:
+        self.set_following(False)
+        self.move_cursor(0)
+
+    def action_cursor_end(self) -> None:
+        self.move_cursor(len(self.rows) - 1)
+        self.set_following(True)
+
+    def action_select(self) -> None:
+        if self.selected is not None:
+            self.post_message(self.Selected(self.selected))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y + self.scroll_offset.y
+        if 0 <= row < len(self.rows):
+            if row != len(self.rows) - 1:
+                self.set_following(False)
+            self.move_cursor(row)
+            if event.chain >= 2:
+                self.action_select()
+
+    # -- drawing ------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if not 0 <= index < len(self.rows):
+            return Strip.blank(width, self.rich_style)
+        return Strip(self._row_segments(self.rows[index], width, index == self.cursor), width)
+
+    def _columns(self, width: int) -> tuple[int, int, int]:
+        rest = max(0, width - TIME_WIDTH - 3)
+        name = max(10, rest * 2 // 5)
+        label = max(0, rest // 5)
+        return name, max(0, rest - name - label), label
+
+    def _row_segments(self, event: Event, width: int, is_cursor: bool) -> list[Segment]:
+        name_w, id_w, label_w = self._columns(width)
+        resource = event.get("resource") or {}
+        style = self.get_component_rich_style
+        base = self.rich_style
+        cursor = style("event-list--cursor") if is_cursor and self.has_focus else None
+        if is_cursor and not self.has_focus:
+            cursor = style("event-list--cursor", partial=True) + base
+        cells = [
+            (set_cell_size(event_time(event), TIME_WIDTH) + " ", style("event-list--time")),
+            (set_cell_size(event.get("event", ""), name_w) + " ", style("event-list--name")),
+            (set_cell_size(resource.get("prefect.resource.id", ""), id_w) + " ",
+             style("event-list--resource")),
+            (set_cell_size(resource.get("prefect.resource.name", ""), label_w),
+             style("event-list--label")),
+        ]
+        segments = [Segment(text, base + s + cursor if cursor else base + s) for text, s in cells]
+        used = TIME_WIDTH + 3 + name_w + id_w + label_w
+        if used < width:
+            segments.append(Segment(" " * (width - used), cursor or base))
+        return segments
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._resized()

@@ -126,7 +126,7 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
         ids.append(client.request("POST", "/deployments", d.spec)["id"])
     names = ", ".join(d.name for d in deployments)
     print(f"Serving {len(deployments)} deployment(s): {names}. Press Ctrl-C to stop.", flush=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     children: dict[str, Any] = {}
     try:
         while True:
@@ -141,7 +141,8 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
     except KeyboardInterrupt:
         print("Stopped serving.", flush=True)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         client.close()
 
 

@@ -48,8 +48,9 @@ class Paths:
 def build_components() -> list[Component]:
     """Every part of the daemon beyond the event store, in start order."""
     from ..actions.component import ActionsComponent
+    from ..jobs.component import JobsComponent
 
-    return [ActionsComponent()]
+    return [ActionsComponent(), JobsComponent()]
 
 
 class Daemon:

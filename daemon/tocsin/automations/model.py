@@ -34,8 +34,12 @@ ACTION_TYPES = frozenset({
 })
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
 class EventTrigger(msgspec.Struct, kw_only=True, tag="event", tag_field="type"):
-    id: str
+    id: str = msgspec.field(default_factory=new_id)
     match: dict[str, Any] = msgspec.field(default_factory=dict)
     match_related: Any = msgspec.field(default_factory=dict)
     after: list[str] = msgspec.field(default_factory=list)
@@ -48,9 +52,9 @@ class EventTrigger(msgspec.Struct, kw_only=True, tag="event", tag_field="type"):
 
 
 class CompoundTrigger(msgspec.Struct, kw_only=True, tag="compound", tag_field="type"):
-    id: str
     triggers: list[Trigger]
     require: int | Literal["any", "all"]
+    id: str = msgspec.field(default_factory=new_id)
     within: float | None = None
 
     @property
@@ -63,8 +67,8 @@ class CompoundTrigger(msgspec.Struct, kw_only=True, tag="compound", tag_field="t
 
 
 class SequenceTrigger(msgspec.Struct, kw_only=True, tag="sequence", tag_field="type"):
-    id: str
     triggers: list[Trigger]
+    id: str = msgspec.field(default_factory=new_id)
     within: float | None = None
 
     @property

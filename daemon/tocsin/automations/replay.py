@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from ..errors import InvalidInput
 from ..events.model import Event, decode_event
 from .emitted import actions_for, state_change_event
@@ -112,8 +114,7 @@ def record(automation: Automation, firing: Firing, state_event: Event) -> dict[s
         "state": firing.state,
         "triggering_event": str(trigger_event.id) if trigger_event else None,
         "triggering_labels": firing.triggering_labels,
-        "actions": [preview(a, automation, firing, state_event)
-                    for a in actions_for(automation, firing)],
+        "actions": preview(automation, firing, state_event),
     }
 
 
@@ -121,21 +122,16 @@ TARGET_FIELDS = ("deployment_id", "flow_run_id", "work_pool_id", "work_queue_id"
                  "automation_id", "block_document_id", "block")
 
 
-def preview(action: Any, automation: Automation, firing: Firing, state_event: Event) -> Any:
-    """An action as it would run: rendered by the actions package when it is there,
-    otherwise its type and target ids."""
-    context = {"automation": automation, "firing": firing,
-               "event": firing.triggering_event, "state_event": state_event}
+def preview(automation: Automation, firing: Firing, state_event: Event) -> list[Any]:
+    """The firing's actions as they would run: rendered, with resolved targets, by the
+    actions package when it is there; otherwise their type and target ids."""
     try:
-        from ..actions.render import preview as render_preview
+        from ..actions.render import preview_firing
     except ImportError:
-        data = action if isinstance(action, dict) else _builtins(action)
-        return {"type": data.get("type"),
-                **{k: data[k] for k in TARGET_FIELDS if data.get(k) is not None}}
-    return render_preview(action, context)
+        return [_bare(action) for action in actions_for(automation, firing)]
+    return preview_firing(automation, firing, state_event)
 
 
-def _builtins(action: Any) -> dict[str, Any]:
-    import msgspec
-
-    return msgspec.to_builtins(action)
+def _bare(action: Any) -> dict[str, Any]:
+    data = action if isinstance(action, dict) else msgspec.to_builtins(action)
+    return {"type": data.get("type"), **{k: data[k] for k in TARGET_FIELDS if data.get(k)}}

@@ -48,6 +48,7 @@ class Paths:
 def build_components() -> list[Component]:
     """Every part of the daemon beyond the event store, in start order."""
     from ..actions.component import ActionsComponent
+    from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
 
     return [ActionsComponent(), JobsComponent()]

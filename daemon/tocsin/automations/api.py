@@ -1,0 +1,203 @@
+"""`/automations/...`: the management API, shaped like Prefect's.
+
+Create (`POST /automations/`), list (`POST /automations/filter`), read, replace (PUT: new
+trigger ids, so window state starts over), patch (`{"enabled": bool}`, state kept), delete,
+validate (every error, nothing saved), and `GET /automations/{id}/state` — the answer to
+"why has this not fired?".
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ..errors import InvalidInput
+from ..server.api import daemon_of, json_response
+from . import persist
+from .component import EngineComponent
+from .emitted import lifecycle_event
+from .files import FileError, parse_text
+from .model import Automation, parse_automation
+
+RECENT_FIRINGS = 20
+
+
+def _component(request: web.Request) -> EngineComponent:
+    component = daemon_of(request).component("engine")
+    assert isinstance(component, EngineComponent)
+    return component
+
+
+async def _json_body(request: web.Request, default: Any = None) -> Any:
+    body = await request.read()
+    if not body.strip():
+        if default is None:
+            raise InvalidInput([("", "a JSON body is required")])
+        return default
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput([("", f"body is not valid JSON: {exc}")]) from None
+
+
+def _not_found(what: str) -> web.Response:
+    return json_response({"detail": f"no automation with {what}"}, status=404)
+
+
+def _lookup(request: web.Request) -> Automation | None:
+    return _component(request).automations.get(request.match_info["id"])
+
+
+def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
+    other = component.by_name(name)
+    if other is not None and other.id != own_id:
+        raise InvalidInput([("name", f"an automation named {name!r} already exists "
+                                     f"(id {other.id}); replace it with PUT /automations/{other.id} "
+                                     "or `tocsin automation apply`")])
+
+
+async def create(request: web.Request) -> web.Response:
+    component = _component(request)
+    automation = parse_automation(await _json_body(request))
+    _name_taken(component, automation.name, None)
+    now = datetime.now(timezone.utc)
+    automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now
+    await component.save(automation, lifecycle_event(automation, "created"))
+    return json_response(automation, status=201)
+
+
+async def list_automations(request: web.Request) -> web.Response:
+    body = await _json_body(request, default={})
+    limit = body.get("limit") if isinstance(body, dict) else None
+    offset = int(body.get("offset") or 0) if isinstance(body, dict) else 0
+    found = sorted(_component(request).automations.values(), key=lambda a: a.name)
+    found = found[offset:offset + limit] if limit else found[offset:]
+    return json_response(found)
+
+
+async def read(request: web.Request) -> web.Response:
+    automation = _lookup(request)
+    return json_response(automation) if automation else _not_found("that id")
+
+
+async def read_by_name(request: web.Request) -> web.Response:
+    automation = _component(request).by_name(request.match_info["name"])
+    return json_response(automation) if automation else _not_found("that name")
+
+
+async def replace(request: web.Request) -> web.Response:
+    component = _component(request)
+    old = _lookup(request)
+    if old is None:
+        return _not_found("that id")
+    automation = parse_automation(await _json_body(request))
+    _name_taken(component, automation.name, old.id)
+    automation.id, automation.created = old.id, old.created
+    automation.updated = datetime.now(timezone.utc)
+    await component.save(automation, lifecycle_event(automation, "updated"), replace=True)
+    return json_response(automation)
+
+
+async def patch(request: web.Request) -> web.Response:
+    component = _component(request)
+    automation = _lookup(request)
+    if automation is None:
+        return _not_found("that id")
+    body = await _json_body(request)
+    if not isinstance(body, dict) or set(body) != {"enabled"} \
+            or not isinstance(body["enabled"], bool):
+        raise InvalidInput([("enabled", "PATCH takes exactly {\"enabled\": true|false}")])
+    automation.updated = datetime.now(timezone.utc)
+    await component.set_enabled(automation, body["enabled"],
+                                lifecycle_event(automation, "updated"))
+    return web.Response(status=204)
+
+
+async def delete(request: web.Request) -> web.Response:
+    component = _component(request)
+    automation = _lookup(request)
+    if automation is None:
+        return _not_found("that id")
+    await component.delete(automation, lifecycle_event(automation, "deleted"))
+    return web.Response(status=204)
+
+
+async def validate(request: web.Request) -> web.Response:
+    """Every error in a definition (JSON object, or `{"yaml": text}` with lines)."""
+    body = await _json_body(request)
+    try:
+        if isinstance(body, dict) and set(body) == {"yaml"}:
+            automations = parse_text(str(body["yaml"]))
+        else:
+            automations = [parse_automation(body)]
+    except FileError as exc:
+        return json_response({"valid": False, "errors": exc.as_json(), "automations": []})
+    except InvalidInput as exc:
+        return json_response({"valid": False, "errors": exc.as_json(), "automations": []})
+    return json_response({"valid": True, "errors": [], "automations": automations})
+
+
+async def state(request: web.Request) -> web.Response:
+    component = _component(request)
+    automation = _lookup(request)
+    if automation is None:
+        return _not_found("that id")
+    return json_response(await describe_state(component, automation))
+
+
+async def describe_state(component: EngineComponent, automation: Automation) -> dict[str, Any]:
+    engine = component.engine
+    rows = await component.daemon.store.read_sql(  # type: ignore[union-attr]
+        "SELECT data FROM automation_firings WHERE automation_id = ? ORDER BY at DESC LIMIT ?",
+        (automation.id, RECENT_FIRINGS))
+    firings = [msgspec.json.decode(data) for (data,) in rows]
+    buckets = []
+    for bucket in engine.buckets.values():
+        if bucket.automation_id != automation.id:
+            continue
+        leaf = engine.leaves[bucket.trigger_id]
+        buckets.append({
+            "trigger_id": bucket.trigger_id, "posture": leaf.trigger.posture,
+            "labels": leaf.labels(bucket.key), "count": max(bucket.count, 0),
+            "threshold": leaf.threshold,
+            "window_start": persist.iso(bucket.start), "window_end": persist.iso(bucket.end),
+            "deadline": persist.iso(bucket.deadline),
+            "last_event": str(bucket.last_event.id) if bucket.last_event else None,
+        })
+    open_ids = {o.firing_id for o in engine.open_firings.values()
+                if o.automation_id == automation.id}
+    current = "waiting"
+    if open_ids:
+        current = "triggered"
+    elif firings:
+        current = firings[0]["firing"]["state"]
+    slots = [{"trigger_id": parent, "child_trigger_id": child, "at": persist.iso(slot.at)}
+             for parent, children in engine.slots.items()
+             if parent in component.engine.automations[automation.id].composites
+             for child, slot in children.items()]
+    return {
+        "id": automation.id, "name": automation.name, "enabled": automation.enabled,
+        "state": current, "idle_ttl": engine.idle_ttl, "buckets": buckets,
+        "composite_slots": slots, "recent_firings": [
+            {**f["firing"], "actions": f["actions"]} for f in firings],
+    }
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.post("/automations/", create),
+        web.post("/automations", create),
+        web.post("/automations/filter", list_automations),
+        web.post("/automations/validate", validate),
+        web.get("/automations/name/{name}", read_by_name),
+        web.get("/automations/{id}", read),
+        web.put("/automations/{id}", replace),
+        web.patch("/automations/{id}", patch),
+        web.delete("/automations/{id}", delete),
+        web.get("/automations/{id}/state", state),
+    ]

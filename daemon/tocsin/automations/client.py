@@ -1,0 +1,91 @@
+"""`from tocsin.automations import Automation`: automations from Python, as in Prefect's docs.
+
+    Automation(name="woodchonk", trigger=EventTrigger(expect=["animal.walked"], ...),
+               actions=[{"type": "do-nothing"}]).create()
+    Automation.read(name="woodchonk").pause()
+
+Talks to the daemon with the standard-library client, so importing it stays cheap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from ..client.sync import SyncClient
+from ..errors import ApiError, TocsinError
+from . import model
+
+
+class Automation(model.Automation):
+    """An automation you can create, read, update, pause, resume and delete."""
+
+    @staticmethod
+    def _client(socket_path: str | Path | None) -> SyncClient:
+        return SyncClient(socket_path)
+
+    @classmethod
+    def _from(cls, data: dict[str, Any]) -> Automation:
+        return msgspec.convert(data, cls)
+
+    def _body(self) -> dict[str, Any]:
+        body = self.to_dict()
+        for key in ("id", "created", "updated"):
+            body.pop(key, None)
+        return body
+
+    def _refresh(self, data: dict[str, Any]) -> Automation:
+        fresh = self._from(data)
+        for field in self.__struct_fields__:
+            setattr(self, field, getattr(fresh, field))
+        return self
+
+    def create(self, socket_path: str | Path | None = None) -> Automation:
+        """Store it in the daemon; fills in `id`, `created` and the trigger ids."""
+        with self._client(socket_path) as client:
+            return self._refresh(client.request("POST", "/automations/", self._body()))
+
+    @classmethod
+    def read(cls, id: str | None = None, name: str | None = None,
+             socket_path: str | Path | None = None) -> Automation:
+        if (id is None) == (name is None):
+            raise TocsinError("Automation.read takes exactly one of id= or name=")
+        path = f"/automations/{id}" if id else f"/automations/name/{quote(name or '', safe='')}"
+        with cls._client(socket_path) as client:
+            try:
+                return cls._from(client.request("GET", path))
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise TocsinError(f"no automation with {'id' if id else 'name'} "
+                                      f"{id or name!r}") from None
+                raise
+
+    def update(self, socket_path: str | Path | None = None) -> Automation:
+        """Replace the stored definition (trigger ids are new: window state starts over)."""
+        with self._client(socket_path) as client:
+            return self._refresh(client.request("PUT", f"/automations/{self._id()}", self._body()))
+
+    def delete(self, socket_path: str | Path | None = None) -> bool:
+        with self._client(socket_path) as client:
+            client.request("DELETE", f"/automations/{self._id()}")
+        return True
+
+    def pause(self, socket_path: str | Path | None = None) -> Automation:
+        return self._set_enabled(False, socket_path)
+
+    def resume(self, socket_path: str | Path | None = None) -> Automation:
+        return self._set_enabled(True, socket_path)
+
+    def _set_enabled(self, enabled: bool, socket_path: str | Path | None) -> Automation:
+        with self._client(socket_path) as client:
+            client.request("PATCH", f"/automations/{self._id()}", {"enabled": enabled})
+        self.enabled = enabled
+        return self
+
+    def _id(self) -> str:
+        if self.id is None:
+            raise TocsinError("this automation has no id yet: call .create() first")
+        return self.id

@@ -1,0 +1,260 @@
+"""The engine inside the daemon: evaluates committed events, keeps one timer, saves state.
+
+One worker task does all evaluation, in commit order: events handed over by the bus
+listener, then the clock (every deadline up to now). After each round it commits, in ONE
+transaction, the firings' state-change events, the changed state rows, the actions they make
+due and the seq of the last evaluated event — so a crash loses nothing and repeats nothing.
+One asyncio timer is armed for the engine's earliest deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..events.model import Event
+from ..events.store import Statements, decode_row
+from ..server.component import Component
+from . import persist
+from .emitted import actions_for, loop_guard_event, state_change_event
+from .engine import Engine, to_datetime
+from .firing import Firing
+from .model import Automation
+from .state import DEFAULT_IDLE_TTL
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..server.daemon import Daemon
+
+log = logging.getLogger("tocsin.engine")
+
+CATCH_UP_CHUNK = 5_000
+
+
+class EngineComponent(Component):
+    name = "engine"
+    schema = persist.SCHEMA
+
+    def __init__(self) -> None:
+        self.engine = Engine()
+        self.automations: dict[str, Automation] = {}
+        self.daemon: Daemon | None = None
+        self._pending: list[Event] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.evaluated = 0
+        self.fired = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        from .api import routes
+
+        return routes()
+
+    async def start(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._configure(daemon.config)
+        daemon.bus.add_listener(self._on_commit)
+        await self._restore()
+        self._task = asyncio.create_task(self._work(), name="engine")
+        self.kick()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def reload(self, config: Config) -> None:
+        self._configure(config)
+
+    def _configure(self, config: Config) -> None:
+        from ..config import parse_duration
+
+        settings = config.engine
+        self.engine.idle_ttl = parse_duration(
+            settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
+        limit = settings.get("max_firings_per_minute", 300)
+        self.engine.max_firings_per_minute = int(limit) if limit else None
+
+    def status(self) -> dict[str, Any]:
+        deadline = self.engine.next_deadline()
+        return {"automations": len(self.automations), "buckets": len(self.engine.buckets),
+                "evaluated": self.evaluated, "fired": self.fired,
+                "next_deadline": persist.iso(deadline)}
+
+    # -- restoring after a restart or a crash ------------------------------------------------
+    async def _restore(self) -> None:
+        store = self._store()
+        meta = dict(await store.read_sql("SELECT k, v FROM engine_meta"))
+        last_seq = int(meta.get("last_seq") or 0)
+        clock = float(meta.get("clock") or time.time())
+        self.engine.now = clock
+        for (data,) in await store.read_sql("SELECT data FROM automations"):
+            automation = persist.decode_automation(data)
+            self.automations[automation.id or ""] = automation
+            self.engine.load(automation, clock)
+        persist.restore(self.engine, await store.read_sql(
+            "SELECT kind, k, data FROM engine_state"))
+        for (eid,) in await store.read_sql(
+                "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
+            self.engine.seen[eid] = clock
+        self.engine.seen = type(self.engine.seen)(reversed(self.engine.seen.items()))
+        caught_up = await self._catch_up(last_seq)
+        if caught_up:
+            log.info("re-evaluated %d committed events the saved state had not seen", caught_up)
+
+    async def _catch_up(self, last_seq: int) -> int:
+        """Evaluate committed events after `last_seq` (lost to a crash before their state was
+        saved), saving as we go."""
+        store = self._store()
+        total = 0
+        while True:
+            rows = await store.read_sql(
+                "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last_seq, CATCH_UP_CHUNK))
+            if not rows:
+                return total
+            events = [decode_row(data) for _, data in rows]
+            last_seq = rows[-1][0]
+            total += len(events)
+            await self._round(events)
+
+    # -- the worker ------------------------------------------------------------------------
+    def _on_commit(self, events: list[Event]) -> None:
+        self._pending.extend(events)
+        self._wake.set()
+
+    def kick(self) -> None:
+        """Wake the worker (new events, a deadline, or a change made through the API)."""
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            events, self._pending = self._pending, []
+            try:
+                await self._round(events, tick=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("engine round failed; its events stay unevaluated until restart")
+            self._arm_timer()
+
+    async def _round(self, events: list[Event], tick: bool = False) -> None:
+        engine = self.engine
+        firings: list[Firing] = []
+        for event in events:
+            received = event.received.timestamp() if event.received else engine.now
+            firings.extend(engine.process(event, received))
+        if tick:
+            firings.extend(engine.advance(time.time()))
+        self.evaluated += len(events)
+        await self._commit(firings, str(events[-1].id) if events else None)
+
+    async def _commit(self, firings: list[Firing], last_event_id: str | None) -> None:
+        out_events: list[Event] = []
+        extra: Statements = []
+        for automation_id, reason in self.engine.paused:
+            automation = self.automations[automation_id]
+            automation.enabled = False
+            log.warning("automation %r paused: %s", automation.name, reason)
+            extra.append((persist.UPSERT_AUTOMATION, [persist.automation_row(automation)]))
+            out_events.append(loop_guard_event(automation, reason, to_datetime(self.engine.now)))
+        self.engine.paused.clear()
+        firing_rows = []
+        for firing in firings:
+            automation = self.automations.get(firing.automation_id)
+            if automation is None:
+                continue
+            event = state_change_event(automation, firing)
+            out_events.append(event)
+            firing_rows.append(persist.firing_row(firing, str(event.id),
+                                                  actions_for(automation, firing)))
+            extra.extend(self._outbox(firing, automation, event))
+        if firing_rows:
+            extra.append((persist.INSERT_FIRING, firing_rows))
+        self.fired += len(firings)
+        extra.extend(persist.state_statements(self.engine, last_event_id))
+        daemon = self.daemon
+        assert daemon is not None
+        if out_events:
+            await daemon.ingest(out_events, extra=extra)
+        else:
+            await daemon.store.run(extra)
+
+    def _outbox(self, firing: Firing, automation: Automation, event: Event) -> Statements:
+        """The action queue's rows for this firing, when the actions component is there."""
+        assert self.daemon is not None
+        actions = self.daemon.component("actions")
+        if actions is None or not hasattr(actions, "outbox_statements"):
+            return []
+        return actions.outbox_statements(firing, automation, event)
+
+    def _arm_timer(self) -> None:
+        """One timer, for the earliest deadline."""
+        deadline = self.engine.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, deadline - time.time())
+        self._timer = loop.call_at(loop.time() + delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.kick()
+
+    def _store(self) -> Any:
+        assert self.daemon is not None
+        return self.daemon.store
+
+    # -- what the API calls ----------------------------------------------------------------
+    def by_name(self, name: str) -> Automation | None:
+        return next((a for a in self.automations.values() if a.name == name), None)
+
+    async def save(self, automation: Automation, lifecycle: Event, *,
+                   replace: bool = False) -> None:
+        """Store an automation with its lifecycle event, then (re)load it into the engine."""
+        assert self.daemon is not None and automation.id is not None
+        extra: Statements = [(persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])]
+        if replace:
+            extra.append(("DELETE FROM engine_state WHERE automation_id = ?", [(automation.id,)]))
+        await self.daemon.ingest([lifecycle], extra=extra)
+        self.automations[automation.id] = automation
+        self.engine.load(automation, time.time())
+        self.kick()
+
+    async def set_enabled(self, automation: Automation, enabled: bool, lifecycle: Event) -> None:
+        assert self.daemon is not None and automation.id is not None
+        self.engine.set_enabled(automation.id, enabled, time.time())
+        automation.enabled = enabled
+        await self.daemon.ingest([lifecycle], extra=[
+            (persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])])
+        self.kick()
+
+    async def delete(self, automation: Automation, lifecycle: Event) -> None:
+        assert self.daemon is not None and automation.id is not None
+        self.engine.unload(automation.id)
+        self.automations.pop(automation.id, None)
+        await self.daemon.ingest([lifecycle],
+                                 extra=persist.delete_automation_statements(automation.id))
+        self.kick()

@@ -1,0 +1,170 @@
+"""The engine's durable state in SQLite: tables, the statements that save changes, restore.
+
+Every engine record (bucket, composite slots, held events, open proactive firing, waiting
+follower) is one row of `engine_state`, keyed by (kind, key), written only when it changed.
+`engine_meta` holds the seq of the last event the engine evaluated and its clock; both are
+committed in the same transaction as the state they produced, so after a crash the daemon
+re-evaluates exactly the committed events the saved state has not seen (DESIGN rule 2).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ..events.store import Statements
+from .engine import Engine
+from .firing import Firing
+from .model import Automation, parse_automation
+from .state import Bucket, Follower, Held, OpenFiring, Slot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS automations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS engine_state (
+    kind TEXT NOT NULL,
+    k TEXT NOT NULL,
+    automation_id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (kind, k)
+);
+CREATE INDEX IF NOT EXISTS engine_state_automation ON engine_state (automation_id);
+CREATE TABLE IF NOT EXISTS engine_meta (k TEXT PRIMARY KEY, v);
+INSERT OR IGNORE INTO engine_meta (k, v) VALUES ('last_seq', 0);
+CREATE TABLE IF NOT EXISTS automation_firings (
+    id TEXT PRIMARY KEY,
+    automation_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL,
+    event_id TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS automation_firings_by_automation ON automation_firings (automation_id, at);
+"""
+
+_encoder = msgspec.json.Encoder()
+_TYPES: dict[str, Any] = {"bucket": Bucket, "slots": dict[str, Slot], "held": list[Held],
+                          "open": OpenFiring, "follower": Follower}
+UPSERT_STATE = "INSERT OR REPLACE INTO engine_state (kind, k, automation_id, data) VALUES (?, ?, ?, ?)"
+DELETE_STATE = "DELETE FROM engine_state WHERE kind = ? AND k = ?"
+MARK_EVALUATED = ("UPDATE engine_meta SET v = max(v, coalesce((SELECT seq FROM events "
+                  "WHERE id = ?), v)) WHERE k = 'last_seq'")
+SET_CLOCK = "INSERT OR REPLACE INTO engine_meta (k, v) VALUES ('clock', ?)"
+
+
+def _key_text(kind: str, key: Any) -> str:
+    if kind in ("slots", "follower"):
+        return key
+    trigger_id, labels = key
+    return json.dumps([trigger_id, list(labels)])
+
+
+def _key_value(kind: str, text: str) -> Any:
+    if kind in ("slots", "follower"):
+        return text
+    trigger_id, labels = json.loads(text)
+    return (trigger_id, tuple(labels))
+
+
+def _owner(engine: Engine, kind: str, key: Any, record: Any) -> str:
+    if kind == "bucket" or kind == "open":
+        return record.automation_id
+    if kind == "held":
+        leaf = engine.leaves.get(key[0])
+        return leaf.automation_id if leaf else ""
+    if kind == "slots":
+        return next(iter(record.values())).firing.automation_id
+    return ""
+
+
+def state_statements(engine: Engine, last_event_id: str | None) -> Statements:
+    """Rows for everything that changed since the last call, plus the progress marker."""
+    upserts: list[tuple[Any, ...]] = []
+    deletes: list[tuple[Any, ...]] = []
+    for kind, key in engine.take_dirty():
+        record = engine.export(kind, key)
+        text = _key_text(kind, key)
+        if record is None:
+            deletes.append((kind, text))
+        else:
+            upserts.append((kind, text, _owner(engine, kind, key, record), _encoder.encode(record)))
+    out: Statements = []
+    if deletes:
+        out.append((DELETE_STATE, deletes))
+    if upserts:
+        out.append((UPSERT_STATE, upserts))
+    if last_event_id is not None:
+        out.append((MARK_EVALUATED, [(last_event_id,)]))
+    out.append((SET_CLOCK, [(engine.now,)]))
+    return out
+
+
+def restore(engine: Engine, rows: list[Any]) -> None:
+    """Load saved records (kind, k, data) into an engine whose automations are loaded."""
+    for kind, text, data in rows:
+        record = msgspec.json.decode(data, type=_TYPES[kind])
+        key = _key_value(kind, text)
+        if kind == "bucket":
+            if record.trigger_id in engine.leaves:
+                engine.restore_bucket(record)
+        elif kind == "slots":
+            engine.restore_slots(key, record)
+        elif kind == "held":
+            engine.restore_held(key, record)
+        elif kind == "open":
+            engine.restore_open(key, record)
+        else:
+            engine.restore_follower(record)
+    engine.take_dirty()
+
+
+def automation_row(automation: Automation) -> tuple[str, str, bytes]:
+    return (automation.id or "", automation.name, _encoder.encode(automation))
+
+
+def decode_automation(data: bytes) -> Automation:
+    """A stored automation, validated again so actions come back as the actions' types."""
+    raw = msgspec.json.decode(data)
+    automation = parse_automation(raw, keep_ids=True)
+    stored = msgspec.convert({k: raw.get(k) for k in ("id", "created", "updated")},
+                             _Stamps)
+    automation.id, automation.created, automation.updated = stored.id, stored.created, stored.updated
+    return automation
+
+
+class _Stamps(msgspec.Struct):
+    id: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+
+
+UPSERT_AUTOMATION = "INSERT OR REPLACE INTO automations (id, name, data) VALUES (?, ?, ?)"
+
+
+def delete_automation_statements(automation_id: str) -> Statements:
+    return [("DELETE FROM automations WHERE id = ?", [(automation_id,)]),
+            ("DELETE FROM engine_state WHERE automation_id = ?", [(automation_id,)]),
+            ("DELETE FROM automation_firings WHERE automation_id = ?", [(automation_id,)])]
+
+
+def firing_row(firing: Firing, event_id: str, actions: list[Any]) -> tuple[Any, ...]:
+    """A firing and the actions it makes due (read by `/automations/{id}/state`)."""
+    data = {"firing": firing, "actions": actions}
+    return (firing.id, firing.automation_id, firing.state, firing.at.timestamp(), event_id,
+            _encoder.encode(data))
+
+
+INSERT_FIRING = ("INSERT OR IGNORE INTO automation_firings "
+                 "(id, automation_id, state, at, event_id, data) VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def iso(t: float | None) -> str | None:
+    from datetime import timezone
+
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()

@@ -1,0 +1,201 @@
+"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate`, and `replay`.
+
+Everything but `validate` talks to the daemon; `validate` reads files only, so it works in CI
+and editors with no daemon running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidInput, TocsinError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("automation", help="manage automations")
+    asub = p.add_subparsers(dest="automation_command", metavar="COMMAND", required=True)
+    c = asub.add_parser("apply", help="create or update automations by name from files")
+    c.add_argument("-f", "--file", action="append", required=True, metavar="FILE|DIR",
+                   help="YAML/JSON file (several automations allowed) or a directory of them")
+    c.set_defaults(func=apply)
+    c = asub.add_parser("ls", help="list automations")
+    c.add_argument("--json", action="store_true", help="print a JSON array of automations")
+    c.set_defaults(func=ls)
+    c = asub.add_parser("inspect", help="definition, state and live windows of one automation")
+    c.add_argument("name")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=inspect)
+    for verb, helptext in (("pause", "stop evaluating (window state is kept)"),
+                           ("resume", "evaluate again"), ("delete", "delete it and its state")):
+        c = asub.add_parser(verb, help=helptext)
+        c.add_argument("name")
+        c.set_defaults(func=change, verb=verb)
+    c = asub.add_parser("validate", help="check files without a daemon; print them as stored")
+    c.add_argument("files", nargs="+", metavar="FILE|DIR")
+    c.set_defaults(func=validate)
+
+
+def _files(paths: list[str]) -> list[Path]:
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir()
+                              if f.suffix in (".yaml", ".yml", ".json") and f.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def load_all(paths: list[str]) -> list[Any]:
+    """Every automation in the files, or every error of every file (then exit 65)."""
+    from ..automations.files import FileError, parse_file
+
+    automations, problems = [], []
+    for path in _files(paths):
+        try:
+            automations.extend(parse_file(path))
+        except FileError as exc:
+            problems.append(exc.lines_text())
+        except InvalidInput as exc:
+            problems.append(f"{path}: {exc}")
+    if problems:
+        raise _Reported("\n".join(problems))
+    names = [a.name for a in automations]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidInput([("name", f"defined more than once: {', '.join(dupes)}")])
+    return automations
+
+
+class _Reported(InvalidInput):
+    """Errors already formatted one a line (file:line: path: message)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__([("", text)])
+        self.text = text
+
+    def __str__(self) -> str:
+        return "invalid automations:\n" + self.text
+
+
+def validate(args: argparse.Namespace) -> int:
+    automations = load_all(args.files)
+    print(json.dumps([a.to_dict() for a in automations], indent=2, default=str))
+    return 0
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from ..client.sync import SyncClient
+
+    return SyncClient(args.socket)
+
+
+def _find(client: Any, name: str) -> dict[str, Any]:
+    from urllib.parse import quote
+
+    from ..errors import ApiError
+
+    try:
+        return client.request("GET", f"/automations/name/{quote(name, safe='')}")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise TocsinError(f"no automation named {name!r} (see `tocsin automation ls`)") from None
+        raise
+
+
+def apply(args: argparse.Namespace) -> int:
+    from ..errors import ApiError
+
+    automations = load_all(args.file)
+    with _client(args) as client:
+        for automation in automations:
+            body = automation.to_dict()
+            for key in ("id", "created", "updated"):
+                body.pop(key, None)
+            try:
+                existing = _find(client, automation.name)
+            except TocsinError:
+                existing = None
+            try:
+                if existing is None:
+                    stored = client.request("POST", "/automations/", body)
+                    print(f"created {stored['name']} {stored['id']}")
+                else:
+                    stored = client.request("PUT", f"/automations/{existing['id']}", body)
+                    print(f"updated {stored['name']} {stored['id']}")
+            except ApiError as exc:
+                raise TocsinError(f"{automation.name}: {exc}") from None
+    return 0
+
+
+def ls(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        automations = client.request("POST", "/automations/filter", {})
+    if args.json:
+        print(json.dumps(automations, indent=2))
+        return 0
+    if not automations:
+        print("no automations (create some with `tocsin automation apply -f FILE`)")
+        return 0
+    width = max(len(a["name"]) for a in automations)
+    for a in automations:
+        state = "enabled " if a["enabled"] else "paused  "
+        print(f"{a['name']:<{width}}  {state}{a['trigger']['type']:<9} {a['id']}")
+    return 0
+
+
+def inspect(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        automation = _find(client, args.name)
+        state = client.request("GET", f"/automations/{automation['id']}/state")
+    if args.json:
+        print(json.dumps({"automation": automation, "state": state}, indent=2))
+        return 0
+    print(_describe(automation, state))
+    return 0
+
+
+def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
+    lines = [f"{automation['name']}  ({automation['id']})",
+             f"  enabled   {automation['enabled']}",
+             f"  state     {state['state']}",
+             f"  idle TTL  {state['idle_ttl']:.0f} s per window",
+             "  trigger"]
+    lines += ["    " + line for line in json.dumps(automation["trigger"], indent=2).splitlines()]
+    lines.append("  actions   " + ", ".join(a.get("type", "?") for a in automation["actions"]
+                                         + automation["actions_on_trigger"]
+                                         + automation["actions_on_resolve"]) or "none")
+    buckets = state["buckets"]
+    lines.append(f"  open windows ({len(buckets)})" if buckets else
+                 "  open windows: none (waiting for a first matching event)")
+    for b in buckets:
+        labels = ", ".join(f"{k}={v!r}" for k, v in b["labels"].items()) or "(all events)"
+        lines.append(f"    {b['posture']:<9} {labels}: {b['count']}/{b['threshold']} counted, "
+                     f"window {b['window_start']} .. {b['window_end']}, "
+                     f"next look {b['deadline']}")
+    for s in state["composite_slots"]:
+        lines.append(f"    child {s['child_trigger_id']} of {s['trigger_id']} fired at {s['at']}")
+    firings = state["recent_firings"]
+    lines.append(f"  recent firings ({len(firings)})" if firings else "  recent firings: none")
+    for f in firings[:10]:
+        labels = ", ".join(f"{k}={v}" for k, v in f["triggering_labels"].items())
+        due = ", ".join(a.get("type", "?") for a in f["actions"])
+        lines.append(f"    {f['at']} {f['state']} {labels} actions: {due or 'none'}")
+    return "\n".join(lines)
+
+
+def change(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        automation = _find(client, args.name)
+        path = f"/automations/{automation['id']}"
+        if args.verb == "delete":
+            client.request("DELETE", path)
+            print(f"deleted {args.name}")
+        else:
+            client.request("PATCH", path, {"enabled": args.verb == "resume"})
+            print(f"{args.verb}d {args.name}")
+    return 0

@@ -1,0 +1,55 @@
+"""`tocsin replay`: run automations over a recorded timeline, with no daemon (DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+from ..errors import InvalidInput
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="run automations over recorded events, executing nothing")
+    p.add_argument("--automations", required=True, metavar="FILE",
+                   help="automations (YAML or JSON; several per file allowed)")
+    p.add_argument("--events", required=True, metavar="FILE.jsonl",
+                   help="events, one JSON object a line")
+    p.add_argument("--since", help="ISO 8601: when the automations start to exist "
+                   "(default: the first event's time)")
+    p.add_argument("--until", help="ISO 8601: when virtual time stops (default: the last event's)")
+    p.set_defaults(func=run_replay)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput([(option, f"{value!r} is not an ISO 8601 time "
+                                     "(e.g. 2026-01-01T12:00:00Z)")]) from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from ..automations.files import FileError, parse_file
+    from ..automations.replay import read_events, replay
+
+    try:
+        automations = parse_file(args.automations)
+    except FileError as exc:
+        print(exc.lines_text(), file=sys.stderr)
+        return 65
+    since = parse_time(args.since, "--since")
+    until = parse_time(args.until, "--until")
+    events = read_events(args.events)
+    notices: list[str] = []
+    out = sys.stdout
+    for record in replay(automations, events, since, until, notices):
+        out.write(json.dumps(record, default=str) + "\n")
+    for notice in notices:
+        print(f"tocsin replay: {notice}", file=sys.stderr)
+    out.flush()
+    return 0

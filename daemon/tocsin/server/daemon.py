@@ -51,7 +51,7 @@ def build_components() -> list[Component]:
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
 
-    return [ActionsComponent(), JobsComponent()]
+    return [ActionsComponent(), EngineComponent(), JobsComponent()]
 
 
 class Daemon:

@@ -5,8 +5,8 @@ its log lines for this send become the failure's `notification_log` (secrets scr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-import threading
 
 from .blocks import Block, scrub
 from .executors import ActionResult, ActionRun, register_executor
@@ -31,35 +31,46 @@ def find_block(run: ActionRun, kind: str) -> Block:
     return block
 
 
-class _ThreadLog(logging.Handler):
-    """Collects apprise's log records per thread, so concurrent sends keep theirs apart."""
+_lines: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("apprise_log",
+                                                                          default=None)
 
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.local = threading.local()
+
+class _SendLog(logging.Handler):
+    """Collects apprise's log records per send: apprise carries the context (and so our
+    list) into the threads it sends from, so concurrent sends keep their lines apart."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        lines = getattr(self.local, "lines", None)
+        lines = _lines.get()
         if lines is not None:
             lines.append(f"{record.levelname} - {record.getMessage()}")
 
 
-_capture = _ThreadLog()
-logging.getLogger("apprise").addHandler(_capture)
+logging.getLogger("apprise").addHandler(_SendLog(logging.INFO))
 
 
 def _send(urls: list[str], subject: str, body: str) -> tuple[bool, str]:
     import apprise
 
-    _capture.local.lines = []
+    lines: list[str] = []
+    token = _lines.set(lines)
     try:
-        sender = apprise.Apprise()
+        # Sequential, in this thread: so its log lines are ours (concurrency comes from
+        # running several sends in several threads).
+        sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
         for url in urls:
             sender.add(url)
         ok = bool(sender.notify(title=subject, body=body))
-        return ok, "\n".join(_capture.local.lines)
+        return ok, "\n".join(lines)
     finally:
-        _capture.local.lines = None
+        _lines.reset(token)
+
+
+def _last_problem(log_text: str) -> str:
+    for line in reversed(log_text.splitlines()):
+        level, _, message = line.partition(" - ")
+        if level in ("WARNING", "ERROR", "CRITICAL"):
+            return message
+    return "apprise reported a failure"
 
 
 async def send_notification(run: ActionRun) -> ActionResult:
@@ -73,8 +84,7 @@ async def send_notification(run: ActionRun) -> ActionResult:
         raise ActionFailed(f"Notification failed: no answer within {timeout:g}s", retry=True) from None
     if not ok:
         log_text = scrub(log_text, block.secrets())
-        last = log_text.strip().splitlines()[-1] if log_text.strip() else "apprise reported a failure"
-        raise ActionFailed(f"Notification failed: {last}", retry=True,
+        raise ActionFailed(f"Notification failed: {_last_problem(log_text)}", retry=True,
                            notification_log=log_text) from None
     return ActionResult(related=block.resources())
 

@@ -39,6 +39,16 @@ class WatchConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     start: Literal["beginning", "end"] = "end"
     pattern: str | None = None
     template: str | None = None
+    #: Names the source in `tocsin status` and its checkpoints (default: `path`).
+    name: str | None = None
+    #: Globs of paths under `path` not to read (rotated copies, for instance).
+    exclude: list[str] = msgspec.field(default_factory=list)
+    #: Longer lines are skipped and recorded as `tocsin.source.line-rejected`.
+    max_line_bytes: int = 1024 * 1024
+    #: Files not modified for this long are left alone until they change (e.g. "7d").
+    ignore_older: str | int | None = None
+    #: How long a rotated-away file is still read after its last byte.
+    rotate_wait: str | int | float = "5s"
 
 
 class WebhooksConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -76,6 +86,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         for i, w in enumerate(self.watch):
             if w.format == "regex" and not (w.pattern and w.template):
                 raise ValueError(f"`watch[{i}]` with format \"regex\" needs `pattern` and `template`")
+            if w.format == "regex":
+                try:
+                    re.compile(w.pattern or "")
+                except re.error as exc:
+                    raise ValueError(f"`watch[{i}].pattern` is not a valid regex: {exc}") from None
+            if w.max_line_bytes < 64:
+                raise ValueError(f"`watch[{i}].max_line_bytes` must be at least 64")
+            if w.ignore_older is not None:
+                parse_duration(w.ignore_older)
+            parse_duration(w.rotate_wait)
 
     @property
     def retention_delta(self) -> timedelta:

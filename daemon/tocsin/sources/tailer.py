@@ -1,0 +1,447 @@
+"""Following the files of one `[[watch]]` source (log-watching.md §7).
+
+Stat is the truth: each `poll()` finds the files the path or glob names, tells them apart by
+device, inode, head fingerprint and the bytes before the offset (identity.py), reads complete
+lines from every open descriptor and commits the events with the new offset in one
+transaction (`commit(events, extra)`). Nothing here depends on inotify: the watcher calls
+`poll()` when inotify hints at a change and on a tick, and the result is the same.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import logging
+import os
+import stat
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import WatchConfig, parse_duration
+from ..events.model import Event
+from ..events.store import Statements
+from . import checkpoints as cps
+from .identity import end_of_last_line, find_copy, find_inode, head_of, marker_at
+from .lines import JsonlParser, Parser, RegexParser, Rejected, rejected_event
+
+log = logging.getLogger("tocsin.tail")
+
+READ_BYTES = 4 * 1024 * 1024
+MAX_GAP_BYTES = 64 * 1024 * 1024
+ROUND_SECONDS = 0.1
+
+Commit = Callable[[list[Event], Statements], Awaitable[Any]]
+ReadSql = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a `[[watch]]` table asks for, in the form the tailer uses."""
+
+    name: str
+    path: str
+    format: str = "jsonl"
+    start: str = "end"
+    pattern: str | None = None
+    template: str | None = None
+    exclude: tuple[str, ...] = ()
+    max_line_bytes: int = 1024 * 1024
+    ignore_older: float | None = None
+    rotate_wait: float = 5.0
+
+    @classmethod
+    def from_config(cls, w: WatchConfig) -> SourceSpec:
+        path = os.path.abspath(os.path.expanduser(w.path))
+        return cls(
+            name=w.name or w.path, path=path, format=w.format, start=w.start,
+            pattern=w.pattern, template=w.template,
+            exclude=tuple(os.path.abspath(os.path.expanduser(e)) if "/" in e else e
+                          for e in w.exclude),
+            max_line_bytes=w.max_line_bytes,
+            ignore_older=(parse_duration(w.ignore_older).total_seconds()
+                          if w.ignore_older is not None else None),
+            rotate_wait=parse_duration(w.rotate_wait).total_seconds(),
+        )
+
+    def parser(self) -> Parser:
+        if self.format == "regex":
+            assert self.pattern is not None and self.template is not None
+            return RegexParser(self.pattern, self.template)
+        return JsonlParser()
+
+
+@dataclass
+class TrackedFile:
+    """One open file: where it is, who it is, and how far it has been committed."""
+
+    path: str
+    fd: int
+    dev: int
+    ino: int
+    offset: int = 0
+    lineno: int = 0
+    head: bytes | None = None
+    marker: bytes = b""
+    #: While skipping an over-long line: how far we have looked without finding its end.
+    scan: int = 0
+    rotated_since: float | None = None
+    last_change: float = 0.0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.dev, self.ino)
+
+    def checkpoint(self) -> cps.Checkpoint:
+        return cps.Checkpoint(self.dev, self.ino, self.path, self.head, self.offset,
+                              self.marker, self.lineno)
+
+
+@dataclass
+class Read:
+    """Lines read past a file's offset, not yet committed."""
+
+    events: list[Event]
+    offset: int
+    lineno: int
+    marker: bytes
+    lines: int
+    rejected: int
+
+
+TRUNCATED = object()
+
+
+@dataclass
+class Counters:
+    lines_read: int = 0
+    events: int = 0
+    rejected: int = 0
+    truncations: int = 0
+    rotations: int = 0
+    last_error: str | None = None
+
+
+class TailSource:
+    """The files of one source. `poll()` does all the work; call it as often as you like."""
+
+    def __init__(self, spec: SourceSpec, commit: Commit, read_sql: ReadSql,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.spec = spec
+        self.parser = spec.parser()
+        self._commit = commit
+        self._read_sql = read_sql
+        self._clock = clock
+        self.files: dict[tuple[int, int], TrackedFile] = {}
+        self.counters = Counters()
+        self._started = False
+        self._first_run = False
+        self._checkpoints: dict[tuple[int, int], cps.Checkpoint] = {}
+        self._read_size = max(READ_BYTES, spec.max_line_bytes + 1)
+
+    # -- the watcher's view ----------------------------------------------------------------
+    def dirs(self) -> set[str]:
+        """Existing directories whose changes may concern this source (inotify hints)."""
+        out = {os.path.dirname(tf.path) for tf in self.files.values()}
+        static = []
+        for part in self.spec.path.split(os.sep):
+            if glob.has_magic(part):
+                break
+            static.append(part)
+        base = os.sep.join(static) if len(static) < len(self.spec.path.split(os.sep)) \
+            else os.path.dirname(self.spec.path)
+        out.add(base or os.sep)
+        return {d for d in out if os.path.isdir(d)}
+
+    def wants(self, path: str) -> bool:
+        """Whether a change to `path` is worth a poll (watchfiles filter)."""
+        return fnmatch.fnmatch(path, self.spec.path) or any(
+            tf.path == path for tf in self.files.values())
+
+    def status(self) -> dict[str, Any]:
+        lag = 0
+        for tf in self.files.values():
+            try:
+                lag += max(0, os.fstat(tf.fd).st_size - tf.offset)
+            except OSError:
+                pass
+        c = self.counters
+        out: dict[str, Any] = {
+            "files": len(self.files), "lines_read": c.lines_read, "events": c.events,
+            "rejected": c.rejected, "unmatched": self.parser.counters.unmatched,
+            "invalid_utf8": self.parser.counters.invalid_utf8, "lag_bytes": lag,
+            "rotations": c.rotations, "truncations": c.truncations,
+        }
+        if c.last_error:
+            out["last_error"] = c.last_error
+        return out
+
+    def close(self) -> None:
+        for tf in self.files.values():
+            os.close(tf.fd)
+        self.files.clear()
+
+    # -- one wake --------------------------------------------------------------------------
+    async def poll(self) -> bool:
+        """Look at every file once and read what is there; True if a file has more to read."""
+        if not self._started:
+            await self._first_poll()
+        now = self._clock()
+        found = self._discover()
+        for key, tf in self.files.items():
+            hit = found.get(key)
+            if hit is not None:
+                tf.path = hit[0]
+                tf.rotated_since = None
+            elif tf.rotated_since is None:
+                tf.rotated_since = now
+                self.counters.rotations += 1
+        for key, (path, st) in found.items():
+            if key not in self.files:
+                self._open(path, initial=False)
+        more = await self._drain_round()
+        await self._retire_finished(self._clock())
+        return more
+
+    async def _first_poll(self) -> None:
+        """Load checkpoints; place each file (resume, end, or 0); finish files renamed while
+        we were down; forget checkpoints of files that are gone."""
+        rows = await self._read_sql(cps.SELECT, [self.spec.name])
+        for row in rows:
+            cp = cps.from_row(tuple(row))
+            if cp is not None:
+                self._checkpoints[cp.key] = cp
+        self._first_run = not await self._read_sql(cps.SOURCE_SEEN, [self.spec.name])
+        statements: Statements = []
+        for path, _st in self._discover().values():
+            tf = self._open(path, initial=True)
+            if tf is not None and tf.offset:
+                statements.append(tf.checkpoint().upsert(self.spec.name))
+        now = self._clock()
+        for cp in list(self._checkpoints.values()):
+            moved = find_inode(os.path.dirname(cp.path), cp.key)
+            tf = self._open(moved, initial=True) if moved else None
+            if tf is not None:
+                tf.rotated_since = now
+            else:
+                self._checkpoints.pop(cp.key, None)
+                statements.append((cps.DELETE, [[self.spec.name, cp.dev, cp.ino]]))
+        statements.append((cps.MARK_SOURCE, [[self.spec.name, time.time()]]))
+        await self._commit([], statements)
+        self._started = True
+
+    def _discover(self) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+        spec = self.spec
+        paths = (sorted(glob.glob(spec.path, recursive=True)) if glob.has_magic(spec.path)
+                 else [spec.path])
+        found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+        for path in paths:
+            if any(fnmatch.fnmatch(path if "/" in ex else os.path.basename(path), ex)
+                   for ex in spec.exclude):
+                continue
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            key = (st.st_dev, st.st_ino)
+            if (key not in self.files and spec.ignore_older is not None
+                    and time.time() - st.st_mtime > spec.ignore_older):
+                continue
+            found.setdefault(key, (path, st))
+        return found
+
+    def _open(self, path: str, *, initial: bool) -> TrackedFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._note_error(f"cannot open {path}: {exc.strerror}; will retry")
+            return None
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        if key in self.files:  # renamed between the stat and the open: already ours
+            os.close(fd)
+            return None
+        tf = TrackedFile(path, fd, *key, last_change=self._clock())
+        cp = self._checkpoints.pop(key, None)
+        if cp is not None:
+            tf.offset, tf.lineno, tf.marker, tf.head = cp.offset, cp.lineno, cp.marker, cp.head
+        elif initial and self._first_run and self.spec.start == "end":
+            tf.offset, tf.lineno = end_of_last_line(fd, st.st_size)
+            tf.marker = marker_at(fd, tf.offset)
+            tf.head = head_of(fd)
+        self.files[key] = tf
+        return tf
+
+    # -- reading ---------------------------------------------------------------------------
+    async def _drain_round(self) -> bool:
+        """Read each file a batch at a time, round-robin, so a busy file cannot starve a quiet
+        one; stop after ROUND_SECONDS and say whether anything is left."""
+        deadline = self._clock() + ROUND_SECONDS
+        active = list(self.files.values())
+        while active:
+            active = [tf for tf in active if await self._step(tf)]
+            if active and self._clock() > deadline:
+                return True
+        return False
+
+    async def _step(self, tf: TrackedFile, final: bool = False) -> bool:
+        """Read and commit one batch; True if it made progress."""
+        try:
+            got = self._read(tf, final)
+            if got is TRUNCATED:
+                await self._restart_truncated(tf)
+                return True
+            if got is None:
+                return False
+            assert isinstance(got, Read)
+            cp = cps.Checkpoint(tf.dev, tf.ino, tf.path, tf.head or head_of(tf.fd), got.offset,
+                                got.marker, got.lineno)
+            await self._commit(got.events, [cp.upsert(self.spec.name)])
+        except Exception as exc:  # a failed read or commit is retried on the next poll
+            log.exception("source %s: reading %s failed", self.spec.name, tf.path)
+            self._note_error(f"reading {tf.path} failed: {exc}; will retry")
+            return False
+        tf.offset, tf.lineno, tf.marker, tf.head = cp.offset, cp.lineno, cp.marker, cp.head
+        tf.scan = 0
+        tf.last_change = self._clock()
+        c = self.counters
+        c.lines_read += got.lines
+        c.rejected += got.rejected
+        c.events += len(got.events) - got.rejected
+        return True
+
+    def _read(self, tf: TrackedFile, final: bool) -> Read | object | None:
+        if tf.head is not None and tf.offset and head_of(tf.fd) != tf.head:
+            return TRUNCATED
+        if tf.scan:
+            return self._skip_long_line(tf, final)
+        m = len(tf.marker)
+        data = os.pread(tf.fd, self._read_size + m, tf.offset - m)
+        if data[:m] != tf.marker:
+            return TRUNCATED
+        data = data[m:]
+        if not data:
+            return None
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            if len(data) > self.spec.max_line_bytes:
+                tf.scan = tf.offset + len(data)
+                return self._skip_long_line(tf, final)
+            if not final:
+                return None  # a last line without its newline yet: wait for it
+            end = len(data)
+        chunk = data[:end] if end < len(data) else data
+        events, lineno, rejected, lines = self._parse(chunk, tf.path, tf.lineno, tf.offset)
+        marker = chunk[-64:] if len(chunk) >= 64 else (tf.marker + chunk)[-64:]
+        return Read(events, tf.offset + len(chunk), lineno, marker, lines, rejected)
+
+    def _skip_long_line(self, tf: TrackedFile, final: bool) -> Read | object | None:
+        """Look for the end of a line longer than `max_line_bytes`, then reject it whole."""
+        if marker_at(tf.fd, tf.offset) != tf.marker:
+            return TRUNCATED
+        data = os.pread(tf.fd, self._read_size, tf.scan)
+        nl = data.find(b"\n")
+        if nl < 0 and not (final and data == b""):
+            tf.scan += len(data)
+            return None
+        end = tf.scan + nl + 1 if nl >= 0 else tf.scan
+        length = end - tf.offset - (1 if nl >= 0 else 0)
+        reason = (f"line is {length} bytes, over max_line_bytes ({self.spec.max_line_bytes}); "
+                  "skipped")
+        event = rejected_event(self.spec.name, tf.path, tf.lineno + 1, tf.offset, reason,
+                               os.pread(tf.fd, 200, tf.offset))
+        return Read([event], end, tf.lineno + 1, marker_at(tf.fd, end), 1, 1)
+
+    def _parse(self, chunk: bytes, path: str, lineno: int,
+               offset: int) -> tuple[list[Event], int, int, int]:
+        """Events from complete lines; bad lines become rejection events, never errors."""
+        lines = chunk.split(b"\n")
+        if chunk.endswith(b"\n"):
+            lines.pop()
+        events: list[Event] = []
+        rejected = 0
+        limit = self.spec.max_line_bytes
+        parse = self.parser.parse
+        for raw in lines:
+            lineno += 1
+            line = raw
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if line[:1] == b"\0":  # a writer's hole left by a truncation
+                line = line.lstrip(b"\0")
+            if not line or line.isspace():
+                result: Event | Rejected | None = None
+            elif len(line) > limit:
+                result = Rejected(f"line is {len(line)} bytes, over max_line_bytes ({limit}); "
+                                  "skipped")
+            else:
+                try:
+                    result = parse(line, path, lineno)
+                except Exception as exc:  # a parser bug must not block the file either
+                    result = Rejected(f"could not parse: {type(exc).__name__}: {exc}")
+            if isinstance(result, Event):
+                events.append(result)
+            elif isinstance(result, Rejected):
+                rejected += 1
+                events.append(rejected_event(self.spec.name, path, lineno, offset,
+                                             result.reason, line))
+            offset += len(raw) + 1
+        return events, lineno, rejected, len(lines)
+
+    # -- truncation and rotation -----------------------------------------------------------
+    async def _restart_truncated(self, tf: TrackedFile) -> None:
+        """The file shrank or was rewritten under our offset: recover the unread tail from the
+        copy copytruncate made (if one is beside it), then read the file again from 0."""
+        self.counters.truncations += 1
+        events: list[Event] = []
+        lines = rejected = 0
+        if tf.head is not None and tf.offset:
+            copy = find_copy(os.path.dirname(tf.path), tf.head, tf.offset, tf.marker, tf.key)
+            if copy is not None:
+                events, rejected, lines = self._read_gap(copy, tf)
+        reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
+        await self._commit(events, [reset.upsert(self.spec.name)])
+        tf.offset, tf.lineno, tf.head, tf.marker, tf.scan = 0, 0, None, b"", 0
+        self.counters.lines_read += lines
+        self.counters.rejected += rejected
+        self.counters.events += len(events) - rejected
+        log.info("source %s: %s was truncated or rewritten; reading it again from the start"
+                 "%s", self.spec.name, tf.path, f" (recovered {lines} lines)" if lines else "")
+
+    def _read_gap(self, copy: str, tf: TrackedFile) -> tuple[list[Event], int, int]:
+        fd = os.open(copy, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            size = os.fstat(fd).st_size
+            data = os.pread(fd, min(size - tf.offset, MAX_GAP_BYTES), tf.offset)
+        finally:
+            os.close(fd)
+        events, _, rejected, lines = self._parse(data, copy, tf.lineno, tf.offset)
+        return events, rejected, lines
+
+    async def _retire_finished(self, now: float) -> None:
+        """Close files that are deleted, or rotated away and quiet for `rotate_wait` — only
+        once everything in them is committed (a last line without newline included)."""
+        for tf in list(self.files.values()):
+            try:
+                st = os.fstat(tf.fd)
+            except OSError:
+                continue
+            quiet = (tf.rotated_since is not None
+                     and now - max(tf.rotated_since, tf.last_change) >= self.spec.rotate_wait)
+            if st.st_nlink and not quiet:
+                continue
+            while await self._step(tf, final=True):
+                pass
+            if tf.offset < os.fstat(tf.fd).st_size:
+                continue  # a commit failed; keep it and try again
+            await self._commit([], [(cps.DELETE, [[self.spec.name, tf.dev, tf.ino]])])
+            os.close(tf.fd)
+            del self.files[tf.key]
+
+    def _note_error(self, message: str) -> None:
+        if self.counters.last_error != message:
+            log.warning("source %s: %s", self.spec.name, message)
+        self.counters.last_error = message

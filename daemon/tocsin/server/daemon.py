@@ -50,8 +50,9 @@ def build_components() -> list[Component]:
     from ..actions.component import ActionsComponent
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
+    from ..sources.watch import WatchComponent
 
-    return [ActionsComponent(), EngineComponent(), JobsComponent()]
+    return [ActionsComponent(), EngineComponent(), WatchComponent(), JobsComponent()]
 
 
 class Daemon:

@@ -126,7 +126,7 @@ async def update_queue(request: web.Request, jobs: JobsComponent) -> web.Respons
 # -- deployments -----------------------------------------------------------------------------
 @handler
 async def apply_deployment(request: web.Request, jobs: JobsComponent) -> web.Response:
-    dep = await jobs.service.apply_deployment(check_spec(await _body(request)))
+    dep = await jobs.apply_deployment(check_spec(await _body(request)))
     return json_response(to_json(dep), status=201)
 
 

@@ -4,15 +4,21 @@ hands runs of served deployments to the `serve` processes that claim them."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import web
 
 from ..server.component import Component
 from .model import Deployment, FlowRun, utcnow
 from .service import SCHEMA, JobsService
+from .triggers import parse_all, replace_automations
 from .worker import Worker
+
+log = logging.getLogger("tocsin.jobs")
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -24,6 +30,7 @@ class JobsComponent(Component):
     schema = SCHEMA
 
     def __init__(self) -> None:
+        self.daemon: Daemon | None = None
         self.service: JobsService | None = None
         self.worker: Worker | None = None
         self._waiters: set[asyncio.Event] = set()
@@ -34,6 +41,10 @@ class JobsComponent(Component):
         return routes()
 
     async def start(self, daemon: Daemon) -> None:
+        from . import actions
+
+        actions.register()
+        self.daemon = daemon
         cfg = daemon.config.jobs
         self.service = JobsService(daemon.ingest)
         await self.service.load(daemon.store.read_sql)
@@ -63,6 +74,19 @@ class JobsComponent(Component):
         active = sum(1 for r in self.service.runs.values() if r.state.type == "RUNNING")
         return {"deployments": len(self.service.deployments), "flow_runs": len(self.service.runs),
                 "running": active, "started": self.worker.started_runs}
+
+    async def apply_deployment(self, spec: Deployment) -> Deployment:
+        """Create or update a deployment and replace the automations its triggers stand
+        for. Triggers are validated first: a bad one changes nothing."""
+        assert self.service is not None and self.daemon is not None
+        parse_all(msgspec.structs.replace(spec, id=spec.id or str(uuid.uuid4())))
+        dep = await self.service.apply_deployment(spec)
+        engine = self.daemon.component("engine")
+        if engine is not None:
+            await replace_automations(engine, dep, parse_all(dep))
+        elif dep.triggers:
+            log.warning("deployment %s has triggers but no automation engine runs here", dep.name)
+        return dep
 
     def _changed(self) -> None:
         assert self.worker is not None

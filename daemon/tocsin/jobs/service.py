@@ -341,6 +341,10 @@ class JobsService:
             self.on_change()
         return run
 
+    async def delete_run(self, run: FlowRun) -> None:
+        self.runs.pop(run.id, None)
+        await self.commit([], [("DELETE FROM jobs_flow_runs WHERE id = ?", [(run.id,)])])
+
     async def save_run(self, run: FlowRun) -> None:
         await self.commit([], [_run_row(run)])
 

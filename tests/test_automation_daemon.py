@@ -1,0 +1,198 @@
+"""The engine in a real daemon, in real time: apply, emit, see the firing; survive restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tocsin.automations import Automation, EventTrigger
+from tocsin.client.aio import AsyncClient
+from tocsin.client.sync import build_event
+from tocsin.errors import ApiError, TocsinError
+
+SAMPLES = Path(__file__).parent.parent / "samples" / "automations"
+MONAX = {"genus": "Marmota", "species": "monax"}
+
+
+def cli(daemon, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tocsin.cli.main", "--socket", str(daemon.socket),
+                           *args], capture_output=True, text=True, timeout=30)
+
+
+def walk(i: int, occurred: datetime | None = None) -> dict:
+    return build_event("animal.walked", {"prefect.resource.id": f"animal.{i}", **MONAX},
+                       occurred=occurred)
+
+
+def triggered(daemon, name: str) -> list[dict]:
+    with daemon.client() as c:
+        events = c.filter_events(names=["prefect.automation.triggered"], limit=100)["events"]
+    return [e for e in events if e["resource"].get("prefect.resource.name") == name]
+
+
+def wait_for(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    return predicate()
+
+
+async def test_apply_emit_and_see_the_firing_on_events_out(daemon):
+    done = cli(daemon, "automation", "apply", "-f", str(SAMPLES))
+    assert done.returncode == 0, done.stderr
+    assert "created woodchonk" in done.stdout
+    async with AsyncClient(daemon.socket) as client:
+        stream = client.stream({"names": ["prefect.automation.*"]})
+
+        async def first_triggered() -> dict:
+            async for event in stream:
+                if event["event"] == "prefect.automation.triggered":
+                    return event
+            raise AssertionError("stream ended")
+
+        waiter = asyncio.ensure_future(first_triggered())
+        await asyncio.sleep(0.2)
+        walks = [walk(i) for i in range(3)]
+        for w in walks:
+            await client.emit([w])
+        event = await asyncio.wait_for(waiter, 5)
+    assert event["resource"]["prefect.resource.name"] == "woodchonk"
+    assert event["resource"]["prefect.posture"] == "Reactive"
+    assert event["related"] == [{"prefect.resource.id": f"prefect.event.{walks[2]['id']}",
+                                 "prefect.resource.role": "triggering-event"}]
+    assert event["payload"]["triggering_event"]["id"] == walks[2]["id"]
+    again = cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml"))
+    assert "updated woodchonk" in again.stdout
+
+
+@pytest.mark.parametrize("how", ["restart", "kill9"])
+def test_an_open_window_survives_a_restart(daemon, how):
+    assert cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml")).returncode == 0
+    with daemon.client() as c:
+        c.emit([walk(1), walk(2)])
+    time.sleep(0.3)  # let the engine commit its state
+    daemon.restart() if how == "restart" else (daemon.kill9(), daemon.start())
+    inspect = cli(daemon, "automation", "inspect", "woodchonk")
+    assert "2/3 counted" in inspect.stdout, inspect.stdout
+    with daemon.client() as c:
+        c.emit([walk(3)])
+    assert wait_for(lambda: triggered(daemon, "woodchonk"))
+
+
+def test_a_deadline_that_passed_while_down_fires_at_start_up(daemon):
+    stuck = SAMPLES / "stuck-flow.yaml"
+    text = stuck.read_text().replace("within: PT30M", "within: 10")
+    path = daemon.dir / "stuck.yaml"
+    path.write_text(text)
+    assert cli(daemon, "automation", "apply", "-f", str(path)).returncode == 0
+    run = "prefect.flow-run.6f1c2a0e-3b7d-4c55-9a51-7d1e0c2b9f11"
+    started = datetime.now(timezone.utc) - timedelta(seconds=9)
+    with daemon.client() as c:
+        c.emit([build_event("prefect.flow-run.Running", {"prefect.resource.id": run},
+                            occurred=started)])
+    time.sleep(0.3)
+    daemon.kill9()
+    time.sleep(1.0)  # the deadline passes while nothing runs
+    daemon.start()
+    fired = wait_for(lambda: triggered(daemon, "stuck-in-running"))
+    assert fired[0]["payload"]["triggering_labels"] == {"prefect.resource.id": run}
+
+
+def test_events_committed_but_not_evaluated_are_evaluated_at_start_up(daemon):
+    """As after a crash between the events' commit and the engine's: the engine catches up."""
+    assert cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml")).returncode == 0
+    daemon.stop()
+    from tocsin.events.model import event_from_dict
+    from tocsin.events.store import EventStore
+
+    async def append() -> None:
+        store = EventStore(daemon.home / "tocsin.db")
+        await store.open()
+        await store.append([event_from_dict(walk(i)) for i in range(3)])
+        await store.close()
+
+    asyncio.run(append())
+    daemon.start()
+    assert wait_for(lambda: triggered(daemon, "woodchonk"))
+
+
+def test_proactive_fires_on_time_in_real_time(daemon):
+    path = daemon.dir / "quiet.yaml"
+    path.write_text("name: quiet\ntrigger: {expect: [beat], posture: Proactive, "
+                    "after: [beat], for_each: [prefect.resource.id], within: 10}\n"
+                    "actions: [{type: do-nothing}]\n")
+    assert cli(daemon, "automation", "apply", "-f", str(path)).returncode == 0
+    started = datetime.now(timezone.utc) - timedelta(seconds=9)
+    with daemon.client() as c:
+        c.emit([build_event("beat", {"prefect.resource.id": "svc.1"}, occurred=started)])
+    fired = wait_for(lambda: triggered(daemon, "quiet"), timeout=5)
+    assert fired
+    late = datetime.fromisoformat(fired[0]["received"]) - (started + timedelta(seconds=10))
+    assert late < timedelta(milliseconds=500)
+
+
+def test_python_automation_class_round_trip(daemon):
+    socket = daemon.socket
+    a = Automation(name="py", trigger=EventTrigger(expect=["x"], threshold=2, within=60),
+                   actions=[{"type": "do-nothing"}]).create(socket)
+    assert a.id and a.created
+    got = Automation.read(name="py", socket_path=socket)
+    assert got.id == a.id and got.trigger.threshold == 2
+    got.pause(socket)
+    assert Automation.read(id=a.id, socket_path=socket).enabled is False
+    got.resume(socket)
+    got.description = "changed"
+    got.update(socket)
+    assert Automation.read(id=a.id, socket_path=socket).description == "changed"
+    assert got.delete(socket)
+    with pytest.raises(TocsinError):
+        Automation.read(name="py", socket_path=socket)
+
+
+def test_pause_keeps_window_state_and_replace_resets_it(daemon):
+    assert cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml")).returncode == 0
+    with daemon.client() as c:
+        c.emit([walk(1), walk(2)])
+        time.sleep(0.3)
+        assert cli(daemon, "automation", "pause", "woodchonk").returncode == 0
+        c.emit([walk(3)])  # not seen: paused
+        time.sleep(0.3)
+        assert cli(daemon, "automation", "resume", "woodchonk").returncode == 0
+        assert "2/3 counted" in cli(daemon, "automation", "inspect", "woodchonk").stdout
+        assert triggered(daemon, "woodchonk") == []
+        cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml"))
+        assert "open windows: none" in cli(daemon, "automation", "inspect", "woodchonk").stdout
+        assert cli(daemon, "automation", "delete", "woodchonk").returncode == 0
+        listed = cli(daemon, "automation", "ls", "--json")
+        assert listed.stdout.strip() == "[]"
+
+
+def test_api_validate_and_errors(daemon):
+    with daemon.client() as c:
+        result = c.request("POST", "/automations/validate",
+                           {"yaml": "name: v\ntrigger:\n  expect: [x]\n  within: -1\nactions: []\n"})
+        assert result["valid"] is False
+        assert result["errors"][0]["loc"] == "trigger.within" and result["errors"][0]["line"] == 4
+        ok = c.request("POST", "/automations/validate",
+                       {"name": "v", "trigger": {"expect": ["x"]}, "actions": []})
+        assert ok["valid"] and ok["automations"][0]["trigger"]["posture"] == "Reactive"
+        with pytest.raises(ApiError) as info:
+            c.request("POST", "/automations/", {"name": "v", "trigger": {}, "actions": []})
+        assert info.value.status == 422
+        assert c.request("POST", "/automations/filter") == []
+        created = c.request("POST", "/automations/",
+                            {"name": "v", "trigger": {"expect": ["x"]}, "actions": []})
+        state = c.request("GET", f"/automations/{created['id']}/state")
+        assert state["state"] == "waiting" and state["enabled"] is True
+        with pytest.raises(ApiError) as info:
+            c.request("GET", "/automations/nope")
+        assert info.value.status == 404

@@ -58,6 +58,7 @@ class HttpSink:
         self._loop.run_forever()
 
     async def _serve(self) -> None:
+        self._release = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
@@ -74,11 +75,12 @@ class HttpSink:
             item.status = status
             self.received.append(item)
         if status == 0:
-            await asyncio.sleep(3600)
+            await self._release.wait()
         return web.Response(status=status, text="ok" if status < 300 else f"sink says {status}")
 
     def stop(self) -> None:
         async def down() -> None:
+            self._release.set()
             if self._runner is not None:
                 await self._runner.cleanup()
 

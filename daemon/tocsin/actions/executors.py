@@ -83,20 +83,22 @@ async def resume_automation(run: ActionRun) -> ActionResult:
 
 
 async def _set_automation_enabled(run: ActionRun, enabled: bool) -> ActionResult:
-    """PATCH the automation's `enabled` (trigger ids and window state are kept), through the
-    engine component in-process."""
+    """What `PATCH /automations/{id}` with `{"enabled": ...}` does (trigger ids and window
+    state are kept), through the engine component in-process."""
+    from ..automations.emitted import lifecycle_event
+    from ..events.model import utcnow
+
     automation_id = run.targets["automation_id"]
     engine = run.daemon.component("engine")
-    setter = getattr(engine, "set_enabled", None)
-    if setter is None:
+    if engine is None:
         raise ActionFailed("the automation engine is not running in this daemon")
-    try:
-        found = await setter(automation_id, enabled)
-    except LookupError:
-        found = False
-    if found is False:
+    automation = engine.automations.get(automation_id)  # type: ignore[attr-defined]
+    if automation is None:
         raise ActionFailed(f"Automation {automation_id} not found", status_code=404)
-    return ActionResult(details={"status_code": 200})
+    automation.updated = utcnow()
+    await engine.set_enabled(automation, enabled,  # type: ignore[attr-defined]
+                             lifecycle_event(automation, "updated"))
+    return ActionResult(details={"status_code": 204})
 
 
 register_executor("do-nothing", do_nothing)

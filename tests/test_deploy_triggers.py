@@ -1,0 +1,179 @@
+"""Deployment triggers and job actions end to end: the real daemon with its engine, actions
+and worker, real run subprocesses, Prefect's own examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_jobs import FINAL, SAMPLES, cli, get_run, run_events, start, wait_for, wait_state
+
+
+def automations(d) -> list[dict]:
+    with d.client() as c:
+        return c.request("POST", "/automations/filter", {})
+
+
+def runs_of(d, deployment: str) -> list[dict]:
+    with d.client() as c:
+        return c.request("GET", f"/flow_runs?deployment={deployment}")
+
+
+def test_downstream_deployment_runs_when_upstream_completes(daemon):
+    """Prefect's example: the downstream trigger expects prefect.flow-run.Completed related to
+    the upstream deployment, and passes a parameter rendered from the event."""
+    d = daemon
+    assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml")).returncode == 0
+    [auto] = [a for a in automations(d) if a["owner_resource"]]
+    dep = json.loads(cli(d, "deployment", "inspect", "downstream_deployment").stdout)
+    assert auto["name"] == "downstream_deployment__automation_1"
+    assert auto["owner_resource"] == f"prefect.deployment.{dep['id']}"
+    assert auto["actions"][0]["type"] == "run-deployment"
+    assert auto["actions"][0]["deployment_id"] == dep["id"]
+
+    upstream = wait_state(d, start(d, "upstream_deployment")["id"], *FINAL)
+    assert upstream["state"]["name"] == "Completed"
+    downstream = wait_for(lambda: runs_of(d, "downstream_deployment"))
+    [run] = downstream
+    run = wait_state(d, run["id"], *FINAL)
+    assert run["state"]["name"] == "Completed"
+    assert run["parameters"]["source"] == upstream["name"]
+    assert run["created_by"]["type"] == "AUTOMATION" and run["created_by"]["id"] == auto["id"]
+    assert f"loading 0 rows from {upstream['name']}" in cli(d, "run", "logs", run["id"]).stdout
+    scheduled = run_events(d, run["id"])[0]
+    creator = [r for r in scheduled["related"] if r["prefect.resource.role"] == "creator"]
+    assert creator == [{"prefect.resource.id": f"prefect.automation.{auto['id']}",
+                        "prefect.resource.role": "creator",
+                        "prefect.resource.name": auto["name"]}]
+
+    # Redeploying replaces the deployment's automations; --trigger replaces the file's.
+    trigger = json.dumps({"type": "event", "expect": ["never.happens"],
+                          "match": {"prefect.resource.id": "x"}})
+    out = cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "downstream_deployment",
+              "--trigger", trigger)
+    assert out.returncode == 0, out.stderr
+    [again] = [a for a in automations(d) if a["owner_resource"]]
+    assert again["id"] != auto["id"] and again["trigger"]["expect"] == ["never.happens"]
+
+
+def test_a_bad_trigger_refuses_the_deploy_and_changes_nothing(daemon, tmp_path):
+    d = daemon
+    (tmp_path / "tocsin.yaml").write_text(
+        "deployments:\n  - name: a\n    command: 'true'\n    triggers:\n"
+        "      - type: event\n        expect: [x.y]\n        posture: Sideways\n")
+    out = cli(d, "deploy", "-f", str(tmp_path / "tocsin.yaml"))
+    assert out.returncode == 65
+    assert "triggers[0].posture" in out.stderr
+    assert json.loads(cli(d, "deployment", "ls", "--json").stdout) == []
+    assert automations(d) == []
+
+
+def test_stuck_run_is_cancelled_by_a_proactive_automation(daemon):
+    """Prefect's example: a run Running without Completed within the window is cancelled."""
+    d = daemon
+    assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "sleepy").returncode == 0
+    automation = {
+        "name": "cancel stuck runs",
+        "trigger": {"type": "event", "posture": "Proactive",
+                    "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                    "after": ["prefect.flow-run.Running"],
+                    "expect": ["prefect.flow-run.Completed"],
+                    "for_each": ["prefect.resource.id"], "threshold": 1, "within": 10},
+        "actions": [{"type": "cancel-flow-run"}],
+    }
+    with d.client() as c:
+        auto = c.request("POST", "/automations", automation)
+    run = wait_state(d, start(d, "sleepy", seconds=60)["id"], "RUNNING")
+    pid = run["pid"]
+    run = wait_state(d, run["id"], *FINAL, timeout=25)
+    assert run["state"]["name"] == "Cancelled"
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    events = run_events(d, run["id"])
+    cancelling = [e for e in events if e["event"] == "prefect.flow-run.Cancelling"]
+    assert cancelling[0]["resource"]["prefect.state-message"] == f"Cancelled by Automation {auto['id']}"
+    assert events[-1]["event"] == "prefect.flow-run.Cancelled"
+    with d.client() as c:
+        executed = c.filter_events(names=["prefect.automation.action.executed"])["events"]
+    targets = [r["prefect.resource.id"] for e in executed for r in e["related"]
+               if r["prefect.resource.role"] == "target"]
+    assert targets == [f"prefect.flow-run.{run['id']}"]
+
+
+def test_order_example_through_serve_and_emit_event(daemon, tmp_path):
+    """Prefect's order example, imports switched to tocsin: one run, for user 123 only."""
+    d = daemon
+    script = tmp_path / "order.py"
+    script.write_text(
+        "from tocsin import flow\n"
+        "from tocsin.events import DeploymentEventTrigger\n\n\n"
+        "@flow(log_prints=True)\n"
+        "def post_order_complete(user_id: str):\n"
+        "    print(f'User {user_id} has completed an order -- doing stuff now')\n\n\n"
+        "order_complete = DeploymentEventTrigger(\n"
+        "    expect={'order.complete'},\n"
+        "    after={'order.created'},\n"
+        "    for_each={'prefect.resource.id'},\n"
+        "    parameters={'user_id': '{{ event.resource.id }}'},\n"
+        ")\n\n\n"
+        "if __name__ == '__main__':\n"
+        "    post_order_complete.serve(triggers=[order_complete])\n")
+    env = {**os.environ, "TOCSIN_SOCKET": str(d.socket)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(a["owner_resource"] for a in automations(d)))
+        emitter = ("from tocsin.events import emit_event\n"
+                   "emit_event(event='order.created', resource={'prefect.resource.id': '123'})\n"
+                   "emit_event(event='order.created', resource={'prefect.resource.id': '456'})\n"
+                   "emit_event(event='order.complete', resource={'prefect.resource.id': '123'})\n")
+        subprocess.run([sys.executable, "-c", emitter], env=env, check=True, timeout=30)
+        [run] = wait_for(lambda: runs_of(d, "post-order-complete"))
+        run = wait_state(d, run["id"], *FINAL)
+        assert run["state"]["name"] == "Completed" and run["parameters"] == {"user_id": "123"}
+        time.sleep(0.5)
+        assert len(runs_of(d, "post-order-complete")) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def test_inferred_job_actions_pause_the_deployment_and_work_pool(daemon):
+    d = daemon
+    assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "always-fails",
+               "-n", "upstream_deployment").returncode == 0
+    automation = {
+        "name": "stop failing things",
+        "trigger": {"type": "event", "expect": ["prefect.flow-run.Failed"],
+                    "match": {"prefect.resource.id": "prefect.flow-run.*"}},
+        "actions": [{"type": "pause-deployment", "source": "inferred"},
+                    {"type": "pause-work-pool", "source": "inferred"},
+                    {"type": "pause-work-queue", "source": "selected",
+                     "work_queue_id": "00000000-0000-0000-0000-000000000000"}],
+    }
+    with d.client() as c:
+        c.request("POST", "/automations", automation)
+    wait_state(d, start(d, "always-fails")["id"], *FINAL)
+
+    def paused() -> bool:
+        dep = json.loads(cli(d, "deployment", "inspect", "always-fails").stdout)
+        with d.client() as c:
+            pool = c.request("GET", "/work_pools/default")
+        return dep["paused"] and pool["is_paused"]
+
+    wait_for(paused)
+    with d.client() as c:
+        failed = wait_for(lambda: c.filter_events(
+            names=["prefect.automation.action.failed"])["events"])
+    assert failed[0]["payload"]["reason"] == (
+        "Work queue 00000000-0000-0000-0000-000000000000 not found")
+    # The upstream deployment is in another pool, so it still runs.
+    assert wait_state(d, start(d, "upstream_deployment")["id"], *FINAL)["state"]["name"] == "Completed"
+    held = start(d, "always-fails")
+    time.sleep(0.5)
+    assert get_run(d, held["id"])["state"]["name"] == "Scheduled"
+

@@ -49,7 +49,8 @@ def _load_event(path: str):  # -> Event
     try:
         return event_from_dict(data)
     except InvalidInput as exc:
-        raise InvalidInput([(f"{path}: {p}" if p else path, m) for p, m in exc.errors]) from None
+        raise InvalidInput([(f"{path}: {p.lstrip('$.') or 'event'}", m)
+                            for p, m in exc.errors]) from None
 
 
 def template_render(args: argparse.Namespace) -> int:

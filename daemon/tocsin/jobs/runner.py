@@ -7,7 +7,6 @@ Run as `python -m tocsin.jobs.runner SPEC.json`. Keeps to the standard library p
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import inspect
 import json
@@ -62,6 +61,8 @@ def run_flow(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         value = target(**params)
         if inspect.isawaitable(value):
+            import asyncio  # only async flows pay for it
+
             value = asyncio.run(value)
     except Exception as exc:
         traceback.print_exc()

@@ -94,18 +94,20 @@ class TocsinApp(App[None]):
                 listener(new)
 
     async def api(self, method: str, path: str, body: Any = None, *,
-                  what: str = "request") -> Any:
-        """Call the daemon; on failure tell the user and return None (the app keeps going).
+                  what: str = "request", quiet: bool = False) -> Any:
+        """Call the daemon; when it is unreachable, say so (unless `quiet`: background
+        refreshes) and return None, so the app keeps going with what it has.
 
-        ApiError is re-raised for callers that show the daemon's own errors (validation).
+        ApiError (the daemon answered with an error) is raised for the caller to show.
         """
         try:
             return await self.connection.request(method, path, body)
         except ApiError:
             raise
         except OFFLINE_ERRORS as exc:
-            self.notify(f"The {what} did not reach the daemon: {exc}",
-                        title="Daemon unreachable", severity="warning")
+            if not quiet:
+                self.notify(f"The {what} did not reach the daemon: {exc}",
+                            title="Daemon unreachable", severity="warning")
             return None
 
     # -- actions --------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class TocsinApp(App[None]):
     def open_template(self, template: str | None = None, event: Event | None = None) -> None:
         """Go to the template preview, preloaded with a template and/or an event."""
         self.switch_mode("templates")
-        screen = self.screen
+        screen = self.screen_stack[0]
         if isinstance(screen, TemplateScreen):
             screen.preload(template=template, event=event)
 

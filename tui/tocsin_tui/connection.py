@@ -27,6 +27,7 @@ OFFLINE_ERRORS = (DaemonNotRunning, aiohttp.ClientError, ConnectionError, asynci
 FIRST_BACKFILL = 500
 RECONNECT_BACKFILL = 2_000
 RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
+YIELD_EVERY = 100
 
 
 class Connection:
@@ -63,6 +64,8 @@ class Connection:
                         self._set(True, "", on_state)
                         failures = 0
                     buffer.inbox.append(event)
+                    if len(buffer.inbox) % YIELD_EVERY == 0:
+                        await asyncio.sleep(0)  # buffered messages never suspend: let the UI in
                 reason = "the daemon closed the stream"
             except ApiError as exc:  # cut off for lagging: reconnect with a backfill
                 reason = str(exc.detail or exc)

@@ -37,17 +37,22 @@ class AsyncClient:
         await self.close()
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
+        status, payload = await self.request_status(method, path, body)
+        if status >= 400:
+            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+            raise ApiError(status, detail)
+        return payload
+
+    async def request_status(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, decoded body) whatever the status: for callers that read a whole error
+        body (e.g. the line of a template error), not just its `detail`."""
         try:
             async with self.session.request(method, f"http://tocsin{path}",
                                             json=body) as resp:
                 raw = await resp.read()
         except (aiohttp.ClientConnectorError, FileNotFoundError):
             raise DaemonNotRunning(self.socket_path) from None
-        payload = json.loads(raw) if raw else None
-        if resp.status >= 400:
-            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
-            raise ApiError(resp.status, detail)
-        return payload
+        return resp.status, (json.loads(raw) if raw else None)
 
     async def health(self) -> dict[str, Any]:
         return await self.request("GET", "/health")

@@ -1,3 +1,215 @@
+"""The automations table: name, enabled, state, last fired, times fired; toggle, delete, edit.
+
+State comes from `/automations/{id}/state`; "last fired" and "times fired" are counted from
+the `prefect.automation.triggered` events in the store (one query for all automations). The
+table refreshes every few seconds while it is on screen, and at once after each change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from tocsin.errors import ApiError
+
+from ..automation_yaml import first_template
+from ..connection import OFFLINE_ERRORS
+from .automation_editor import AutomationEditorScreen
+from .automation_inspect import InspectScreen
+from .automations_format import short_time
+from .confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from ..app import TocsinApp
+
+REFRESH_EVERY = 2.0
+FIRED_EVENT = "prefect.automation.triggered"
+MAX_COUNTED = 10_000
+COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired")
+
+
+def fired_stats(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """automation id -> (times fired, when it last fired), from newest-first state events."""
+    stats: dict[str, tuple[int, str]] = {}
+    prefix = "prefect.automation."
+    for event in events:
+        rid = event["resource"].get("prefect.resource.id", "")
+        if not rid.startswith(prefix):
+            continue
+        aid = rid[len(prefix):]
+        count, last = stats.get(aid, (0, event["occurred"]))
+        stats[aid] = (count + 1, last)
+    return stats
+
+
 class AutomationsScreen(Screen[None]):
-    pass
+    TITLE = "tocsin · automations"
+    app: TocsinApp
+    BINDINGS = [
+        Binding("q", "app.quit", "Quit", id="automations.quit", tooltip="Quit the dashboard"),
+        Binding("n", "new", "New", id="automations.new", tooltip="Write a new automation"),
+        Binding("e", "edit", "Edit", id="automations.edit",
+                tooltip="Edit the selected automation as YAML"),
+        Binding("space", "toggle", "On/off", id="automations.toggle",
+                tooltip="Enable or disable the selected automation"),
+        Binding("i", "inspect", "Inspect", id="automations.inspect",
+                tooltip="Live buckets and recent firings"),
+        Binding("d", "delete", "Delete", id="automations.delete", show=False,
+                tooltip="Delete the selected automation (asks first)"),
+        Binding("t", "template", "Template", id="automations.template", show=False,
+                tooltip="Preview the selected automation's first action template"),
+        Binding("r", "refresh", "Refresh", id="automations.refresh", show=False,
+                tooltip="Reload the table now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automations: dict[str, dict[str, Any]] = {}
+        self.shown: list[tuple[str, tuple[str, ...]]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str] = DataTable(id="automations", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("loading…", id="automations-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(REFRESH_EVERY, self.refresh_if_shown)
+
+    def on_screen_resume(self) -> None:
+        self.query_one(DataTable).focus()
+        self.action_refresh()
+
+    def refresh_if_shown(self) -> None:
+        if self.is_current:
+            self.load(quiet=True)
+
+    # -- data -----------------------------------------------------------------------------
+    @work(group="automations", exclusive=True, exit_on_error=False)
+    async def load(self, quiet: bool = False) -> None:
+        try:
+            found = await self.app.api("POST", "/automations/filter", {}, quiet=quiet,
+                                       what="automation list")
+        except ApiError as exc:
+            self.set_status(f"the daemon did not list automations: {exc}")
+            return
+        if found is None:
+            return
+        states = await asyncio.gather(
+            *(self.app.api("GET", f"/automations/{a['id']}/state", quiet=True) for a in found),
+            return_exceptions=True)
+        history = await self.app.api("POST", "/events/filter", {
+            "names": [FIRED_EVENT], "limit": MAX_COUNTED, "order": "newest"}, quiet=True)
+        stats = fired_stats(history["events"] if history else [])
+        self.show(found, states, stats)
+
+    def show(self, found: list[dict[str, Any]], states: list[Any],
+             stats: dict[str, tuple[int, str]]) -> None:
+        rows = []
+        for automation, state in zip(found, states):
+            aid = automation["id"]
+            count, last = stats.get(aid, (0, None))
+            rows.append((aid, (
+                automation["name"],
+                "● on" if automation.get("enabled", True) else "○ off",
+                state["state"] if isinstance(state, dict) else "?",
+                short_time(last),
+                f"{count:,}" + ("+" if count >= MAX_COUNTED else ""),
+            )))
+        self.automations = {a["id"]: a for a in found}
+        self.set_status(f"{len(found)} automation{'s' if len(found) != 1 else ''} · "
+                        "n new · e edit · space on/off · i inspect · d delete")
+        if rows == self.shown:
+            return
+        self.shown = rows
+        table = self.query_one(DataTable)
+        keep = self.selected_id()
+        table.clear()
+        for aid, cells in rows:
+            table.add_row(*cells, key=aid)
+        ids = [aid for aid, _ in rows]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep))
+
+    def set_status(self, text: str) -> None:
+        self.query_one("#automations-status", Static).update(text)
+
+    def selected_id(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected(self) -> dict[str, Any] | None:
+        aid = self.selected_id()
+        if aid is None:
+            self.notify("No automation selected", severity="warning")
+            return None
+        return self.automations.get(aid)
+
+    # -- actions --------------------------------------------------------------------------
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_new(self) -> None:
+        self.app.push_screen(AutomationEditorScreen(None), lambda _: self.action_refresh())
+
+    @on(DataTable.RowSelected)
+    def action_edit(self) -> None:
+        automation = self.selected()
+        if automation is not None:
+            self.app.push_screen(AutomationEditorScreen(automation),
+                                 lambda _: self.action_refresh())
+
+    def action_inspect(self) -> None:
+        automation = self.selected()
+        if automation is not None:
+            self.app.push_screen(InspectScreen(automation))
+
+    def action_template(self) -> None:
+        automation = self.selected()
+        if automation is None:
+            return
+        template = first_template(automation)
+        if template is None:
+            self.notify(f"{automation['name']} has no action with a template",
+                        severity="warning")
+            return
+        self.app.open_template(template=template)
+
+    @work(group="automation-change", exit_on_error=False)
+    async def action_toggle(self) -> None:
+        automation = self.selected()
+        if automation is None:
+            return
+        enabled = not automation.get("enabled", True)
+        await self.change("PATCH", automation, {"enabled": enabled},
+                          "enabled" if enabled else "disabled")
+
+    @work(group="automation-change", exit_on_error=False)
+    async def action_delete(self) -> None:
+        automation = self.selected()
+        if automation is None:
+            return
+        sure = await self.app.push_screen_wait(ConfirmScreen(
+            f"Delete the automation {automation['name']!r}? Its state and firing history "
+            "go with it.", yes="Delete"))
+        if sure:
+            await self.change("DELETE", automation, None, "deleted")
+
+    async def change(self, method: str, automation: dict[str, Any], body: Any,
+                     done: str) -> None:
+        try:
+            await self.app.connection.request(method, f"/automations/{automation['id']}", body)
+        except (ApiError, *OFFLINE_ERRORS) as exc:
+            self.notify(str(exc), title=f"{automation['name']} not {done}", severity="error")
+            return
+        self.notify(f"{automation['name']} {done}")
+        self.load()

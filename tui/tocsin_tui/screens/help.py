@@ -38,12 +38,16 @@ HELP = """\
 | `r` | refresh now |
 
 In the editor the daemon checks the YAML as you type; errors show under the editor and
-their lines are marked. **ctrl+s** saves, **ctrl+t** previews the template of the action
-under the cursor, **esc** goes back.
+their lines are marked. **ctrl+s** saves, **ctrl+o** previews the template of the action
+under the cursor, **esc** goes back (asking first if there are unsaved changes).
+The inspect view (**i**) shows the open buckets — count, window, deadline — and the recent
+firings with what became of each action; it refreshes every second.
 
 ## Template preview (3)
 Type a Jinja template on the left; the right shows what the daemon renders for the chosen
-event. **ctrl+e** picks an event from the feed, **ctrl+v**… or **ctrl+j** pastes event JSON.
+event, exactly as an action would (errors show with their line, which is marked).
+**ctrl+o** picks an event from the feed, **ctrl+g** pastes event JSON, **esc** leaves the
+editor so that **q** quits.
 """
 
 

@@ -1,0 +1,130 @@
+"""Dashboard benchmark: time to first screen, and how the feed holds up under 5,000 events/s.
+
+Runs a real daemon, opens the dashboard headless (Textual's run_test, so it renders every
+frame but writes to no terminal), and emits events from a separate process at a steady rate
+over /events/in. Prints:
+- time to first screen (import of the dashboard included) and to the connected feed;
+- the longest main-thread stall: the largest delay of a 5 ms timer on the app's event loop
+  (every UI update, the stream's decoding and rendering run on that loop);
+- the feed lag: how long after it was emitted an event is on screen (max and p99);
+- how many of the emitted events reached the feed.
+
+Usage: python tests/bench/tui.py [--rate 5000] [--seconds 10]
+Targets (issue 5): first screen < 1 s; no stall > 100 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from daemon_proc import DaemonProcess  # noqa: E402
+
+BATCH_EVERY = 0.01
+
+
+async def emit_steadily(socket: str, rate: int, seconds: float) -> None:
+    """Emit `rate` events/s for `seconds`, in small batches every 10 ms (a steady flood)."""
+    from tocsin.client.aio import AsyncClient
+    from tocsin.client.sync import build_event
+
+    per_batch = max(1, int(rate * BATCH_EVERY))
+
+    async def batches():
+        start = time.monotonic()
+        n = 0
+        total = int(rate * seconds)
+        while n < total:
+            yield [build_event("bench.tui", {"prefect.resource.id": f"bench.{n + i}"})
+                   for i in range(min(per_batch, total - n))]
+            n += per_batch
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async with AsyncClient(socket) as client:
+        await client.send_stream(batches())
+
+
+async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> None:
+    from tocsin_tui.app import TocsinApp
+
+    app = TocsinApp(socket, autostart=False)
+    lags: list[float] = []
+    stalls: list[float] = []
+    seen = 0
+
+    def on_events(new: list[dict]) -> None:
+        nonlocal seen
+        now = datetime.now(timezone.utc)
+        for e in new:
+            if e["event"] == "bench.tui":
+                seen += 1
+        newest = datetime.fromisoformat(new[-1]["occurred"])
+        lags.append((now - newest).total_seconds())
+
+    async def watch_loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - t - 0.005)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        first_screen = time.perf_counter() - t0
+        while not app.connection.connected:
+            await pilot.pause(0.01)
+        connected = time.perf_counter() - t0
+        app.feed_listeners.append(on_events)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_loop(stop))
+        emitter = subprocess.Popen([sys.executable, __file__, "--emit-only", socket,
+                                    "--rate", str(rate), "--seconds", str(seconds)])
+        while emitter.poll() is None:
+            await pilot.pause(0.05)
+        expected = int(rate * seconds)
+        deadline = time.monotonic() + 10
+        while seen < expected and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        stop.set()
+        await watcher
+        rows = len(app.screen.query_one("EventList").rows)
+
+    lags.sort()
+    print(f"time to first screen:    {first_screen * 1000:7.0f} ms (import included)")
+    print(f"time to connected feed:  {connected * 1000:7.0f} ms")
+    print(f"events emitted:          {expected:7d} at {rate}/s for {seconds:.0f} s")
+    print(f"events reached the feed: {seen:7d} (list bounded to {rows} rows)")
+    print(f"longest main-loop stall: {max(stalls) * 1000:7.1f} ms "
+          f"(p99 {sorted(stalls)[int(len(stalls) * 0.99)] * 1000:.1f} ms)")
+    if lags:
+        print(f"feed lag (emit→screen):  max {lags[-1] * 1000:.0f} ms, "
+              f"p99 {lags[int(len(lags) * 0.99)] * 1000:.0f} ms, "
+              f"median {lags[len(lags) // 2] * 1000:.0f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--emit-only", metavar="SOCKET")
+    args = parser.parse_args()
+    if args.emit_only:
+        asyncio.run(emit_steadily(args.emit_only, args.rate, args.seconds))
+        return
+    daemon = DaemonProcess().start()
+    try:
+        t0 = time.perf_counter()
+        asyncio.run(run_dashboard(str(daemon.socket), args.rate, args.seconds, t0))
+    finally:
+        daemon.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""One automation's live state: its open buckets (count, window, deadline) and its recent
+firings with what became of their actions — "why has this (not) fired?" at a glance.
+
+Reads `/automations/{id}/state` and the action outbox (`/actions`), every second while shown.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label, Static
+from tocsin.errors import ApiError
+
+from .automations_format import action_outcomes, bucket_cells, firing_cells
+
+if TYPE_CHECKING:
+    from ..app import TocsinApp
+
+REFRESH_EVERY = 1.0
+OUTBOX_ROWS = 1_000
+
+
+class InspectScreen(Screen[None]):
+    app: TocsinApp
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="inspect.back", key_display="esc",
+                tooltip="Back to the table"),
+        Binding("r", "refresh", "Refresh", id="inspect.refresh", tooltip="Reload now"),
+    ]
+
+    def __init__(self, automation: dict[str, Any]) -> None:
+        super().__init__()
+        self.automation = automation
+        self.title = f"tocsin · inspect {automation['name']}"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading…", id="inspect-summary")
+        with VerticalScroll(id="inspect-body"):
+            yield Label("Live buckets", classes="section")
+            buckets: DataTable[str] = DataTable(id="buckets", cursor_type="row")
+            buckets.add_columns("Trigger", "Labels", "Count", "Window", "Deadline")
+            yield buckets
+            yield Label("Recent firings", classes="section")
+            firings: DataTable[str] = DataTable(id="firings", cursor_type="row")
+            firings.add_columns("At", "State", "Triggering event", "Actions")
+            yield firings
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(REFRESH_EVERY, self.refresh_if_shown)
+        self.load()
+
+    def refresh_if_shown(self) -> None:
+        if self.is_current:
+            self.load()
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(group="inspect", exclusive=True, exit_on_error=False)
+    async def load(self) -> None:
+        aid = self.automation["id"]
+        try:
+            state = await self.app.api("GET", f"/automations/{aid}/state", quiet=True)
+            outbox = await self.app.api("GET", f"/actions?limit={OUTBOX_ROWS}", quiet=True)
+        except ApiError as exc:
+            self.query_one("#inspect-summary", Static).update(
+                Content.from_markup("[b $error]$msg[/]", msg=str(exc)))
+            return
+        if state is not None:
+            self.show(state, action_outcomes(outbox or []))
+
+    def show(self, state: dict[str, Any], outcomes: dict[str, dict[int, str]]) -> None:
+        enabled = "enabled" if state.get("enabled") else "disabled"
+        self.query_one("#inspect-summary", Static).update(Content.from_markup(
+            "[b]$name[/] · $enabled · state [b]$state[/] · $n open bucket(s)",
+            name=state.get("name", ""), enabled=enabled, state=state.get("state", "?"),
+            n=str(len(state.get("buckets") or []))))
+        fill(self.query_one("#buckets", DataTable),
+             [bucket_cells(b) for b in state.get("buckets") or []])
+        fill(self.query_one("#firings", DataTable),
+             [firing_cells(f, outcomes.get(f.get("id", ""), {}))
+              for f in state.get("recent_firings") or []])
+
+
+def fill(table: DataTable[str], rows: list[tuple[str, ...]]) -> None:
+    """Replace a table's rows, keeping the cursor row, only when something changed."""
+    current = [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+    if current == rows:
+        return
+    cursor = table.cursor_row
+    table.clear()
+    table.add_rows(rows)
+    if rows:
+        table.move_cursor(row=min(cursor, len(rows) - 1))

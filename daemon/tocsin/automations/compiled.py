@@ -108,26 +108,35 @@ class Compiled:
 
 
 class TriggerIndex:
-    """Event name (exact) and primary resource id (exact) -> leaves that may care."""
+    """Event name (exact) and primary resource id (exact) -> leaves that may care.
+
+    Glob name patterns are filed under their first literal dotted segment (`prefect` for
+    `prefect.flow-run.*`), so only patterns that could match an event's name are tried;
+    negated patterns and ones starting with a glob sit in `scan`, which every event walks.
+    """
 
     def __init__(self) -> None:
         self.by_name: dict[str, list[Leaf]] = {}
         self.by_name_id: dict[tuple[str, str], list[Leaf]] = {}
         self.by_id: dict[str, list[Leaf]] = {}
+        self.by_segment: dict[str, list[Leaf]] = {}
         self.scan: list[Leaf] = []
 
     def _slots(self, leaf: Leaf) -> list[list[Leaf]]:
-        exact_names = leaf.name_patterns is not None and not any(
-            is_glob(p) or p.startswith("!") for p in leaf.name_patterns)
+        patterns = leaf.name_patterns
+        exact_names = patterns is not None and not any(
+            is_glob(p) or p.startswith("!") for p in patterns)
         ids = leaf.exact_ids
         if exact_names and ids:
-            return [self.by_name_id.setdefault((n, i), [])
-                    for n in leaf.name_patterns or () for i in ids]
+            return [self.by_name_id.setdefault((n, i), []) for n in patterns or () for i in ids]
         if exact_names:
-            return [self.by_name.setdefault(n, []) for n in leaf.name_patterns or ()]
+            return [self.by_name.setdefault(n, []) for n in patterns or ()]
         if ids:
             return [self.by_id.setdefault(i, []) for i in ids]
-        return [self.scan]
+        segments = {_segment(p) for p in patterns or ("*",)}
+        if None in segments:
+            return [self.scan]
+        return [self.by_segment.setdefault(seg, []) for seg in sorted(segments)]  # type: ignore[arg-type]
 
     def add(self, leaf: Leaf) -> None:
         for slot in self._slots(leaf):
@@ -151,7 +160,21 @@ class TriggerIndex:
             for leaf in self.by_id.get(resource_id, ()):
                 if leaf.names(name):
                     found.append(leaf)
+        if self.by_segment:
+            for leaf in self.by_segment.get(name.partition(".")[0], ()):
+                if leaf.names(name):
+                    found.append(leaf)
         for leaf in self.scan:
             if leaf.name_patterns is None or leaf.names(name):
                 found.append(leaf)
         return found
+
+
+def _segment(pattern: str) -> str | None:
+    """The literal first dotted segment a glob pattern requires, or None if it has none."""
+    if pattern.startswith("!"):
+        return None
+    head, dot, _ = pattern.partition(".")
+    if not dot or is_glob(head):
+        return None
+    return head

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import uuid
 from collections import OrderedDict, deque
 from datetime import datetime, timezone
 from typing import Any
@@ -58,8 +59,11 @@ class Engine:
         self.held: dict[BucketKey, list[Held]] = {}
         self.open_firings: dict[BucketKey, OpenFiring] = {}
         self.followers: dict[str, Follower] = {}
-        self.waiting: dict[str, list[str]] = {}
-        self.seen: OrderedDict[str, float] = OrderedDict()
+        #: leader id -> ids of the followers waiting for it
+        self.waiting: dict[uuid.UUID, list[str]] = {}
+        #: ids evaluated recently (for `follows` and duplicates), oldest first
+        self.seen: OrderedDict[uuid.UUID, float] = OrderedDict()
+        self._seen_check = 0.0
         self.dirty: set[tuple[str, Any]] = set()
         #: automations the loop guard paused: (automation id, reason)
         self.paused: list[tuple[str, str]] = []
@@ -139,10 +143,10 @@ class Engine:
         """Evaluate one event at processing time `now`; returns the root firings it caused
         (after any deadline that fell due before it)."""
         self._advance(now)
-        eid = str(event.id)
+        eid = event.id
         if eid in self.seen:
             return self._take()
-        leader = str(event.follows) if event.follows is not None else None
+        leader = event.follows
         if leader is not None and leader != eid and leader not in self.seen:
             received = event.received.timestamp() if event.received else self.now
             if self.now - received < LOOKBACK:
@@ -190,17 +194,20 @@ class Engine:
         if kind == "follower":
             follower = self.followers.pop(ref)
             self.dirty.add(("follower", ref))
-            leader = str(follower.event.follows)
-            if ref in self.waiting.get(leader, ()):
+            leader = follower.event.follows
+            if ref in self.waiting.get(leader, ()):  # type: ignore[arg-type]
                 self.waiting[leader].remove(ref)
             self._handle(follower.event, 0)
         else:
             self._bucket_due(self.leaves[ref.trigger_id], ref, at)
 
     def _expire_caches(self) -> None:
-        seen, cutoff = self.seen, self.now - SEEN_TTL
-        while seen and (len(seen) > SEEN_MAX or next(iter(seen.values())) < cutoff):
-            seen.popitem(last=False)
+        seen = self.seen
+        if len(seen) > SEEN_MAX or self.now >= self._seen_check:
+            cutoff = self.now - SEEN_TTL
+            while seen and (len(seen) > SEEN_MAX or next(iter(seen.values())) < cutoff):
+                seen.popitem(last=False)
+            self._seen_check = (next(iter(seen.values())) if seen else self.now) + SEEN_TTL
         expiry = self._held_expiry
         while expiry and expiry[0][0] <= self.now:
             _, bkey = expiry.popleft()
@@ -211,7 +218,7 @@ class Engine:
                     self._set_held(bkey, kept)
 
     # -- ordering (§5.7) ---------------------------------------------------------------------
-    def _wait_for(self, leader: str, event: Event, until: float) -> None:
+    def _wait_for(self, leader: uuid.UUID, event: Event, until: float) -> None:
         eid = str(event.id)
         self.followers[eid] = Follower(event=event, until=until)
         self.waiting.setdefault(leader, []).append(eid)
@@ -219,13 +226,13 @@ class Engine:
         self._push(until, "follower", eid)
 
     def restore_follower(self, follower: Follower) -> None:
-        self._wait_for(str(follower.event.follows), follower.event, follower.until)
+        assert follower.event.follows is not None
+        self._wait_for(follower.event.follows, follower.event, follower.until)
 
     def _handle(self, event: Event, depth: int) -> None:
-        eid = str(event.id)
-        self.seen[eid] = self.now
+        self.seen[event.id] = self.now
         self._evaluate(event)
-        waiting = self.waiting.pop(eid, None)
+        waiting = self.waiting.pop(event.id, None) if self.waiting else None
         if not waiting or depth >= MAX_FOLLOWER_DEPTH:
             return
         released = []

@@ -1,0 +1,188 @@
+"""Engine benchmark (issue 3). Prints:
+
+- events/s through the pure engine with 1,000 automations (10% of events match something)
+  and with 10 (best of a few runs: shared machines are noisy);
+- event-to-triggered latency p50/p99 through a live daemon fed 1,000 events/s;
+- proactive lateness p50/p99: when the `prefect.automation.triggered` event reaches a
+  client, measured from the deadline, under the same load.
+
+Run: python tests/bench/engine.py [--events 200000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from daemon_proc import DaemonProcess  # noqa: E402
+from tocsin.automations.engine import Engine  # noqa: E402
+from tocsin.automations.model import parse_automation  # noqa: E402
+from tocsin.client.aio import AsyncClient  # noqa: E402
+from tocsin.client.sync import build_event  # noqa: E402
+from tocsin.events.model import Event  # noqa: E402
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def trigger_mix(i: int) -> dict:
+    """A spread of trigger kinds: counting windows, for_each, proactive SLAs, exact ids, and
+    one glob-named trigger in a hundred."""
+    k = i % 20
+    if i % 100 == 0:
+        return {"expect": [f"svc.{i}.*"]}
+    if k < 14:
+        return {"expect": [f"m.{i}"], "threshold": 5, "within": 60}
+    if k < 17:
+        return {"expect": [f"m.{i}"], "threshold": 3, "within": 30,
+                "for_each": ["prefect.resource.id"]}
+    if k < 19:
+        return {"after": [f"start.{i}"], "expect": [f"m.{i}"], "posture": "Proactive",
+                "within": 120, "for_each": ["prefect.resource.id"]}
+    return {"expect": [f"m.{i}"], "match": {"prefect.resource.id": f"host.{i % 7}"},
+            "threshold": 2, "within": 0}
+
+
+def pure_events(n: int, automations: int, rng: random.Random) -> list[Event]:
+    events = []
+    for j in range(n):
+        t = T0 + timedelta(milliseconds=j)
+        if rng.random() < 0.1:
+            i = rng.randrange(automations)
+            name = f"start.{i}" if rng.random() < 0.2 else f"m.{i}"
+        else:
+            name = f"noise.{rng.randrange(5000)}"
+        events.append(Event(event=name, occurred=t, received=t,
+                            resource={"prefect.resource.id": f"host.{rng.randrange(7)}"}))
+    return events
+
+
+def pure_rate(automations: int, n: int, runs: int = 3) -> tuple[float, int]:
+    best, fired = 0.0, 0
+    for _ in range(runs):
+        engine = Engine(max_firings_per_minute=None)
+        for i in range(automations):
+            a = parse_automation({"name": f"a{i}", "trigger": trigger_mix(i), "actions": []})
+            a.id = str(uuid.uuid4())
+            engine.load(a, T0.timestamp())
+        events = pure_events(n, automations, random.Random(1))
+        times = [e.occurred.timestamp() for e in events]
+        start = time.perf_counter()
+        fired = 0
+        for event, now in zip(events, times):
+            fired += len(engine.process(event, now))
+        best = max(best, n / (time.perf_counter() - start))
+    return best, fired
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def live(seconds: float, automations: int) -> dict[str, list[float]]:
+    daemon = DaemonProcess().start()
+    try:
+        return await _live(daemon, seconds, automations)
+    finally:
+        daemon.cleanup()
+
+
+async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict[str, list[float]]:
+    async with AsyncClient(daemon.socket) as client:
+        for i in range(automations):
+            await client.request("POST", "/automations/", {
+                "name": f"a{i}", "trigger": {"expect": [f"m.{i}"]}, "actions": []})
+        for j in range(10):
+            await client.request("POST", "/automations/", {
+                "name": f"sla{j}", "actions": [], "trigger": {
+                    "expect": [f"done.{j}"], "after": [f"arm.{j}"], "posture": "Proactive",
+                    "for_each": ["prefect.resource.id"], "within": 10}})
+        sent: dict[str, float] = {}
+        deadlines: dict[str, float] = {}
+        results: dict[str, list[float]] = {"latency": [], "internal": [], "lateness": []}
+
+        async def receive() -> None:
+            async for event in client.stream({"names": ["prefect.automation.triggered"]}):
+                now_perf, now_wall = time.perf_counter(), time.time()
+                trigger = event["payload"]["triggering_event"] or {}
+                tid = trigger.get("id")
+                if tid in sent:
+                    results["latency"].append((now_perf - sent[tid]) * 1000)
+                    internal = (datetime.fromisoformat(event["received"])
+                                - datetime.fromisoformat(trigger["received"]))
+                    results["internal"].append(internal.total_seconds() * 1000)
+                elif tid in deadlines:
+                    results["lateness"].append((now_wall - deadlines[tid]) * 1000)
+
+        reader = asyncio.ensure_future(receive())
+        await asyncio.sleep(0.3)
+        ws = await client.session.ws_connect("http://tocsin/events/in")
+        rng = random.Random(2)
+        start = time.perf_counter()
+        count = 0
+        next_arm = 0.0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            due = int(elapsed * 1000) - count
+            batch = []
+            for _ in range(due):
+                if rng.random() < 0.1:
+                    event = build_event(f"m.{rng.randrange(automations)}",
+                                        {"prefect.resource.id": "host.1"})
+                    sent[event["id"]] = time.perf_counter()
+                else:
+                    event = build_event(f"noise.{rng.randrange(5000)}",
+                                        {"prefect.resource.id": "host.2"})
+                batch.append(event)
+            if elapsed >= next_arm and elapsed < seconds - 3:
+                occurred = datetime.now(timezone.utc) - timedelta(seconds=8)
+                event = build_event(f"arm.{rng.randrange(10)}",
+                                    {"prefect.resource.id": f"svc.{uuid.uuid4()}"},
+                                    occurred=occurred)
+                deadlines[event["id"]] = occurred.timestamp() + 10
+                batch.append(event)
+                next_arm += 0.05
+            count += due
+            if batch:
+                await ws.send_str(json.dumps(batch))
+            await asyncio.sleep(0.001)
+        await ws.close()
+        await asyncio.sleep(3)  # the last deadlines fall 2 s after their arming event
+        reader.cancel()
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    rate_10, _ = pure_rate(10, args.events)
+    rate_1000, fired = pure_rate(1000, args.events)
+    print(f"pure engine, 10 automations:    {rate_10:12,.0f} events/s")
+    print(f"pure engine, 1,000 automations: {rate_1000:12,.0f} events/s "
+          f"({fired} firings; {rate_10 / rate_1000:.2f}x slower than with 10)")
+    results = asyncio.run(live(args.seconds, 1000))
+    lat, internal, late = results["latency"], results["internal"], results["lateness"]
+    print(f"live daemon at 1,000 events/s, 1,010 automations, {len(lat)} firings:")
+    print(f"  event -> triggered seen by a client: p50 {pct(lat, .5):.1f} ms, "
+          f"p99 {pct(lat, .99):.1f} ms")
+    print(f"  received -> triggered received (in the daemon): p50 {pct(internal, .5):.1f} ms, "
+          f"p99 {pct(internal, .99):.1f} ms")
+    print(f"  proactive lateness ({len(late)} deadlines): p50 {pct(late, .5):.1f} ms, "
+          f"p99 {pct(late, .99):.1f} ms, max {max(late, default=float('nan')):.1f} ms")
+    if lat:
+        print(f"  mean latency {statistics.mean(lat):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -207,21 +207,33 @@ def compile_template(source: str) -> jinja2.Template:
 
 def validate_template(source: str) -> None:
     """Check a template when it is saved: syntax and Prefect's loop limits (TemplateError)."""
+    problem = _problem(source)
+    if problem is not None:
+        raise TemplateError(problem[0], problem[1], source)
+
+
+@lru_cache(maxsize=1024)
+def _problem(source: str) -> tuple[str, int | None] | None:
+    """(message, line) of what is wrong with a template, or None; cached by source, since
+    the same action templates are checked on every save and every run."""
     if not is_template(source):
-        return
+        return None
     try:
         tree = environment().parse(source)
+        compile_template(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(exc.message or str(exc), exc.lineno, source) from None
+        return exc.message or str(exc), exc.lineno
+    except TemplateError as exc:
+        return exc.message, exc.lineno
     loops = list(tree.find_all(nodes.For))
     if len(loops) > MAX_FOR_LOOPS:
-        raise TemplateError(f"contains {len(loops)} for loops; templates can contain no more "
-                            f"than {MAX_FOR_LOOPS} for loops", loops[MAX_FOR_LOOPS].lineno, source)
+        return (f"contains {len(loops)} for loops; templates can contain no more than "
+                f"{MAX_FOR_LOOPS} for loops", loops[MAX_FOR_LOOPS].lineno)
     depth, line = _loop_depth(tree)
     if depth > MAX_LOOP_DEPTH:
-        raise TemplateError(f"contains nested for loops at a depth of {depth}; templates can "
-                            f"nest for loops no more than {MAX_LOOP_DEPTH} loops deep", line, source)
-    compile_template(source)
+        return (f"contains nested for loops at a depth of {depth}; templates can nest for "
+                f"loops no more than {MAX_LOOP_DEPTH} loops deep", line)
+    return None
 
 
 def _loop_depth(node: nodes.Node, depth: int = 0) -> tuple[int, int | None]:
@@ -235,16 +247,17 @@ def _loop_depth(node: nodes.Node, depth: int = 0) -> tuple[int, int | None]:
     return best, line
 
 
-def referenced_names(source: str) -> set[str]:
+@lru_cache(maxsize=1024)
+def referenced_names(source: str) -> frozenset[str]:
     """Top-level names a template reads (for loading lazy context objects only when used)."""
     if not is_template(source):
-        return set()
+        return frozenset()
     from jinja2 import meta
 
     try:
-        return set(meta.find_undeclared_variables(environment().parse(source)))
+        return frozenset(meta.find_undeclared_variables(environment().parse(source)))
     except jinja2.TemplateSyntaxError:
-        return set()
+        return frozenset()
 
 
 def is_template(text: str) -> bool:

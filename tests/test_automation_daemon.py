@@ -196,3 +196,9 @@ def test_api_validate_and_errors(daemon):
         with pytest.raises(ApiError) as info:
             c.request("GET", "/automations/nope")
         assert info.value.status == 404
+        c.request("PATCH", f"/automations/{created['id']}", {"enabled": False})
+        c.request("DELETE", f"/automations/{created['id']}")
+        names = [e["event"] for e in c.filter_events(names=["prefect.automation.*"],
+                                                      order="oldest")["events"]]
+        assert names == ["prefect.automation.created", "prefect.automation.updated",
+                         "prefect.automation.deleted"]

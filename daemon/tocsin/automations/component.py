@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..errors import InvalidInput
 from ..events.model import Event
 from ..events.store import Statements, decode_row
 from ..server.component import Component
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("tocsin.engine")
 
 CATCH_UP_CHUNK = 5_000
+#: how often firing records older than the event retention are removed (seconds)
+PRUNE_EVERY = 600.0
 
 
 class EngineComponent(Component):
@@ -51,6 +54,7 @@ class EngineComponent(Component):
         self._timer_at: float | None = None
         self.evaluated = 0
         self.fired = 0
+        self._next_prune = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -103,7 +107,11 @@ class EngineComponent(Component):
         clock = float(meta.get("clock") or time.time())
         self.engine.now = clock
         for (data,) in await store.read_sql("SELECT data FROM automations"):
-            automation = persist.decode_automation(data)
+            try:
+                automation = persist.decode_automation(data)
+            except InvalidInput as exc:
+                log.error("a stored automation no longer validates and is not loaded: %s", exc)
+                continue
             self.automations[automation.id or ""] = automation
             self.engine.load(automation, clock)
         persist.restore(self.engine, await store.read_sql(
@@ -187,6 +195,10 @@ class EngineComponent(Component):
             extra.extend(self._outbox(firing, automation, event))
         if firing_rows:
             extra.append((persist.INSERT_FIRING, firing_rows))
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY
+            cutoff = time.time() - self._store().retention.total_seconds()
+            extra.append(("DELETE FROM automation_firings WHERE at < ?", [(cutoff,)]))
         self.fired += len(firings)
         extra.extend(persist.state_statements(self.engine, last_event_id))
         daemon = self.daemon

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -11,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from daemon_proc import DaemonProcess
 from tocsin.errors import ApiError
 
@@ -22,7 +22,7 @@ FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 def cli(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*TOCSIN, "--socket", str(d.socket), *args], capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=30, check=False)
 
 
 def wait_for(pred, timeout: float = 15.0, every: float = 0.05):
@@ -69,7 +69,7 @@ def test_deployment_run_completes_with_result_logs_and_prefect_events(project):
     out = cli(d, "deployment", "run", "upstream_deployment", "-p", "batch=3", "--watch")
     assert out.returncode == 0, out.stderr
     assert "Completed" in out.stdout
-    runs = json.loads(cli(d, "run", "ls", "--json").stdout)
+    runs = json.loads(cli(d, "run", "ls", "--json", "--deployment", "upstream_deployment").stdout)
     run = runs[0]
     assert run["parameters"] == {"batch": 3} and run["result"] == {"batch": 3, "rows": 30}
     logs = cli(d, "run", "logs", run["id"][:8]).stdout
@@ -79,7 +79,7 @@ def test_deployment_run_completes_with_result_logs_and_prefect_events(project):
     assert [e["event"] for e in events] == [
         "prefect.flow-run.Scheduled", "prefect.flow-run.Pending",
         "prefect.flow-run.Running", "prefect.flow-run.Completed"]
-    for before, after in zip(events, events[1:]):
+    for before, after in itertools.pairwise(events):
         assert after["follows"] == before["id"]
     done = events[-1]
     assert done["resource"]["prefect.state-type"] == "COMPLETED"

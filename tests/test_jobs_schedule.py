@@ -4,11 +4,10 @@ daemon: the scheduler and the service take the clock as an argument."""
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from tocsin.errors import InvalidInput
 from tocsin.events.store import EventStore
 from tocsin.jobs import scheduler
@@ -19,7 +18,7 @@ from tocsin.jobs.service import SCHEMA, JobsService, Rejected
 from tocsin.jobs.worker import Worker
 
 SAMPLES = Path(__file__).parent.parent / "samples" / "project"
-T0 = datetime(2026, 1, 15, 10, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 15, 10, 0, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -56,8 +55,8 @@ async def events_named(store: EventStore, prefix: str) -> list:
 def test_cron_with_timezone_gives_utc_times():
     s = Schedule(cron="0 2 * * *", timezone="Europe/Paris")
     got = scheduler.times_between(s, T0, T0 + timedelta(days=2))
-    assert got == [datetime(2026, 1, 16, 1, 0, tzinfo=timezone.utc),
-                   datetime(2026, 1, 17, 1, 0, tzinfo=timezone.utc)]
+    assert got == [datetime(2026, 1, 16, 1, 0, tzinfo=UTC),
+                   datetime(2026, 1, 17, 1, 0, tzinfo=UTC)]
 
 
 def test_interval_schedule_counts_from_its_anchor_and_caps_catch_up():
@@ -105,7 +104,7 @@ async def test_cron_creates_runs_on_time_and_pause_stops_them(jobs):
 
 
 async def test_state_events_have_prefects_shape(jobs):
-    service, worker, clock, store = jobs
+    service, _worker, clock, store = jobs
     dep = await service.apply_deployment(check_spec(
         {"name": "shape", "entrypoint": "f.py:fn", "tags": ["etl"],
          "work_pool": {"name": "pool-a", "work_queue_name": "q1"}}))
@@ -137,7 +136,7 @@ async def test_state_events_have_prefects_shape(jobs):
 
 
 async def test_finished_run_refuses_a_new_state_unless_forced(jobs):
-    service, worker, clock, store = jobs
+    service, _worker, _clock, _store = jobs
     dep = await service.apply_deployment(check_spec({"name": "d", "command": "true"}))
     run = await service.create_run(dep)
     await service.set_state(run, "Completed")
@@ -170,7 +169,7 @@ async def test_pool_pause_and_queue_limits_gate_dispatch(jobs):
 
 
 async def test_queue_priority_orders_dispatch(jobs):
-    service, worker, clock, store = jobs
+    service, worker, clock, _store = jobs
     low = await service.apply_deployment(check_spec(
         {"name": "low", "command": "true", "work_pool": {"name": "p", "work_queue_name": "low"}}))
     high = await service.apply_deployment(check_spec(

@@ -11,7 +11,6 @@ of the flow function (the interpreter has started and imported the flow).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ def noop(tag: str = "") -> float:
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def wait_final(client, run_id: str, timeout: float = 30.0) -> dict:

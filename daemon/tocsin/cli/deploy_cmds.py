@@ -93,8 +93,8 @@ def deploy(args: argparse.Namespace) -> int:
         known = {s["name"] for s in specs}
         missing = [n for n in args.name if n not in known]
         if missing:
-            raise InvalidInput([("-n", f"{args.file} has no deployment named {', '.join(missing)}"
-                                       f" (it has: {', '.join(sorted(known))})")])
+            raise InvalidInput([("-n", (f"{args.file} has no deployment named {', '.join(missing)}"
+                                       f" (it has: {', '.join(sorted(known))})"))])
         specs = [s for s in specs if s["name"] in args.name]
     if args.trigger:
         triggers = read_triggers(args.trigger)

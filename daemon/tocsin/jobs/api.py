@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -205,12 +205,19 @@ async def run_logs(request: web.Request, jobs: JobsComponent) -> web.Response:
     run = jobs.service.get_run(request.match_info["id"])
     offset = int(request.query.get("offset", "0"))
     text, end = "", offset
-    if run.log_path and Path(run.log_path).exists():
-        with open(run.log_path, "rb") as f:
+    if run.log_path:
+        text, end = await asyncio.to_thread(_read_log, run.log_path, offset)
+    return json_response({"text": text, "offset": end, "state": run.state.name})
+
+
+def _read_log(path: str, offset: int) -> tuple[str, int]:
+    try:
+        with open(path, "rb") as f:
             f.seek(offset)
             chunk = f.read(MAX_LOG_CHUNK)
-        text, end = chunk.decode(errors="replace"), offset + len(chunk)
-    return json_response({"text": text, "offset": end, "state": run.state.name})
+    except FileNotFoundError:
+        return "", offset
+    return chunk.decode(errors="replace"), offset + len(chunk)
 
 
 @handler

@@ -123,7 +123,7 @@ class JobsComponent(Component):
             self._waiters.add(waiter)
             try:
                 await asyncio.wait_for(waiter.wait(), min(remaining, 1.0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             finally:
                 self._waiters.discard(waiter)

@@ -6,7 +6,7 @@ as the same JSON.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -43,7 +43,7 @@ ACTIVE_TYPES = {"PENDING", "RUNNING", "CANCELLING", "PAUSED"}
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_id() -> str:

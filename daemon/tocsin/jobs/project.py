@@ -69,8 +69,8 @@ def check_spec(data: Any, where: str = "") -> Deployment:
     if not spec.name.strip():
         errors.append((f"{where}.name", "must not be empty"))
     if (spec.entrypoint is None) == (spec.command is None):
-        errors.append((where or "$", "give exactly one of `entrypoint` (path/to/flows.py:function)"
-                                     " or `command` (a shell command)"))
+        errors.append((where or "$", ("give exactly one of `entrypoint` (path/to/flows.py:function)"
+                                     " or `command` (a shell command)")))
     elif spec.entrypoint is not None and ":" not in spec.entrypoint:
         errors.append((f"{where}.entrypoint",
                        f"{spec.entrypoint!r} must look like path/to/flows.py:function"))

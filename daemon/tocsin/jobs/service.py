@@ -19,8 +19,18 @@ from ..errors import InvalidInput, TocsinError
 from ..events.model import Event
 from ..events.store import Statements
 from . import events as ev
-from .model import (DEFAULT_NAMES, STATE_TYPES, Deployment, Flow, FlowRun, State, WorkPool,
-                    WorkQueue, new_id, utcnow)
+from .model import (
+    DEFAULT_NAMES,
+    STATE_TYPES,
+    Deployment,
+    Flow,
+    FlowRun,
+    State,
+    WorkPool,
+    WorkQueue,
+    new_id,
+    utcnow,
+)
 from .names import run_name
 
 log = logging.getLogger("tocsin.jobs")
@@ -322,8 +332,8 @@ class JobsService:
                            "a finished run cannot change state without force")
         stype = state_type or STATE_TYPES.get(name)
         if stype is None:
-            raise InvalidInput([("state", f"unknown state {name!r}; use one of "
-                                          f"{', '.join(STATE_TYPES)}")])
+            raise InvalidInput([("state", (f"unknown state {name!r}; use one of "
+                                          f"{', '.join(STATE_TYPES)}"))])
         initial = run.state
         run.state = State(type=stype, name=name or DEFAULT_NAMES[stype], message=message,
                           timestamp=max(self.clock(), initial.timestamp))

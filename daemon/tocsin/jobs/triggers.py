@@ -8,7 +8,7 @@ deleted and made again.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidInput
@@ -67,7 +67,7 @@ async def replace_automations(engine: Any, dep: Deployment, automations: list[An
     owner = f"prefect.deployment.{dep.id}"
     for old in [a for a in engine.automations.values() if a.owner_resource == owner]:
         await engine.delete(old, lifecycle_event(old, "deleted"))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for automation in automations:
         automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now
         await engine.save(automation, lifecycle_event(automation, "created"))

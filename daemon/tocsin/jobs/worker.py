@@ -265,7 +265,7 @@ class Worker:
                 log.exception("dispatching flow runs failed; will retry")
             try:
                 await asyncio.wait_for(self._wake.wait(), self._until_next_run())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _until_next_run(self) -> float:

@@ -177,6 +177,6 @@ def test_preview_firing_uses_the_automation_event_for_actions_on_trigger():
                     state="triggered", at=event.occurred + timedelta(seconds=1),
                     triggering_event=event)
     out = preview_firing(automation, firing, state_change_event(automation, firing))
-    assert out == [{"type": "call-webhook", "payload": "order.created"},
+    assert out == [{"type": "call-webhook", "url": "http://x", "payload": "order.created"},
                    {"type": "pause-automation", "automation_id": automation.id},
-                   {"type": "call-webhook", "payload": "order.created"}]
+                   {"type": "call-webhook", "url": "http://x", "payload": "order.created"}]

@@ -13,7 +13,8 @@ from ..automations.firing import Firing
 from ..events.model import Event
 from ..templates import TemplateError, is_template, render
 from .context import event_of, labels_of, template_context
-from .model import Action, RunDeployment
+from .blocks import mask_url
+from .model import Action, BlockAction, CallWebhook, RunDeployment
 from .targets import ActionFailed, resolve_targets
 
 __all__ = ["action_plan", "preview", "preview_firing", "render_fields", "template_context"]
@@ -63,12 +64,22 @@ def preview(action: Action, context: dict[str, Any]) -> dict[str, Any]:
         # A plain {"automation", "firing", "event"} dict: build the real context from it.
         context = template_context(context.get("automation"), context.get("firing"),
                                    context.get("event"))
+    out.update(_named_target(action))
     try:
         out.update(resolve_targets(action, event_of(context), labels_of(context)))
         out.update(render_fields(action, context))
     except ActionFailed as exc:
         out["error"] = exc.reason
     return out
+
+
+def _named_target(action: Action) -> dict[str, Any]:
+    """The block (or inline webhook url, secrets masked) a notification or webhook names."""
+    if not isinstance(action, BlockAction):
+        return {}
+    if isinstance(action, CallWebhook) and action.url:
+        return {"url": mask_url(action.url)}
+    return {k: getattr(action, k) for k in ("block_document_id", "block") if getattr(action, k)}
 
 
 def preview_firing(automation: Any, firing: Firing,

@@ -3,11 +3,13 @@ and worker, real run subprocesses, Prefect's own examples."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -177,3 +179,64 @@ def test_inferred_job_actions_pause_the_deployment_and_work_pool(daemon):
     time.sleep(0.5)
     assert get_run(d, held["id"])["state"]["name"] == "Scheduled"
 
+
+
+class _Sink(http.server.BaseHTTPRequestHandler):
+    bodies: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("Content-Length") or 0)
+        _Sink.bodies.append(self.rfile.read(length).decode())
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_flow_run_actions_and_template_objects(daemon):
+    """suspend on Running (its webhook renders flow_run, flow, deployment, work_pool), then
+    resume and change-flow-run-state inferred from related resources of custom events."""
+    d = daemon
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    _Sink.bodies = []
+    try:
+        assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "sleepy").returncode == 0
+        with d.client() as c:
+            c.request("POST", "/automations", {
+                "name": "suspend sleepy",
+                "trigger": {"type": "event", "expect": ["prefect.flow-run.Running"],
+                            "match_related": {"prefect.resource.role": "deployment",
+                                              "prefect.resource.name": "sleepy"}},
+                "actions": [{"type": "suspend-flow-run"},
+                            {"type": "call-webhook", "url": url,
+                             "payload": "{{ flow_run.name }}|{{ flow.name }}|"
+                                        "{{ deployment.name }}|{{ work_pool.name }}"}]})
+            for name, action in (("ops.resume", {"type": "resume-flow-run"}),
+                                 ("ops.stop", {"type": "change-flow-run-state",
+                                               "state": "CANCELLING"})):
+                c.request("POST", "/automations", {
+                    "name": name, "trigger": {"type": "event", "expect": [name],
+                                              "match": {"prefect.resource.id": "ops"}},
+                    "actions": [action]})
+        run = start(d, "sleepy", seconds=60)
+        run = wait_state(d, run["id"], "PAUSED")
+        assert run["state"]["name"] == "Suspended"
+        assert wait_for(lambda: _Sink.bodies)[0] == f"{run['name']}|sleepy|sleepy|default"
+        related = [{"prefect.resource.id": f"prefect.flow-run.{run['id']}",
+                    "prefect.resource.role": "flow-run"}]
+        with d.client() as c:
+            c.emit([{"event": "ops.resume", "resource": {"prefect.resource.id": "ops"},
+                     "related": related}])
+        wait_for(lambda: [e for e in run_events(d, run["id"])
+                          if e["event"] == "prefect.flow-run.Running"][1:])
+        with d.client() as c:
+            c.emit([{"event": "ops.stop", "resource": {"prefect.resource.id": "ops"},
+                     "related": related}])
+        run = wait_state(d, run["id"], *FINAL)
+        assert run["state"]["name"] == "Cancelled"
+        assert run["state"]["message"].startswith("State changed by Automation ")
+    finally:
+        server.shutdown()

@@ -343,3 +343,41 @@ def test_firing_at_is_processing_time_and_labels_are_strings():
     tl = Timeline(reactive())
     fired = tl.emit("x", 5)
     assert fired[0].at == T0.replace(second=5)
+
+
+# -- matching through triggers (§2, §15) -------------------------------------------------------
+def test_match_related_by_role_and_a_list_of_specs_each_satisfied():
+    tl = Timeline(reactive(match_related=[
+        {"prefect.resource.role": "flow", "prefect.resource.id": "prefect.flow.etl"},
+        {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.prod"},
+    ]))
+    flow = {"prefect.resource.id": "prefect.flow.etl", "prefect.resource.role": "flow"}
+    tag = {"prefect.resource.id": "prefect.tag.prod", "prefect.resource.role": "tag"}
+    wrong_role = {"prefect.resource.id": "prefect.flow.etl", "prefect.resource.role": "tag"}
+    tl.emit("x", 0, related=[flow])
+    tl.emit("x", 1, related=[wrong_role, tag])
+    assert tl.firings == []
+    tl.emit("x", 2, related=[tag, flow])
+    assert tl.times() == [2]
+
+
+def test_negated_label_never_matches_a_missing_label():
+    tl = Timeline(reactive(match={"env": "!dev"}))
+    tl.emit("x", 0)
+    tl.emit("x", 1, labels={"env": "dev"})
+    assert tl.firings == []
+    tl.emit("x", 2, labels={"env": "prod"})
+    assert tl.times() == [2]
+
+
+def test_work_queue_unhealthy_fires_when_not_healthy_again_in_time():
+    tl = Timeline(proactive(after=["prefect.work-queue.unhealthy"],
+                            expect=["prefect.work-queue.healthy"],
+                            for_each=["prefect.resource.id"], within=300,
+                            match={"prefect.resource.id": "prefect.work-queue.*"}))
+    tl.emit("prefect.work-queue.unhealthy", 0, "prefect.work-queue.a")
+    tl.emit("prefect.work-queue.unhealthy", 0, "prefect.work-queue.b")
+    tl.emit("prefect.work-queue.healthy", 120, "prefect.work-queue.a")
+    tl.tick(300)
+    assert [f.triggering_labels["prefect.resource.id"] for f in tl.firings] == \
+        ["prefect.work-queue.b"]

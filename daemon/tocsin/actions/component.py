@@ -100,7 +100,11 @@ class ActionsComponent(Component):
         await webhook.close_session()
 
     async def reload(self, config: Config) -> None:
-        self.settings = settings_from(config)
+        try:
+            self.settings = settings_from(config)
+        except ConfigError as exc:
+            log.error("keeping the running [actions] settings: %s", exc)
+            return
         templates.configure(self.settings.ui_url)
         if self.worker is not None:
             self.worker.settings = self.settings

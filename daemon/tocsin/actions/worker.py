@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from ..templates import referenced_names
+from ..templates import is_template, referenced_names
 from .context import LAZY_OBJECTS, template_context
 from .events import outcome_events
 from .executors import ActionResult, ActionRun, executor_for
@@ -207,13 +207,24 @@ class Worker:
         return Outcome(ok=True, details=result.details, related=related + result.related)
 
     async def _load_lazy(self, action: Action, context: dict[str, Any], job: Job) -> None:
-        """Fetch `flow_run`, `deployment`, ... only for templates that name them."""
+        """Fetch `flow_run`, `deployment`, ... only when a template of the action (a field
+        or a run-deployment parameter) names them."""
         wanted: set[str] = set()
-        for name in action.template_fields:
-            wanted |= referenced_names(getattr(action, name))
+        for source in _template_strings(action.to_dict()):
+            wanted |= referenced_names(source)
         for name in wanted & LAZY_OBJECTS.keys():
             try:
                 context[name] = await LAZY_OBJECTS[name](self.daemon, job.event)
             except Exception:
                 log.exception("loading %s for a template failed; it renders empty", name)
                 context[name] = None
+
+
+def _template_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if is_template(value) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _template_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _template_strings(v)]
+    return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tocsin.automations.engine import Engine
@@ -11,7 +11,7 @@ from tocsin.automations.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.events.model import Event
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:

@@ -6,11 +6,10 @@ import asyncio
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from tocsin.automations import Automation, EventTrigger
 from tocsin.client.aio import AsyncClient
 from tocsin.client.sync import build_event
@@ -22,7 +21,8 @@ MONAX = {"genus": "Marmota", "species": "monax"}
 
 def cli(daemon, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tocsin.cli.main", "--socket", str(daemon.socket),
-                           *args], capture_output=True, text=True, timeout=30)
+                           *args], capture_output=True, text=True, timeout=30,
+                          check=False)
 
 
 def walk(i: int, occurred: datetime | None = None) -> dict:
@@ -95,7 +95,7 @@ def test_a_deadline_that_passed_while_down_fires_at_start_up(daemon):
     path.write_text(text)
     assert cli(daemon, "automation", "apply", "-f", str(path)).returncode == 0
     run = "prefect.flow-run.6f1c2a0e-3b7d-4c55-9a51-7d1e0c2b9f11"
-    started = datetime.now(timezone.utc) - timedelta(seconds=9)
+    started = datetime.now(UTC) - timedelta(seconds=9)
     with daemon.client() as c:
         c.emit([build_event("prefect.flow-run.Running", {"prefect.resource.id": run},
                             occurred=started)])
@@ -131,7 +131,7 @@ def test_proactive_fires_on_time_in_real_time(daemon):
                     "after: [beat], for_each: [prefect.resource.id], within: 10}\n"
                     "actions: [{type: do-nothing}]\n")
     assert cli(daemon, "automation", "apply", "-f", str(path)).returncode == 0
-    started = datetime.now(timezone.utc) - timedelta(seconds=9)
+    started = datetime.now(UTC) - timedelta(seconds=9)
     with daemon.client() as c:
         c.emit([build_event("beat", {"prefect.resource.id": "svc.1"}, occurred=started)])
     fired = wait_for(lambda: triggered(daemon, "quiet"), timeout=5)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tocsin.automations.files import FileError, parse_text
-from tocsin.automations.model import (CompoundTrigger, EventTrigger, SequenceTrigger,
-                                      parse_automation, parse_within)
+from tocsin.automations.model import (
+    CompoundTrigger,
+    EventTrigger,
+    SequenceTrigger,
+    parse_automation,
+    parse_within,
+)
 from tocsin.cli.main import main
 from tocsin.errors import InvalidInput
 

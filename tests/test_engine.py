@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine_timeline import T0, Timeline, event, ts
-
 from tocsin.automations.files import parse_file
 
 SAMPLES = Path(__file__).parent.parent / "samples" / "automations"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 from engine_timeline import Timeline, event
-
 from tocsin.automations import persist
 from tocsin.automations.engine import Engine
 

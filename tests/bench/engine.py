@@ -19,19 +19,19 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_proc import DaemonProcess  # noqa: E402
-from tocsin.automations.engine import Engine  # noqa: E402
-from tocsin.automations.model import parse_automation  # noqa: E402
-from tocsin.client.aio import AsyncClient  # noqa: E402
-from tocsin.client.sync import build_event  # noqa: E402
-from tocsin.events.model import Event  # noqa: E402
+from daemon_proc import DaemonProcess
+from tocsin.automations.engine import Engine
+from tocsin.automations.model import parse_automation
+from tocsin.client.aio import AsyncClient
+from tocsin.client.sync import build_event
+from tocsin.events.model import Event
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def trigger_mix(i: int) -> dict:
@@ -144,7 +144,7 @@ async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict
                                         {"prefect.resource.id": "host.2"})
                 batch.append(event)
             if elapsed >= next_arm and elapsed < seconds - 3:
-                occurred = datetime.now(timezone.utc) - timedelta(seconds=8)
+                occurred = datetime.now(UTC) - timedelta(seconds=8)
                 event = build_event(f"arm.{rng.randrange(10)}",
                                     {"prefect.resource.id": f"svc.{uuid.uuid4()}"},
                                     occurred=occurred)

@@ -7,4 +7,4 @@ Importing this package stays light (no aiohttp, no aiosqlite): the daemon-side m
 from .client import Automation
 from .model import CompoundTrigger, EventTrigger, SequenceTrigger
 
-__all__ = ["Automation", "EventTrigger", "CompoundTrigger", "SequenceTrigger"]
+__all__ = ["Automation", "CompoundTrigger", "EventTrigger", "SequenceTrigger"]

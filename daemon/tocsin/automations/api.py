@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -56,16 +56,16 @@ def _lookup(request: web.Request) -> Automation | None:
 def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
     other = component.by_name(name)
     if other is not None and other.id != own_id:
-        raise InvalidInput([("name", f"an automation named {name!r} already exists "
-                                     f"(id {other.id}); replace it with PUT /automations/{other.id} "
-                                     "or `tocsin automation apply`")])
+        message = (f"an automation named {name!r} already exists (id {other.id}); replace it "
+                   f"with PUT /automations/{other.id} or `tocsin automation apply`")
+        raise InvalidInput([("name", message)])
 
 
 async def create(request: web.Request) -> web.Response:
     component = _component(request)
     automation = parse_automation(await _json_body(request))
     _name_taken(component, automation.name, None)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now
     await component.save(automation, lifecycle_event(automation, "created"))
     return json_response(automation, status=201)
@@ -98,7 +98,7 @@ async def replace(request: web.Request) -> web.Response:
     automation = parse_automation(await _json_body(request))
     _name_taken(component, automation.name, old.id)
     automation.id, automation.created = old.id, old.created
-    automation.updated = datetime.now(timezone.utc)
+    automation.updated = datetime.now(UTC)
     await component.save(automation, lifecycle_event(automation, "updated"), replace=True)
     return json_response(automation)
 
@@ -112,7 +112,7 @@ async def patch(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or set(body) != {"enabled"} \
             or not isinstance(body["enabled"], bool):
         raise InvalidInput([("enabled", "PATCH takes exactly {\"enabled\": true|false}")])
-    automation.updated = datetime.now(timezone.utc)
+    automation.updated = datetime.now(UTC)
     await component.set_enabled(automation, body["enabled"],
                                 lifecycle_event(automation, "updated"))
     return web.Response(status=204)

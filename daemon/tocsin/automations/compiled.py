@@ -22,8 +22,15 @@ Node = Union["Leaf", "Composite"]
 class Composite:
     """A compound or sequence trigger: collects child firings into slots (§6)."""
 
-    __slots__ = ("automation_id", "id", "parent", "child_ids", "required", "within",
-                 "sequence")
+    __slots__ = (
+        "automation_id",
+        "child_ids",
+        "id",
+        "parent",
+        "required",
+        "sequence",
+        "within",
+    )
 
     def __init__(self, automation_id: str, trigger: CompoundTrigger | SequenceTrigger,
                  parent: Composite | None) -> None:
@@ -39,9 +46,23 @@ class Composite:
 class Leaf:
     """One event trigger, ready to evaluate."""
 
-    __slots__ = ("automation_id", "id", "parent", "trigger", "expects", "arms", "covers",
-                 "for_each", "reactive", "within", "threshold", "immediate", "tumbling",
-                 "name_patterns", "exact_ids")
+    __slots__ = (
+        "arms",
+        "automation_id",
+        "covers",
+        "exact_ids",
+        "expects",
+        "for_each",
+        "id",
+        "immediate",
+        "name_patterns",
+        "parent",
+        "reactive",
+        "threshold",
+        "trigger",
+        "tumbling",
+        "within",
+    )
 
     def __init__(self, automation_id: str, trigger: EventTrigger,
                  parent: Composite | None) -> None:

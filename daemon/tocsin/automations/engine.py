@@ -27,22 +27,33 @@ import heapq
 import itertools
 import uuid
 from collections import OrderedDict, deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..events.model import Event, uuid7
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .model import Automation
-from .state import (DEFAULT_IDLE_TTL, HELD_TTL, LOOKBACK, MAX_FOLLOWER_DEPTH,
-                    REACTIVE_EXPIRY, SEEN_MAX, SEEN_TTL, Bucket, Follower, Held, OpenFiring,
-                    Slot)
+from .state import (
+    DEFAULT_IDLE_TTL,
+    HELD_TTL,
+    LOOKBACK,
+    MAX_FOLLOWER_DEPTH,
+    REACTIVE_EXPIRY,
+    SEEN_MAX,
+    SEEN_TTL,
+    Bucket,
+    Follower,
+    Held,
+    OpenFiring,
+    Slot,
+)
 
 BucketKey = tuple[str, tuple[str, ...]]
 
 
 def to_datetime(t: float) -> datetime:
-    return datetime.fromtimestamp(t, timezone.utc)
+    return datetime.fromtimestamp(t, UTC)
 
 
 class Engine:
@@ -172,8 +183,7 @@ class Engine:
         return out
 
     def _advance(self, now: float) -> None:
-        if now > self.now:
-            self.now = now
+        self.now = max(self.now, now)
         heap = self._heap
         while heap and heap[0][0] <= self.now:
             entry = heapq.heappop(heap)
@@ -482,10 +492,9 @@ class Engine:
                 times.popleft()
             if len(times) >= limit:
                 self.set_enabled(firing.automation_id, False, at)
-                self.paused.append((firing.automation_id,
-                                    f"fired more than {limit} times in a minute; paused by the "
-                                    "loop guard (raise [engine] max_firings_per_minute if this "
-                                    "is intended)"))
+                reason = (f"fired more than {limit} times in a minute; paused by the loop "
+                          "guard (raise [engine] max_firings_per_minute if this is intended)")
+                self.paused.append((firing.automation_id, reason))
                 return False
             times.append(at)
         self._out.append(firing)

@@ -65,8 +65,9 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
         prefix = f"document {index + 1}: " if len(docs) > 1 else ""
         found.extend(_entries(doc, node, prefix))
     if not found:
-        raise FileError([("", "no automations found (expected an automation object, a list, "
-                              "or an `automations:` list)")], [None], source)
+        message = ("no automations found (expected an automation object, a list, or an "
+                   "`automations:` list)")
+        raise FileError([("", message)], [None], source)
     automations: list[Automation] = []
     errors: list[tuple[str, str]] = []
     lines: list[int | None] = []

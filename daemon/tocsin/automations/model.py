@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import msgspec
 
@@ -76,7 +76,7 @@ class SequenceTrigger(msgspec.Struct, kw_only=True, tag="sequence", tag_field="t
         return len(self.triggers)
 
 
-Trigger = Union[EventTrigger, CompoundTrigger, SequenceTrigger]
+Trigger = EventTrigger | CompoundTrigger | SequenceTrigger
 
 
 class Automation(msgspec.Struct, kw_only=True):
@@ -141,7 +141,7 @@ _ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
 def parse_within(value: Any) -> float:
     """Seconds (a number or numeric text) or an ISO-8601 duration (`PT30M`, `P1D`)."""
     if isinstance(value, bool):
-        raise ValueError("must be a number of seconds or an ISO-8601 duration, not a boolean")
+        raise ValueError("must be a number of seconds or an ISO-8601 duration, not a boolean")  # noqa: TRY004 (validation)
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):

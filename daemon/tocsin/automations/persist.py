@@ -10,7 +10,7 @@ re-evaluates exactly the committed events the saved state has not seen (DESIGN r
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -165,6 +165,5 @@ INSERT_FIRING = ("INSERT OR IGNORE INTO automation_firings "
 
 
 def iso(t: float | None) -> str | None:
-    from datetime import timezone
 
-    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat()
+    return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()

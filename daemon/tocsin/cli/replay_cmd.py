@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import InvalidInput
 
@@ -28,9 +28,9 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidInput([(option, f"{value!r} is not an ISO 8601 time "
-                                     "(e.g. 2026-01-01T12:00:00Z)")]) from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        message = f"{value!r} is not an ISO 8601 time (e.g. 2026-01-01T12:00:00Z)"
+        raise InvalidInput([(option, message)]) from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def run_replay(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.actions")
+
+RECENTLY_FINISHED = 10_000
 
 
 class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -71,6 +74,9 @@ class Worker:
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         #: keys queued, running or waiting for a retry: never queued twice
         self._known: set[str] = set()
+        #: keys finished lately: a scan that read a row just before its outcome committed
+        #: must not queue it again
+        self._finished: OrderedDict[str, None] = OrderedDict()
         self._running: set[asyncio.Task[None]] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,7 +111,7 @@ class Worker:
     def submit(self, jobs: list[Job]) -> None:
         """Queue committed jobs (skipping any already queued or running)."""
         for job in jobs:
-            if job.key not in self._known:
+            if job.key not in self._known and job.key not in self._finished:
                 self._known.add(job.key)
                 self._queue.put_nowait(job)
 
@@ -181,7 +187,13 @@ class Worker:
         else:
             self.counts["failed"] += 1
             log.warning("action %s (%s) failed: %s", job.key, job.action["type"], outcome.reason)
-        self._known.discard(job.key)
+        self._finish(job.key)
+
+    def _finish(self, key: str) -> None:
+        self._known.discard(key)
+        self._finished[key] = None
+        if len(self._finished) > RECENTLY_FINISHED:
+            self._finished.popitem(last=False)
 
     async def execute(self, job: Job) -> Outcome:
         """Run one attempt; every failure becomes an Outcome with its reason."""

@@ -7,9 +7,17 @@ import asyncio
 import json
 
 import pytest
-from actions_sinks import (HttpSink, InProcessDaemon, SmtpSink, action_events, automation,
-                           fire, order_event, outbox, until)
-
+from actions_sinks import (
+    HttpSink,
+    InProcessDaemon,
+    SmtpSink,
+    action_events,
+    automation,
+    fire,
+    order_event,
+    outbox,
+    until,
+)
 from tocsin.actions.blocks import BlockCreate, WebhookTarget
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from actions_sinks import HttpSink
-
 from tocsin.client.sync import build_event
 
 

@@ -3,13 +3,12 @@ Prefect's reasons, run-deployment parameter rendering and the replay preview. Pu
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
+from tocsin.actions.context import template_context
 from tocsin.actions.model import TYPE_NAMES, parse_actions
 from tocsin.actions.render import preview, preview_firing, render_parameters
-from tocsin.actions.context import template_context
 from tocsin.automations.emitted import state_change_event
 from tocsin.automations.firing import Firing
 from tocsin.automations.model import parse_automation
@@ -100,7 +99,7 @@ def _event(resource_id: str, related: list[dict] | None = None, **payload):
 
 def _context(event, labels=None):
     firing = Firing(id="f", automation_id="a", trigger_id="t", state="triggered",
-                    at=datetime.now(timezone.utc), triggering_event=event,
+                    at=datetime.now(UTC), triggering_event=event,
                     triggering_labels=labels or {})
     return template_context({"id": "a", "name": "auto"}, firing, event)
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tocsin.actions.blocks import mask_apprise_url, mask_headers, mask_url, scrub
 from tocsin.client.sync import build_event
 from tocsin.errors import ApiError

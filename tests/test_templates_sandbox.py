@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from tocsin import templates
 from tocsin.actions.context import template_context
 from tocsin.automations.firing import Firing
@@ -29,7 +28,7 @@ EVENT = event_from_dict({
 
 def ctx():
     firing = Firing(id="f1", automation_id="a1", trigger_id="t1", state="triggered",
-                    at=datetime(2026, 1, 2, tzinfo=timezone.utc), triggering_event=EVENT,
+                    at=datetime(2026, 1, 2, tzinfo=UTC), triggering_event=EVENT,
                     triggering_labels={"prefect.resource.id": "order.7"})
     automation = {"id": "0a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f", "name": "Ops alerts",
                   "description": "d", "tags": ["ops"], "trigger": {"type": "event"}}

@@ -25,13 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import aiohttp  # noqa: E402
-from actions_sinks import automation, firing_for, free_port  # noqa: E402
-
-from tocsin.actions.component import ActionsComponent  # noqa: E402
-from tocsin.config import Config  # noqa: E402
-from tocsin.events.model import Event  # noqa: E402
-from tocsin.server.daemon import Daemon, Paths  # noqa: E402
+import aiohttp
+from actions_sinks import automation, firing_for, free_port
+from tocsin.actions.component import ActionsComponent
+from tocsin.config import Config
+from tocsin.events.model import Event
+from tocsin.server.daemon import Daemon, Paths
 
 SINK = r"""
 import json, sys, time

@@ -12,8 +12,8 @@ from typing import Any
 from ..automations.firing import Firing
 from ..events.model import Event
 from ..templates import TemplateError, is_template, render
-from .context import event_of, labels_of, template_context
 from .blocks import mask_url
+from .context import event_of, labels_of, template_context
 from .model import Action, BlockAction, CallWebhook, RunDeployment
 from .targets import ActionFailed, resolve_targets
 

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -141,6 +142,25 @@ def test_runs_survive_a_daemon_restart_and_vanished_ones_crash(project):
     crashed = get_run(d, doomed["id"])
     assert crashed["state"]["name"] == "Crashed"
     assert "gone when the daemon restarted" in crashed["state"]["message"]
+
+
+def test_a_run_started_but_never_recorded_as_running_is_found_and_adopted(project):
+    """kill -9 between spawning a run and committing Running: the restarted daemon finds the
+    process by its command line instead of calling the run Crashed."""
+    d = project
+    run = wait_state(d, start(d, "sleepy", seconds=2)["id"], "RUNNING")
+    d.kill9()
+    db = sqlite3.connect(d.home / "tocsin.db")
+    data = json.loads(db.execute("SELECT data FROM jobs_flow_runs WHERE id = ?",
+                                 (run["id"],)).fetchone()[0])
+    data["pid"], data["state"]["type"], data["state"]["name"] = None, "PENDING", "Pending"
+    with db:
+        db.execute("UPDATE jobs_flow_runs SET data = ? WHERE id = ?",
+                   (json.dumps(data), run["id"]))
+    db.close()
+    d.start()
+    done = wait_state(d, run["id"], *FINAL)
+    assert done["state"]["name"] == "Completed" and done["pid"] == run["pid"]
 
 
 def test_work_pool_pause_holds_runs_and_concurrency_limit_serialises(project):

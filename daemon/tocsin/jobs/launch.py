@@ -67,4 +67,14 @@ def is_run_process(pid: int, run_id: str) -> bool:
     except OSError:
         return False
     state = stat.rpartition(")")[2].split()[0] if ")" in stat else "?"
-    return state not in ("Z", "X") and run_id.encode() in cmdline
+    return (state not in ("Z", "X") and b"tocsin.jobs.runner" in cmdline
+            and run_id.encode() in cmdline)
+
+
+def find_run_process(run_id: str) -> int | None:
+    """The pid of this run's runner, found by its command line (for a run whose pid was never
+    recorded: the daemon died between starting it and committing Running)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and is_run_process(int(entry.name), run_id):
+            return int(entry.name)
+    return None

@@ -34,32 +34,30 @@ def check_schedule(s: Schedule) -> str | None:
 
 def times_between(s: Schedule, after: datetime, until: datetime,
                   anchor: datetime | None = None) -> list[datetime]:
-    """Schedule times t with after < t <= until (UTC), oldest first, at most MAX_CATCH_UP
-    (the newest ones)."""
+    """Schedule times t with after < t <= until, oldest first: the newest MAX_CATCH_UP of
+    them (counted back from `until`, so a long downtime costs nothing to catch up)."""
     if not s.active or until <= after:
         return []
     out: list[datetime] = []
     if s.cron is not None:
-        tz = ZoneInfo(s.timezone)
-        it = croniter(s.cron, after.astimezone(tz))
-        while True:
-            t = it.get_next(datetime)
-            if t > until:
+        # get_prev is strict: start one second past `until` (cron has 1 s resolution).
+        start = until.replace(microsecond=0) + timedelta(seconds=1)
+        it = croniter(s.cron, start.astimezone(ZoneInfo(s.timezone)))
+        while len(out) < MAX_CATCH_UP:
+            t = it.get_prev(datetime).astimezone(until.tzinfo)
+            if t <= after:
                 break
-            out.append(t.astimezone(after.tzinfo))
-            if len(out) > 10_000:
-                break
+            out.append(t)
     else:
         assert s.interval is not None
         step = timedelta(seconds=s.interval)
         base = anchor or after
-        n = int((after - base) / step) + 1 if after >= base else 0
-        t = base + n * step
-        while t <= until and len(out) <= 10_000:
-            if t > after:
+        if until >= base:
+            t = base + int((until - base) / step) * step
+            while t > after and t >= base and len(out) < MAX_CATCH_UP:
                 out.append(t)
-            t += step
-    return out[-MAX_CATCH_UP:]
+                t -= step
+    return sorted(out)
 
 
 def next_time(s: Schedule, after: datetime, anchor: datetime | None = None) -> datetime | None:

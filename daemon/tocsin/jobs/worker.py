@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import scheduler
-from .launch import is_run_process, read_result, run_paths, spawn
+from .launch import find_run_process, is_run_process, read_result, run_paths, spawn
 from .model import ACTIVE_TYPES, Deployment, FlowRun, utcnow
 from .service import JobsService, Rejected
 
@@ -74,6 +74,8 @@ class Worker:
         for run in list(self.service.runs.values()):
             if run.state.type not in ACTIVE_TYPES:
                 continue
+            if not run.pid and (pid := find_run_process(run.id)) is not None:
+                await self.service.set_state(run, "Running", pid=pid)
             if run.pid and is_run_process(run.pid, run.id):
                 log.info("adopting flow run %s (pid %d)", run.name, run.pid)
                 self.watch(run)
@@ -289,8 +291,8 @@ class Worker:
             for t in times:
                 created.append(await self.service.create_run(
                     dep, scheduled_at=t, idempotency_key=f"scheduled {dep.id} {t.isoformat()}"))
-            if cursor != now:
-                dep.schedule_cursor = now
+            if times:  # the cursor moves (and is written) only when runs were made
+                dep.schedule_cursor = times[-1]
                 await self.service.save_deployment(dep)
         for run in list(self.service.runs.values()):
             if (run.state.name == "Scheduled"

@@ -197,9 +197,9 @@ class TailSource:
             elif tf.rotated_since is None:
                 tf.rotated_since = now
                 self.counters.rotations += 1
-        for key, (path, st) in found.items():
-            if key not in self.files:
-                self._open(path, initial=False)
+        opened = [self._open(path, initial=False)
+                  for key, (path, _st) in found.items() if key not in self.files]
+        await self._record_new([tf for tf in opened if tf is not None])
         more = await self._drain_round()
         await self._retire_finished(self._clock())
         return more
@@ -216,7 +216,7 @@ class TailSource:
         statements: Statements = []
         for path, _st in self._discover().values():
             tf = self._open(path, initial=True)
-            if tf is not None and tf.offset:
+            if tf is not None:
                 statements.append(tf.checkpoint().upsert(self.spec.name))
         now = self._clock()
         for cp in list(self._checkpoints.values()):
@@ -230,6 +230,12 @@ class TailSource:
         statements.append((cps.MARK_SOURCE, [[self.spec.name, time.time()]]))
         await self._commit([], statements)
         self._started = True
+
+    async def _record_new(self, opened: list[TrackedFile]) -> None:
+        """Checkpoint a file as soon as we open it, even at offset 0: were it renamed away
+        while we are down, the checkpoint is how the restart finds and finishes it."""
+        if opened:
+            await self._commit([], [tf.checkpoint().upsert(self.spec.name) for tf in opened])
 
     def _discover(self) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
         spec = self.spec

@@ -96,6 +96,11 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             if w.ignore_older is not None:
                 parse_duration(w.ignore_older)
             parse_duration(w.rotate_wait)
+        names = [w.name or w.path for w in self.watch]
+        for i, name in enumerate(names):
+            if name == "spool" or names.index(name) != i:
+                raise ValueError(f"`watch[{i}]`: the source name {name!r} is taken (\"spool\" is "
+                                 "the daemon's own); give it a distinct `name`")
 
     @property
     def retention_delta(self) -> timedelta:

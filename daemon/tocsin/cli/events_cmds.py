@@ -88,7 +88,7 @@ def parse_time(text: str | None, where: str) -> str | None:
 
 
 def emit(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient, build_event
+    from ..client.sync import SyncClient, build_event, emit_or_spool
 
     if args.name == "-":
         return _emit_stdin(args)
@@ -100,13 +100,13 @@ def emit(args: argparse.Namespace) -> int:
     event = build_event(args.name, parse_labels(args.resource), related=related,
                         payload=payload, id=args.id, follows=args.follows)
     with SyncClient(args.socket) as client:
-        client.emit([event])
+        emit_or_spool(client, [event])
     print(event["id"])
     return 0
 
 
 def _emit_stdin(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient, new_event_id
+    from ..client.sync import SyncClient, emit_or_spool, new_event_id
 
     sent = 0
     batch: list[dict[str, Any]] = []
@@ -114,7 +114,7 @@ def _emit_stdin(args: argparse.Namespace) -> int:
         def flush() -> None:
             nonlocal sent
             if batch:
-                client.emit(batch)
+                emit_or_spool(client, batch)
                 for e in batch:
                     print(e["id"])
                 sent += len(batch)

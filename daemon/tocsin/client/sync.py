@@ -157,5 +157,22 @@ def emit_event(event: str, resource: dict[str, str], occurred: datetime | None =
     data = build_event(event, resource, related=related, payload=payload, id=id,
                        follows=follows, occurred=occurred)
     with SyncClient(socket_path) as client:
-        client.emit([data])
+        emit_or_spool(client, [data])
     return data
+
+
+def emit_or_spool(client: SyncClient, events: list[dict[str, Any]]) -> bool:
+    """Send events; when no daemon answers, append them to the spool (which the daemon reads
+    when it starts) and say so on stderr. Returns True if they were spooled."""
+    try:
+        client.emit(events)
+        return False
+    except DaemonNotRunning:
+        import sys
+
+        from ..sources.spool import spool_events
+
+        path = spool_events(events)
+        print(f"tocsin: the daemon is not running; spooled {len(events)} event(s) to {path} "
+              "(they are stored when it starts)", file=sys.stderr)
+        return True

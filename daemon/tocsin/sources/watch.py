@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..server.component import Component
 from . import checkpoints
 from .spool import SPOOL_NAME
+from .spool_tail import SpoolTail
 from .tailer import SourceSpec, TailSource
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tocsin.watch")
 
 TICK_SECONDS = 1.0
+SPOOL_SOURCE = "spool"
 MODES = ("events", "polling", "none")
 
 
@@ -139,7 +141,7 @@ class Watcher:
 
 def spool_spec(home: os.PathLike[str] | str) -> SourceSpec:
     """The spool is a JSONL source like any other, read from its beginning."""
-    return SourceSpec(name="spool", path=os.path.join(os.fspath(home), SPOOL_NAME),
+    return SourceSpec(name=SPOOL_SOURCE, path=os.path.join(os.fspath(home), SPOOL_NAME),
                       format="jsonl", start="beginning", rotate_wait=1.0)
 
 
@@ -162,13 +164,16 @@ class WatchComponent(Component):
 
     def _sources(self, config: Config, current: list[TailSource]) -> list[TailSource]:
         """One TailSource per spec; an unchanged spec keeps its running source."""
-        daemon = self._daemon
-        assert daemon is not None
+        assert self._daemon is not None
         specs = [SourceSpec.from_config(w) for w in config.watch]
-        specs.append(spool_spec(daemon.paths.home))
+        specs.append(spool_spec(self._daemon.paths.home))
         running = {s.spec: s for s in current}
-        return [running.get(spec) or TailSource(spec, self._commit, daemon.store.read_sql)
-                for spec in specs]
+        return [running.get(spec) or self._tail(spec) for spec in specs]
+
+    def _tail(self, spec: SourceSpec) -> TailSource:
+        assert self._daemon is not None
+        kind = SpoolTail if spec.name == SPOOL_SOURCE else TailSource
+        return kind(spec, self._commit, self._daemon.store.read_sql)
 
     async def _commit(self, events: list[Any], extra: Any) -> None:
         assert self._daemon is not None

@@ -51,8 +51,10 @@ def build_components() -> list[Component]:
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
     from ..sources.watch import WatchComponent
+    from ..sources.webhooks import WebhookComponent
 
-    return [ActionsComponent(), EngineComponent(), WatchComponent(), JobsComponent()]
+    return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
+            JobsComponent()]
 
 
 class Daemon:

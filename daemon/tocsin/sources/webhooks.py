@@ -1,0 +1,262 @@
+"""Incoming webhooks: an HTTP listener on TCP that turns requests into events (prefect-semantics
+§14, tocsin's decision 9).
+
+Webhooks are managed over the socket API (`/webhooks`); each answers at `/hooks/{slug}` on
+the listener, which is off unless `[webhooks] enabled = true` and binds 127.0.0.1 unless told
+otherwise. A request that cannot become an event gets a 4xx with the reason; the listener
+itself never stops for one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import msgspec
+from aiohttp import web
+
+from ..errors import InvalidInput
+from ..events.model import Event
+from ..server.api import daemon_of, decode_body, json_response
+from ..server.component import Component
+
+if TYPE_CHECKING:
+    from ..config import Config, WebhooksConfig
+    from ..server.daemon import Daemon
+
+log = logging.getLogger("tocsin.webhooks")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    slug TEXT NOT NULL UNIQUE,
+    template TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+"""
+COLUMNS = "id, name, slug, template, description, created"
+MAX_BODY_IN_PAYLOAD = 10_000
+
+
+class Webhook(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    slug: str
+    template: str
+    description: str = ""
+    created: str = ""
+
+
+class WebhookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    template: str
+    description: str = ""
+
+
+class Headers(dict[str, str]):
+    """Request headers for templates: keys lower-cased, looked up in any case."""
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+def parse_body(raw: bytes, content_type: str) -> Any:
+    """JSON or form data when it is that, else the text (as Prefect Cloud does)."""
+    text = raw.decode(errors="replace")
+    if content_type == "application/x-www-form-urlencoded":
+        pairs = parse_qsl(text, keep_blank_values=True)
+        form: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in form:
+                form[key] = [*form[key], value] if isinstance(form[key], list) else [form[key], value]
+            else:
+                form[key] = value
+        return form
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def request_event(hook: Webhook, rendered: str, context: dict[str, Any], raw: bytes) -> Event:
+    """The event a rendered template describes, with the webhook as a related resource.
+    Raises InvalidInput with the reason when it is not one."""
+    try:
+        data = json.loads(rendered)
+    except ValueError as exc:
+        raise InvalidInput([("template", f"did not render JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise InvalidInput([("template", "must render a JSON object (an event)")])
+    data.setdefault("payload", {
+        "method": context["method"], "headers": dict(context["headers"]),
+        "query": context["query"], "body": raw[:MAX_BODY_IN_PAYLOAD].decode(errors="replace")})
+    related = data.get("related")
+    if not isinstance(related, list):
+        related = [] if related is None else related
+    data["related"] = [*related, {"prefect.resource.id": f"tocsin.webhook.{hook.id}",
+                                  "prefect.resource.role": "webhook",
+                                  "prefect.resource.name": hook.name}]
+    try:
+        return msgspec.convert(data, Event)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput([("template", f"rendered an invalid event: {exc}")]) from None
+
+
+class WebhookComponent(Component):
+    name = "webhooks"
+    schema = SCHEMA
+
+    def __init__(self) -> None:
+        self.daemon: Daemon | None = None
+        self.by_slug: dict[str, Webhook] = {}
+        self.counters: Counter[str] = Counter()
+        self._runner: web.AppRunner | None = None
+        self._listening: WebhooksConfig | None = None
+        self.address: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        rows = await daemon.store.read_sql(f"SELECT {COLUMNS} FROM webhooks")
+        for row in rows:
+            hook = Webhook(**dict(zip(COLUMNS.split(", "), row)))
+            self.by_slug[hook.slug] = hook
+        await self._listen(daemon.config.webhooks)
+
+    async def reload(self, config: Config) -> None:
+        if config.webhooks != self._listening:
+            await self._close()
+            await self._listen(config.webhooks)
+
+    async def stop(self) -> None:
+        await self._close()
+
+    async def _listen(self, cfg: WebhooksConfig) -> None:
+        if not cfg.enabled:
+            return
+        assert self.daemon is not None
+        app = web.Application(client_max_size=self.daemon.config.max_event_bytes)
+        app.router.add_route("*", "/hooks/{slug}", self.receive)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.host, cfg.port, shutdown_timeout=2.0)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            log.error("webhook listener cannot bind %s:%s: %s", cfg.host, cfg.port, exc)
+            self.counters["bind_failures"] += 1
+            return
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        self._runner, self._listening = runner, cfg
+        self.address = f"http://{cfg.host}:{port}"
+        log.info("webhook listener on %s", self.address)
+
+    async def _close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self._runner = self._listening = self.address = None
+
+    def status(self) -> dict[str, Any]:
+        return {"listening": self.address or "off", "webhooks": len(self.by_slug),
+                "received": self.counters["received"], "stored": self.counters["stored"],
+                "refused": self.counters["refused"]}
+
+    # -- the listener ----------------------------------------------------------------------
+    async def receive(self, request: web.Request) -> web.Response:
+        from ..templates import TemplateError, render
+
+        hook = self.by_slug.get(request.match_info["slug"])
+        if hook is None:
+            return json_response({"detail": "no webhook answers at this address"}, status=404)
+        self.counters["received"] += 1
+        raw = await request.read()
+        headers = Headers({k.lower(): v for k, v in request.headers.items()
+                           if k.lower() != "authorization"})
+        context = {"body": parse_body(raw, request.content_type), "headers": headers,
+                   "method": request.method, "query": dict(request.query),
+                   "webhook": {"id": hook.id, "name": hook.name}}
+        try:
+            event = request_event(hook, render(hook.template, context), context, raw)
+            assert self.daemon is not None
+            self.daemon.check_size([event], len(raw) + len(hook.template))
+        except TemplateError as exc:
+            return self._refuse(hook, f"the template could not render this request: {exc}")
+        except InvalidInput as exc:
+            return self._refuse(hook, str(exc))
+        await self.daemon.ingest([event])
+        self.counters["stored"] += 1
+        return json_response({"id": str(event.id)}, status=202)
+
+    def _refuse(self, hook: Webhook, reason: str) -> web.Response:
+        self.counters["refused"] += 1
+        log.info("webhook %s refused a request: %s", hook.name, reason)
+        return json_response({"detail": reason}, status=400)
+
+    # -- management over the socket API ----------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/webhooks", self.create), web.get("/webhooks", self.list),
+                web.get("/webhooks/{name}", self.get),
+                web.delete("/webhooks/{name}", self.delete)]
+
+    def _shown(self, hook: Webhook) -> dict[str, Any]:
+        out = msgspec.to_builtins(hook)
+        out["url"] = f"{self.address}/hooks/{hook.slug}" if self.address else None
+        return out
+
+    def _named(self, name: str) -> Webhook | None:
+        return next((h for h in self.by_slug.values() if h.name == name), None)
+
+    async def create(self, request: web.Request) -> web.Response:
+        from ..templates import TemplateError, compile_template
+
+        spec = decode_body(await request.read(), WebhookCreate)
+        if not spec.name.strip():
+            raise InvalidInput([("name", "must not be empty")])
+        try:
+            compile_template(spec.template)
+        except TemplateError as exc:
+            raise InvalidInput([("template", str(exc))]) from None
+        if self._named(spec.name) is not None:
+            return json_response({"detail": f"a webhook named {spec.name!r} exists; delete it "
+                                            "first or choose another name"}, status=409)
+        hook = Webhook(id=str(uuid.uuid4()), name=spec.name, slug=secrets.token_urlsafe(24),
+                       template=spec.template, description=spec.description,
+                       created=datetime.now(timezone.utc).isoformat())
+        values = [getattr(hook, c) for c in COLUMNS.split(", ")]
+        await daemon_of(request).store.run(
+            [(f"INSERT INTO webhooks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", [values])])
+        self.by_slug[hook.slug] = hook
+        return json_response(self._shown(hook), status=201)
+
+    async def list(self, request: web.Request) -> web.Response:
+        hooks = sorted(self.by_slug.values(), key=lambda h: h.name)
+        return json_response([self._shown(h) for h in hooks])
+
+    async def get(self, request: web.Request) -> web.Response:
+        hook = self._named(request.match_info["name"])
+        if hook is None:
+            return json_response({"detail": "no webhook with that name"}, status=404)
+        return json_response(self._shown(hook))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        hook = self._named(request.match_info["name"])
+        if hook is None:
+            return json_response({"detail": "no webhook with that name"}, status=404)
+        await daemon_of(request).store.run([("DELETE FROM webhooks WHERE id = ?", [[hook.id]])])
+        self.by_slug.pop(hook.slug, None)
+        return web.Response(status=204)

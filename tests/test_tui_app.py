@@ -57,11 +57,12 @@ async def test_command_palette_lists_every_screen_and_the_screens_actions(daemon
     async with app.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("Events", "Automations", "Template preview", "Help", "Light/dark theme",
+                       "Emit a test event", "New automation",
                        "Pause", "Emit", "Copy JSON", "Older", "Filter"):
             assert wanted in titles
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"Automations")
+        await pilot.press(*"autom")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, AutomationsScreen),

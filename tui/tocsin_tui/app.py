@@ -118,6 +118,11 @@ class TocsinApp(App[None]):
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
 
+    async def run_in_mode(self, mode: str, action: str) -> None:
+        """Go to a main screen and run one of its actions (for the command palette)."""
+        await self.switch_mode(mode)
+        await self.screen_stack[0].run_action(action)
+
     def open_template(self, template: str | None = None, event: Event | None = None) -> None:
         """Go to the template preview, preloaded with a template and/or an event."""
         self.switch_mode("templates")
@@ -132,6 +137,10 @@ class TocsinApp(App[None]):
                             lambda: self.switch_mode("automations"))
         yield SystemCommand("Template preview", "Render a Jinja template for an event (3)",
                             lambda: self.switch_mode("templates"))
+        yield SystemCommand("Emit a test event", "Send an event to the daemon from a form",
+                            lambda: self.run_in_mode("feed", "emit"))
+        yield SystemCommand("New automation", "Write an automation in the YAML editor",
+                            lambda: self.run_in_mode("automations", "new"))
         yield SystemCommand("Help", "Every key, screen by screen (?)", self.action_help)
         yield SystemCommand("Light/dark theme", "Switch theme (ctrl+t)",
                             self.action_toggle_theme)
@@ -141,8 +150,9 @@ class TocsinApp(App[None]):
 
 def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
     """The current screen's own actions, from its bindings, so the palette lists them all."""
-    for _key, binding in screen._bindings:
-        if binding.action.startswith("app.") or not binding.description:
+    for binding in screen.BINDINGS:
+        if not isinstance(binding, Binding) or binding.action.startswith("app.") \
+                or not binding.description:
             continue
         action = binding.action
 

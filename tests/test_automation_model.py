@@ -85,9 +85,10 @@ def test_trigger_type_is_guessed_like_prefects_client():
     assert isinstance(t, SequenceTrigger) and t.within is None
 
 
-def test_metric_triggers_are_not_supported_yet():
+def test_metric_trigger_needs_its_query():
+    # Metric triggers are evaluated by automations/metrics.py (tests/test_jobs_metric.py).
     errs = errors_of(automation({"type": "metric", "posture": "Metric"}))
-    assert "not supported" in errs["trigger.type"]
+    assert "required" in errs["trigger.metric"]
 
 
 def test_trigger_ids_are_new_on_every_parse():

@@ -14,7 +14,14 @@ from typing import Union
 
 from ..events.matching import ResourceMatcher, compile_name_patterns, is_glob
 from ..events.model import Event
-from .model import Automation, CompoundTrigger, EventTrigger, SequenceTrigger, Trigger
+from .model import (
+    Automation,
+    CompoundTrigger,
+    EventTrigger,
+    MetricTrigger,
+    SequenceTrigger,
+    Trigger,
+)
 
 Node = Union["Leaf", "Composite"]
 
@@ -110,9 +117,11 @@ class Compiled:
         self.composites: dict[str, Composite] = {}
         self.root = self._compile(automation.trigger, None)
 
-    def _compile(self, trigger: Trigger, parent: Composite | None) -> Node:
+    def _compile(self, trigger: Trigger, parent: Composite | None) -> Node | None:
         aid = self.automation.id
         assert aid is not None
+        if isinstance(trigger, MetricTrigger):  # no leaves: see metrics.MetricEvaluator
+            return None
         if isinstance(trigger, EventTrigger):
             leaf = Leaf(aid, trigger, parent)
             self.leaves.append(leaf)

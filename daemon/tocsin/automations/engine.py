@@ -33,7 +33,8 @@ from typing import Any
 from ..events.model import Event, uuid7
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
-from .model import Automation
+from .metrics import MetricEvaluator, MetricState
+from .model import Automation, MetricTrigger
 from .state import (
     DEFAULT_IDLE_TTL,
     HELD_TTL,
@@ -83,6 +84,8 @@ class Engine:
         self._fired: dict[str, deque[float]] = {}
         self._counter = itertools.count()
         self._out: list[Firing] = []
+        #: metric triggers by automation id (decision 8; see metrics.py)
+        self.metrics: dict[str, MetricEvaluator] = {}
 
     # -- automations -------------------------------------------------------------------------
     def load(self, automation: Automation, now: float) -> None:
@@ -96,6 +99,7 @@ class Engine:
         self.automations[automation.id] = compiled
         for leaf in compiled.leaves:
             self.leaves[leaf.id] = leaf
+        self._load_metric(automation)
         if automation.enabled:
             self._enable(compiled, max(self.now, now))
 
@@ -105,6 +109,8 @@ class Engine:
         if compiled is not None:
             self._unindex(compiled)
             self._forget_state(compiled.trigger_ids)
+        if self.metrics.pop(automation_id, None) is not None:
+            self.dirty.add(("metric", automation_id))
 
     def set_enabled(self, automation_id: str, enabled: bool, now: float) -> None:
         """Pause keeps window state; resume drops windows that ended meanwhile (they were not
@@ -125,6 +131,8 @@ class Engine:
                 self._delete(bucket)
             else:
                 self._schedule(bucket)
+        if compiled.automation.id in self.metrics:
+            self._check_metric(compiled.automation.id, now)
         for leaf in compiled.leaves:
             self.index.add(leaf)
             if leaf.tumbling and (leaf.id, ()) not in self.buckets:
@@ -196,6 +204,9 @@ class Engine:
         if kind == "bucket":
             bucket = self.buckets.get((ref.trigger_id, ref.key))
             return bucket is ref and bucket.deadline == at and self.enabled(ref.automation_id)
+        if kind == "metric":
+            metric = self.metrics.get(ref)
+            return metric is not None and metric.state.next_check == at and self.enabled(ref)
         follower = self.followers.get(ref)
         return follower is not None and follower.until == at
 
@@ -208,6 +219,8 @@ class Engine:
             if ref in self.waiting.get(leader, ()):  # type: ignore[arg-type]
                 self.waiting[leader].remove(ref)
             self._handle(follower.event, 0)
+        elif kind == "metric":
+            self._check_metric(ref, at)
         else:
             self._bucket_due(self.leaves[ref.trigger_id], ref, at)
 
@@ -256,6 +269,8 @@ class Engine:
 
     # -- the reactive path (§5.2) -------------------------------------------------------------
     def _evaluate(self, event: Event) -> None:
+        if self.metrics:
+            self._metric_event(event)
         candidates = self.index.candidates(event.event, event.resource["prefect.resource.id"])
         if not candidates:
             return
@@ -515,7 +530,48 @@ class Engine:
             return self.held.get(key)
         if kind == "open":
             return self.open_firings.get(key)
+        if kind == "metric":
+            metric = self.metrics.get(key)
+            return metric.state if metric is not None else None
         return self.followers.get(key)
 
     def restore_open(self, bkey: BucketKey, record: OpenFiring) -> None:
         self.open_firings[bkey] = record
+
+    # -- metric triggers (decision 8) ------------------------------------------------------------
+    def _load_metric(self, automation: Automation) -> None:
+        """Start (or keep, for the same trigger id) the metric state of an automation."""
+        aid = automation.id
+        assert aid is not None
+        old = self.metrics.pop(aid, None)
+        trigger = automation.trigger
+        if not isinstance(trigger, MetricTrigger):
+            if old is not None:
+                self.dirty.add(("metric", aid))
+            return
+        state = old.state if old is not None and old.state.trigger_id == trigger.id else None
+        self.metrics[aid] = MetricEvaluator(aid, trigger, state)
+        self.dirty.add(("metric", aid))
+
+    def _metric_event(self, event: Event) -> None:
+        for aid, metric in self.metrics.items():
+            if self.enabled(aid) and metric.observe(event):
+                self._check_metric(aid, self.now)
+
+    def _check_metric(self, aid: str, at: float) -> None:
+        metric = self.metrics[aid]
+        before = metric.state.next_check
+        firing = metric.evaluate(at)
+        self.dirty.add(("metric", aid))
+        if firing is not None:
+            self._emit(firing, at)
+        after = metric.state.next_check
+        if after is not None and (after != before or before is None or before <= at):
+            self._push(after, "metric", aid)
+
+    def restore_metric(self, state: MetricState) -> None:
+        metric = self.metrics.get(state.automation_id)
+        if metric is not None and metric.trigger.id == state.trigger_id:
+            metric.state = state
+            if state.next_check is not None:
+                self._push(state.next_check, "metric", state.automation_id)

@@ -76,7 +76,27 @@ class SequenceTrigger(msgspec.Struct, kw_only=True, tag="sequence", tag_field="t
         return len(self.triggers)
 
 
-Trigger = EventTrigger | CompoundTrigger | SequenceTrigger
+class MetricQuery(msgspec.Struct, kw_only=True):
+    """Prefect's MetricTriggerQuery (range and firing_for in seconds, at least 300)."""
+
+    name: Literal["successes", "duration", "lateness"]
+    threshold: float
+    operator: Literal["<", "<=", ">", ">="]
+    range: float = 300.0
+    firing_for: float = 300.0
+
+
+class MetricTrigger(msgspec.Struct, kw_only=True, tag="metric", tag_field="type"):
+    """Evaluated by `metrics.MetricEvaluator` over flow-run state events (decision 8)."""
+
+    metric: MetricQuery
+    id: str = msgspec.field(default_factory=new_id)
+    match: dict[str, Any] = msgspec.field(default_factory=dict)
+    match_related: Any = msgspec.field(default_factory=dict)
+    posture: Literal["Metric"] = "Metric"
+
+
+Trigger = EventTrigger | CompoundTrigger | SequenceTrigger | MetricTrigger
 
 
 class Automation(msgspec.Struct, kw_only=True):
@@ -100,7 +120,7 @@ class Automation(msgspec.Struct, kw_only=True):
 def iter_triggers(trigger: Trigger) -> list[Trigger]:
     """The trigger and all its descendants, depth-first."""
     out: list[Trigger] = [trigger]
-    if not isinstance(trigger, EventTrigger):
+    if isinstance(trigger, (CompoundTrigger, SequenceTrigger)):
         for child in trigger.triggers:
             out.extend(iter_triggers(child))
     return out
@@ -241,9 +261,12 @@ def _parse_trigger(data: Any, path: Path, errors: Errors) -> Trigger | None:
     if kind in ("compound", "sequence"):
         return _parse_composite(kind, data, path, errors)
     if kind == "metric":
-        errors.add(path + ("type",), "metric triggers are not supported yet")
-        return None
-    errors.add(path + ("type",), f"unknown trigger type {kind!r}; use event, compound or sequence")
+        if path != ("trigger",):
+            errors.add(path + ("type",), "a metric trigger must be the automation's trigger "
+                       "itself, not inside a compound or sequence")
+        return _parse_metric_trigger(data, path, errors)
+    errors.add(path + ("type",),
+               f"unknown trigger type {kind!r}; use event, compound, sequence or metric")
     return None
 
 
@@ -278,6 +301,51 @@ def _parse_event_trigger(data: dict, path: Path, errors: Errors) -> EventTrigger
         for_each=_str_list(data, "for_each", path, errors),
         posture=posture, threshold=threshold, within=within,
     )
+
+
+METRIC_FIELDS = {"type", "id", "match", "match_related", "posture", "metric"}
+METRIC_QUERY_FIELDS = {"name", "threshold", "operator", "range", "firing_for"}
+METRIC_MIN_SECONDS = 300.0
+
+
+def _parse_metric_trigger(data: dict, path: Path, errors: Errors) -> MetricTrigger | None:
+    """Prefect's MetricTrigger; range and firing_for take seconds or ISO-8601 (min 300 s)."""
+    _check_unknown(data, METRIC_FIELDS, path, errors)
+    if data.get("posture", "Metric") != "Metric":
+        errors.add(path + ("posture",), "must be \"Metric\" for a metric trigger")
+    match = _spec(data.get("match") or {}, path + ("match",), errors)
+    related = data.get("match_related") or {}
+    for i, spec in enumerate(related if isinstance(related, list) else [related]):
+        _spec(spec, path + ("match_related",) + ((i,) if isinstance(related, list) else ()),
+              errors)
+    query = data.get("metric")
+    qpath = path + ("metric",)
+    if not isinstance(query, dict):
+        errors.add(qpath, "required: {name, threshold, operator, range, firing_for}")
+        return None
+    _check_unknown(query, METRIC_QUERY_FIELDS, qpath, errors)
+    if query.get("name") not in ("successes", "duration", "lateness"):
+        errors.add(qpath + ("name",), "must be one of successes, duration, lateness")
+    if query.get("operator") not in ("<", "<=", ">", ">="):
+        errors.add(qpath + ("operator",), "must be one of <, <=, >, >=")
+    threshold = query.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        errors.add(qpath + ("threshold",), "required: a number")
+    spans: dict[str, float] = {}
+    for key in ("range", "firing_for"):
+        try:
+            spans[key] = parse_within(query.get(key, METRIC_MIN_SECONDS))
+        except ValueError as exc:
+            errors.add(qpath + (key,), str(exc))
+            continue
+        if spans[key] < METRIC_MIN_SECONDS:
+            errors.add(qpath + (key,), "The minimum range is 300 seconds (5 minutes)")
+    if errors.items:
+        return None
+    return MetricTrigger(
+        id=_trigger_id(data, path, errors), match=match, match_related=related,
+        metric=MetricQuery(name=query["name"], threshold=float(threshold),
+                           operator=query["operator"], **spans))
 
 
 def _parse_composite(kind: str, data: dict, path: Path,
@@ -440,7 +508,7 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
 
 def _trigger_paths(trigger: Trigger, path: Path) -> list[tuple[Path, Trigger]]:
     out: list[tuple[Path, Trigger]] = [(path, trigger)]
-    if not isinstance(trigger, EventTrigger):
+    if isinstance(trigger, (CompoundTrigger, SequenceTrigger)):
         for i, child in enumerate(trigger.triggers):
             out.extend(_trigger_paths(child, path + ("triggers", i)))
     return out

@@ -18,6 +18,7 @@ import msgspec
 from ..events.store import Statements
 from .engine import Engine
 from .firing import Firing
+from .metrics import MetricState
 from .model import Automation, parse_automation
 from .state import Bucket, Follower, Held, OpenFiring, Slot
 
@@ -50,7 +51,7 @@ CREATE INDEX IF NOT EXISTS automation_firings_by_automation ON automation_firing
 
 _encoder = msgspec.json.Encoder()
 _TYPES: dict[str, Any] = {"bucket": Bucket, "slots": dict[str, Slot], "held": list[Held],
-                          "open": OpenFiring, "follower": Follower}
+                          "open": OpenFiring, "follower": Follower, "metric": MetricState}
 UPSERT_STATE = "INSERT OR REPLACE INTO engine_state (kind, k, automation_id, data) VALUES (?, ?, ?, ?)"
 DELETE_STATE = "DELETE FROM engine_state WHERE kind = ? AND k = ?"
 MARK_EVALUATED = ("UPDATE engine_meta SET v = max(v, coalesce((SELECT seq FROM events "
@@ -59,21 +60,21 @@ SET_CLOCK = "INSERT OR REPLACE INTO engine_meta (k, v) VALUES ('clock', ?)"
 
 
 def _key_text(kind: str, key: Any) -> str:
-    if kind in ("slots", "follower"):
+    if kind in ("slots", "follower", "metric"):
         return key
     trigger_id, labels = key
     return json.dumps([trigger_id, list(labels)])
 
 
 def _key_value(kind: str, text: str) -> Any:
-    if kind in ("slots", "follower"):
+    if kind in ("slots", "follower", "metric"):
         return text
     trigger_id, labels = json.loads(text)
     return (trigger_id, tuple(labels))
 
 
 def _owner(engine: Engine, kind: str, key: Any, record: Any) -> str:
-    if kind == "bucket" or kind == "open":
+    if kind in ("bucket", "open", "metric"):
         return record.automation_id
     if kind == "held":
         leaf = engine.leaves.get(key[0])
@@ -119,6 +120,8 @@ def restore(engine: Engine, rows: list[Any]) -> None:
             engine.restore_held(key, record)
         elif kind == "open":
             engine.restore_open(key, record)
+        elif kind == "metric":
+            engine.restore_metric(record)
         else:
             engine.restore_follower(record)
     engine.take_dirty()

@@ -44,7 +44,7 @@ def run_events(i: int, start: datetime, final: str, *, deployment: str = "etl",
     """Scheduled -> Pending -> Running -> final for one run, as the jobs part emits them."""
     run = FlowRun(id=f"00000000-0000-0000-0000-{i:012d}", name=f"run-{i}", flow_id="f",
                   flow_name="flow", deployment_id="d", deployment_name=deployment,
-                  state=State.named("Scheduled", at=start))
+                  state=State.named("Scheduled", at=start), expected_start_time=start)
     events = [flow_run_state_event(run, None)]
     for name, at in (("Pending", start + timedelta(seconds=late)),
                      ("Running", start + timedelta(seconds=late + 0.1)),
@@ -185,3 +185,31 @@ def test_replay_prints_the_metric_firing_and_resolution(tmp_path):
     assert out.returncode == 0, out.stderr
     states = [json.loads(line)["state"] for line in out.stdout.splitlines()]
     assert states == ["triggered", "resolved"]
+
+
+def test_lateness_counts_from_the_expected_start_in_the_scheduled_event():
+    engine = Engine()
+    load(engine, metric_automation("lateness", ">", 50), T0)
+    events = run_events(1, T0, "Completed", late=20)
+    events[0].payload["validated_state"]["scheduled_time"] = (
+        T0 - timedelta(seconds=60)).isoformat()  # scheduled 60 s before it was created
+    feed(engine, events)
+    assert engine.metrics["a1"].state.value == pytest.approx(80.0)
+
+
+def test_a_deployment_metric_trigger_becomes_an_owned_automation():
+    from tocsin.events import DeploymentMetricTrigger
+    from tocsin.jobs.model import Deployment
+    from tocsin.jobs.triggers import parse_all
+
+    trigger = DeploymentMetricTrigger(
+        match={"prefect.resource.id": "prefect.flow-run.*"},
+        metric={"name": "duration", "operator": ">", "threshold": 30,
+                "range": timedelta(minutes=10), "firing_for": timedelta(minutes=5)},
+        parameters={"why": "slow"})
+    dep = Deployment(id="3f0f0c44-6c55-4c43-9a3a-5b7b3e7a8d11", name="etl", flow_id="f",
+                     flow_name="etl", command="true", triggers=[trigger.to_dict()])
+    [automation] = parse_all(dep)
+    assert automation.trigger.metric.range == 600.0
+    assert automation.owner_resource == f"prefect.deployment.{dep.id}"
+    assert automation.actions[0].parameters == {"why": "slow"}

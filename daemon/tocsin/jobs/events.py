@@ -80,10 +80,18 @@ def flow_run_state_event(run: FlowRun, initial: State | None, deployment_tags: l
         payload={
             "intended": {"from": initial.type if initial else None, "to": state.type},
             "initial_state": state_payload(initial),
-            "validated_state": state_payload(state),
+            "validated_state": _with_schedule(state_payload(state), run),
         },
         follows=follows,
     )
+
+
+def _with_schedule(payload: dict[str, str] | None, run: FlowRun) -> dict[str, str] | None:
+    """A Scheduled or Late state carries when the run is expected to start (Prefect keeps
+    it in the state's details); metric triggers measure lateness from it."""
+    if payload is not None and run.state.type == "SCHEDULED":
+        payload["scheduled_time"] = run.expected_start_time.isoformat()
+    return payload
 
 
 def kebab(status: str) -> str:

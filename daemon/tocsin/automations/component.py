@@ -37,6 +37,7 @@ log = logging.getLogger("tocsin.engine")
 CATCH_UP_CHUNK = 5_000
 #: how often firing records older than the event retention are removed (seconds)
 PRUNE_EVERY = 600.0
+MAX_WRITES_IN_FLIGHT = 8
 
 
 class EngineComponent(Component):
@@ -55,6 +56,7 @@ class EngineComponent(Component):
         self.evaluated = 0
         self.fired = 0
         self._next_prune = 0.0
+        self._writes: list[asyncio.Future[None]] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -80,6 +82,8 @@ class EngineComponent(Component):
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._writes:
+            await asyncio.gather(*self._writes)
 
     async def reload(self, config: Config) -> None:
         self._configure(config)
@@ -150,19 +154,34 @@ class EngineComponent(Component):
         self._wake.set()
 
     async def _work(self) -> None:
+        """Evaluate, then hand the round's write to the store without waiting for it: the
+        store commits writes in the order they were queued, so the next round can evaluate
+        while this one commits (a few rounds in flight at most)."""
         while True:
             await self._wake.wait()
             self._wake.clear()
             events, self._pending = self._pending, []
             try:
-                await self._round(events, tick=True)
-            except asyncio.CancelledError:
-                raise
+                write = self._round(events, tick=True)
             except Exception:
                 log.exception("engine round failed; its events stay unevaluated until restart")
+                continue
+            self._writes = [w for w in self._writes if not w.done()]
+            self._writes.append(asyncio.ensure_future(self._logged(write)))
+            if len(self._writes) > MAX_WRITES_IN_FLIGHT:
+                await self._writes[0]
             self._arm_timer()
 
-    async def _round(self, events: list[Event], tick: bool = False) -> None:
+    @staticmethod
+    async def _logged(write: Any) -> None:
+        try:
+            await write
+        except Exception:
+            log.exception("saving engine state failed; committed events since the last save "
+                          "will be evaluated again at the next start")
+
+    def _round(self, events: list[Event], tick: bool = False) -> Any:
+        """Evaluate events (then the clock); returns the awaitable that commits the result."""
         engine = self.engine
         firings: list[Firing] = []
         for event in events:
@@ -171,9 +190,10 @@ class EngineComponent(Component):
         if tick:
             firings.extend(engine.advance(time.time()))
         self.evaluated += len(events)
-        await self._commit(firings, str(events[-1].id) if events else None)
+        return self._commit(firings, str(events[-1].id) if events else None)
 
-    async def _commit(self, firings: list[Firing], last_event_id: str | None) -> None:
+    def _commit(self, firings: list[Firing], last_event_id: str | None) -> Any:
+        """The round's events and rows, queued on the store as one transaction."""
         out_events: list[Event] = []
         extra: Statements = []
         for automation_id, reason in self.engine.paused:
@@ -204,9 +224,8 @@ class EngineComponent(Component):
         daemon = self.daemon
         assert daemon is not None
         if out_events:
-            await daemon.ingest(out_events, extra=extra)
-        else:
-            await daemon.store.run(extra)
+            return daemon.ingest(out_events, extra=extra)
+        return daemon.store.run(extra)
 
     def _outbox(self, firing: Firing, automation: Automation, event: Event) -> Statements:
         """The action queue's rows for this firing, when the actions component is there."""

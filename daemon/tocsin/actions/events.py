@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import msgspec
+
 from ..events.model import Event, utcnow, uuid7
 from .outbox import Job
 
@@ -52,7 +54,9 @@ def outcome_events(job: Job, *, ok: bool, reason: str | None, details: dict[str,
     triggered = Event(event="prefect.automation.action.triggered", resource=resource,
                       related=related, payload=dict(base), occurred=triggered_at,
                       id=uuid.UUID(job.triggered_event_id), follows=follows)
-    payload = {**base, **details, "attempt": job.attempts + 1}
+    # Details come from executors (ours and the jobs part's): whatever they hold, the outcome
+    # must be recordable, or the action would stay queued and run again and again.
+    payload = {**base, **msgspec.to_builtins(details, enc_hook=repr), "attempt": job.attempts + 1}
     if not ok:
         payload["reason"] = reason
     outcome = Event(event=f"prefect.automation.action.{'executed' if ok else 'failed'}",

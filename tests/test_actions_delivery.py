@@ -270,3 +270,42 @@ async def test_firing_queued_twice_runs_once(sink):
         await component.worker.scan()
         await asyncio.sleep(0.2)
         assert len(sink.received) == 1
+
+
+async def test_attempts_stop_at_max_attempts(sink):
+    sink.statuses[:] = [503, 503, 503, 200]
+    auto = automation([{"type": "call-webhook", "url": f"{sink.url}/x"}])
+    async with InProcessDaemon({"max_attempts": 3}) as daemon:
+        await fire(daemon, auto, order_event())
+        await until(_done(daemon))
+        await asyncio.sleep(0.3)
+        assert len(sink.received) == 3
+        assert await outbox(daemon) == [(0, "failed", 3, "Webhook call failed: 503 Service "
+                                                          "Unavailable: sink says 503")]
+        outcomes = [e for e in await action_events(daemon) if e.event.endswith(".failed")]
+        assert [e.payload["attempt"] for e in outcomes] == [1, 2, 3]
+        assert "retry_in_s" not in outcomes[-1].payload
+
+
+async def test_concurrency_is_bounded(sink):
+    sink.statuses[:] = [0, 0]  # the first two calls hang until they time out
+    auto = automation([{"type": "call-webhook", "url": f"{sink.url}/{i}"} for i in range(5)])
+    async with InProcessDaemon({"concurrency": 2, "webhook_timeout_s": 0.5}) as daemon:
+        await fire(daemon, auto, order_event())
+        await sink.arrived(2)
+        await asyncio.sleep(0.3)
+        assert len(sink.received) == 2  # two runners, both waiting on a hung sink
+        await until(_done(daemon, 5))
+        assert [r[1] for r in await outbox(daemon)] == ["done"] * 5
+        failed = [e for e in await action_events(daemon) if e.event.endswith(".failed")]
+        assert {e.payload["reason"] for e in failed} == {"Webhook call failed: no answer within 0.5s"}
+
+
+def test_backoff_is_exponential_with_jitter_and_capped():
+    from tocsin.actions.worker import WorkerSettings
+
+    s = WorkerSettings(retry_base_s=1.0, retry_max_s=10.0)
+    for attempt, full in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)]:
+        delays = [s.backoff(attempt) for _ in range(200)]
+        assert all(full * 0.5 <= d <= full for d in delays)
+        assert len(set(delays)) > 100  # jittered, not one fixed delay

@@ -380,3 +380,10 @@ def test_work_queue_unhealthy_fires_when_not_healthy_again_in_time():
     tl.tick(300)
     assert [f.triggering_labels["prefect.resource.id"] for f in tl.firings] == \
         ["prefect.work-queue.b"]
+
+
+def test_a_clock_jump_fires_a_plain_proactive_trigger_once_not_per_missed_window():
+    tl = Timeline(proactive(within=10))
+    tl.tick(10_000)  # e.g. the daemon was down for hours
+    assert tl.times() == [10]
+    assert tl.engine.next_deadline() == ts(10_010)

@@ -180,9 +180,12 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
              for parent, children in engine.slots.items()
              if parent in component.engine.automations[automation.id].composites
              for child, slot in children.items()]
+    leaf_ids = {leaf.id for leaf in engine.automations[automation.id].leaves}
+    held = sum(len(h) for (tid, _), h in engine.held.items() if tid in leaf_ids)
     return {
         "id": automation.id, "name": automation.name, "enabled": automation.enabled,
         "state": current, "idle_ttl": engine.idle_ttl, "buckets": buckets,
+        "held_events": held,
         "composite_slots": slots, "recent_firings": [
             {**f["firing"], "actions": f["actions"]} for f in firings],
     }

@@ -354,6 +354,8 @@ class Engine:
                 and at - old.touched >= self.idle_ttl):
             return  # an idle key of a proactive for_each trigger: forget it
         start = max(old.end, now)
+        if pending is None and not leaf.reactive:
+            start = self._catch_up_start(leaf, start)
         if leaf.reactive and pending is not None:
             bucket = self._open(leaf, old.key, start, start + leaf.within, 0, None, at)
             self._check(leaf, bucket, now, pending, at)
@@ -374,9 +376,16 @@ class Engine:
         if bucket.count >= leaf.threshold:  # satisfied: nothing fires
             self._delete(bucket)
             if leaf.tumbling:
-                self._open(leaf, (), bucket.end, bucket.end + leaf.within, 0, None, at)
+                start = self._catch_up_start(leaf, bucket.end)
+                self._open(leaf, (), start, start + leaf.within, 0, None, at)
             return
         self._check(leaf, bucket, bucket.end, None, at)
+
+    def _catch_up_start(self, leaf: Leaf, start: float) -> float:
+        """Where the next proactive window starts: right after the last one, unless that one
+        too is already over (the clock jumped, e.g. after the daemon was down) — then now,
+        so a long gap fires once rather than once per missed window."""
+        return self.now if start + leaf.within < self.now else start
 
     # -- bucket bookkeeping ------------------------------------------------------------------
     def _open(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,

@@ -177,6 +177,9 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         lines.append(f"    {b['posture']:<9} {labels}: {b['count']}/{b['threshold']} counted, "
                      f"window {b['window_start']} .. {b['window_end']}, "
                      f"next look {b['deadline']}")
+    if state.get("held_events"):
+        lines.append(f"    {state['held_events']} expected event(s) held, waiting for an "
+                     "arming (`after`) event")
     for s in state["composite_slots"]:
         lines.append(f"    child {s['child_trigger_id']} of {s['trigger_id']} fired at {s['at']}")
     firings = state["recent_firings"]

@@ -309,3 +309,19 @@ def test_backoff_is_exponential_with_jitter_and_capped():
         delays = [s.backoff(attempt) for _ in range(200)]
         assert all(full * 0.5 <= d <= full for d in delays)
         assert len(set(delays)) > 100  # jittered, not one fixed delay
+
+
+async def test_scan_finds_committed_rows_page_by_page(sink):
+    """Rows committed without the in-memory hand-off (as after a restart) are found."""
+    from actions_sinks import firing_for
+
+    auto = automation([{"type": "call-webhook", "url": f"{sink.url}/{i}"} for i in range(25)])
+    async with InProcessDaemon({"scan_interval_s": 3600}) as daemon:
+        component = daemon.component("actions")
+        await asyncio.sleep(0.1)  # the start-up scan has run and found nothing
+        firing, changed = firing_for(auto, order_event())
+        await daemon.store.run(component.outbox_statements(firing, auto, changed))
+        assert await component.worker.scan(page=10) == 25
+        assert await component.worker.scan(page=10) == 0
+        await until(_done(daemon, 25))
+        assert sorted(r.path for r in sink.received) == sorted(f"/{i}" for i in range(25))

@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS action_outbox (
     PRIMARY KEY (firing_id, action_index)
 );
 CREATE INDEX IF NOT EXISTS action_outbox_due ON action_outbox (status, next_at);
+CREATE INDEX IF NOT EXISTS action_outbox_finished ON action_outbox (status, updated);
 """
 
 INSERT = ("INSERT OR IGNORE INTO action_outbox (firing_id, action_index, automation_id, "
@@ -47,9 +48,10 @@ MARK_FAILED = ("UPDATE action_outbox SET status = 'failed', attempts = ?, update
                "last_error = ? WHERE firing_id = ? AND action_index = ?")
 MARK_RETRY = ("UPDATE action_outbox SET attempts = ?, next_at = ?, updated = ?, last_error = ? "
               "WHERE firing_id = ? AND action_index = ?")
-SELECT_DUE = ("SELECT job, attempts, next_at FROM action_outbox WHERE status = 'pending' "
-              "AND next_at <= ? ORDER BY next_at LIMIT ?")
-PRUNE = "DELETE FROM action_outbox WHERE status != 'pending' AND updated < ?"
+SELECT_DUE = ("SELECT job, attempts, next_at, rowid FROM action_outbox "
+              "WHERE status = 'pending' AND next_at <= ? AND (next_at, rowid) > (?, ?) "
+              "ORDER BY next_at, rowid LIMIT ?")
+PRUNE = ("DELETE FROM action_outbox WHERE status IN ('done', 'failed') AND updated < ?")
 
 
 class Job(msgspec.Struct, kw_only=True):

@@ -115,19 +115,21 @@ class Worker:
                 self._known.add(job.key)
                 self._queue.put_nowait(job)
 
-    async def scan(self, limit: int = 1000) -> int:
-        """Queue due rows the worker does not hold yet (after a restart, or as a safety net)."""
-        rows = await self.daemon.store.read_sql(SELECT_DUE, (time.time(), limit))
-        fresh = [decode_job(r[0], r[1]) for r in rows]
-        before = len(self._known)
-        self.submit(fresh)
-        return len(self._known) - before
+    async def scan(self, page: int = 1000) -> int:
+        """Queue due rows the worker does not hold yet (after a restart, or as a safety net),
+        a page at a time; returns how many were new."""
+        now, after, before = time.time(), (-1.0, -1), len(self._known)
+        while True:
+            rows = await self.daemon.store.read_sql(SELECT_DUE, (now, *after, page))
+            self.submit([decode_job(r[0], r[1]) for r in rows])
+            if len(rows) < page:
+                return len(self._known) - before
+            after = (rows[-1][2], rows[-1][3])
 
     async def _scan_loop(self) -> None:
         while True:
             try:
-                while await self.scan() >= 1000:
-                    pass
+                await self.scan()
                 await self.daemon.store.run(
                     [(PRUNE, [(time.time() - self.settings.keep_done_s,)])])
             except Exception:

@@ -387,3 +387,11 @@ def test_a_clock_jump_fires_a_plain_proactive_trigger_once_not_per_missed_window
     tl.tick(10_000)  # e.g. the daemon was down for hours
     assert tl.times() == [10]
     assert tl.engine.next_deadline() == ts(10_010)
+
+
+def test_deadline_heap_does_not_grow_with_replaced_buckets():
+    tl = Timeline(reactive(threshold=1, within=0), max_firings_per_minute=None)
+    for i in range(30_000):
+        tl.emit("x", i * 0.001)
+    assert len(tl.firings) == 30_000
+    assert len(tl.engine._heap) <= 10_001

@@ -82,6 +82,7 @@ class Engine:
         self._heap: list[tuple[float, int, str, Any]] = []
         self._held_expiry: deque[tuple[float, BucketKey]] = deque()
         self._fired: dict[str, deque[float]] = {}
+        self._open_limit = 10_000
         self._counter = itertools.count()
         self._out: list[Firing] = []
         #: metric triggers by automation id (decision 8; see metrics.py)
@@ -420,7 +421,13 @@ class Engine:
         self._push(bucket.deadline, "bucket", bucket)
 
     def _push(self, at: float, kind: str, ref: Any) -> None:
-        heapq.heappush(self._heap, (at, next(self._counter), kind, ref))
+        heap = self._heap
+        heapq.heappush(heap, (at, next(self._counter), kind, ref))
+        if len(heap) > 4 * (len(self.buckets) + len(self.followers)) + 10_000:
+            # Entries of replaced or deleted buckets stay until their time; drop them in one
+            # pass once they outnumber the live ones (immediate buckets wait days).
+            self._heap = [entry for entry in heap if self._live(entry)]
+            heapq.heapify(self._heap)
 
     # -- held early events (decision 5) -----------------------------------------------------
     def _hold(self, bkey: BucketKey, event: Event) -> None:
@@ -464,6 +471,16 @@ class Engine:
             self.open_firings[bkey] = OpenFiring(automation_id=leaf.automation_id,
                                                  firing_id=firing.id, at=at)
             self.dirty.add(("open", bkey))
+            if len(self.open_firings) > self._open_limit:
+                self._forget_old_open_firings()
+
+    def _forget_old_open_firings(self) -> None:
+        """Unresolved firings older than the idle TTL will not resolve any more."""
+        cutoff = self.now - self.idle_ttl
+        for bkey in [k for k, o in self.open_firings.items() if o.at < cutoff]:
+            del self.open_firings[bkey]
+            self.dirty.add(("open", bkey))
+        self._open_limit = max(10_000, 2 * len(self.open_firings))
 
     def _resolve(self, leaf: Leaf, key: tuple[str, ...], event: Event) -> None:
         bkey = (leaf.id, key)

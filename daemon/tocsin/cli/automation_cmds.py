@@ -103,8 +103,12 @@ def _find(client: Any, name: str) -> dict[str, Any]:
         return client.request("GET", f"/automations/name/{quote(name, safe='')}")
     except ApiError as exc:
         if exc.status == 404:
-            raise TocsinError(f"no automation named {name!r} (see `tocsin automation ls`)") from None
+            raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
         raise
+
+
+class NotFound(TocsinError):
+    """No automation by that name."""
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -118,7 +122,7 @@ def apply(args: argparse.Namespace) -> int:
                 body.pop(key, None)
             try:
                 existing = _find(client, automation.name)
-            except TocsinError:
+            except NotFound:
                 existing = None
             try:
                 if existing is None:

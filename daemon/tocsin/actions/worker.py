@@ -108,22 +108,26 @@ class Worker:
                 "waiting_retry": len(self._timers), **self.counts}
 
     # -- queueing ----------------------------------------------------------------------------
-    def submit(self, jobs: list[Job]) -> None:
-        """Queue committed jobs (skipping any already queued or running)."""
+    def submit(self, jobs: list[Job]) -> int:
+        """Queue committed jobs (skipping any already queued, running or just finished);
+        returns how many were queued."""
+        queued = 0
         for job in jobs:
             if job.key not in self._known and job.key not in self._finished:
                 self._known.add(job.key)
                 self._queue.put_nowait(job)
+                queued += 1
+        return queued
 
     async def scan(self, page: int = 1000) -> int:
         """Queue due rows the worker does not hold yet (after a restart, or as a safety net),
         a page at a time; returns how many were new."""
-        now, after, before = time.time(), (-1.0, -1), len(self._known)
+        now, after, queued = time.time(), (-1.0, -1), 0
         while True:
             rows = await self.daemon.store.read_sql(SELECT_DUE, (now, *after, page))
-            self.submit([decode_job(r[0], r[1]) for r in rows])
+            queued += self.submit([decode_job(r[0], r[1]) for r in rows])
             if len(rows) < page:
-                return len(self._known) - before
+                return queued
             after = (rows[-1][2], rows[-1][3])
 
     async def _scan_loop(self) -> None:

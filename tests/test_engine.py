@@ -174,6 +174,21 @@ def test_after_window_that_passes_needs_a_new_arming_event():
     assert tl.times() == [71]
 
 
+def test_late_expected_event_that_occurred_inside_the_armed_window_counts():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.emit("a", 0)
+    tl.emit("b", 50, received=65)
+    assert tl.times() == [65]
+
+
+def test_arming_event_right_after_a_window_ends_opens_a_new_one():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=60))
+    tl.emit("a", 0)
+    tl.emit("a", 61)
+    tl.emit("b", 62)
+    assert tl.times() == [62]
+
+
 def test_same_event_in_after_and_expect_fires_on_threshold_plus_one():
     tl = Timeline(reactive(after=["x"], expect=["x"], threshold=2, within=60))
     tl.emit("x", 0)

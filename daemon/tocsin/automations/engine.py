@@ -287,6 +287,9 @@ class Engine:
         expected = leaf.expects(name)
         bucket = None
         if leaf.arms is not None and leaf.arms(name):
+            old = self.buckets.get(bkey)
+            if old is not None and leaf.reactive and leaf.within and occurred >= old.end:
+                self._delete(old)  # "after means after": a new arming opens a new window
             bucket = self._ensure(leaf, key, occurred, occurred + leaf.within,
                                   -1 if expected else 0, event)
         elif leaf.arms is None and expected:
@@ -401,7 +404,7 @@ class Engine:
         elif leaf.within == 0:
             bucket.deadline = touched + self.idle_ttl
         else:
-            bucket.deadline = end + (0.0 if leaf.arms is not None else REACTIVE_EXPIRY)
+            bucket.deadline = end + REACTIVE_EXPIRY
         self.buckets[bkey] = bucket
         self.dirty.add(("bucket", bkey))
         self._schedule(bucket)

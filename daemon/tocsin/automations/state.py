@@ -19,8 +19,8 @@ SEEN_TTL = 30 * 60.0
 SEEN_MAX = 10_000
 HELD_TTL = 2 * LOOKBACK
 MAX_FOLLOWER_DEPTH = 20
-#: a reactive window without `after` is forgotten this long after its end (Prefect's
-#: expired-bucket buffer), so late events that occurred inside it still count
+#: a reactive window is forgotten this long after its end (Prefect's expired-bucket
+#: buffer), so late events that occurred inside it still count
 REACTIVE_EXPIRY = 60.0
 DEFAULT_IDLE_TTL = 7 * 86400.0
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ..errors import InvalidInput
 from ..templates import is_template, referenced_names
 from .context import LAZY_OBJECTS, template_context
 from .events import outcome_events
@@ -216,6 +217,8 @@ class Worker:
         except ActionFailed as exc:
             return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=exc.details,
                            related=related)
+        except InvalidInput as exc:  # queued by an older tocsin with other rules
+            return Outcome(ok=False, reason=f"the queued action is not valid: {exc}")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug in an executor: say so, and try again later

@@ -14,6 +14,7 @@ from typing import Union
 
 from ..events.matching import ResourceMatcher, compile_name_patterns, is_glob
 from ..events.model import Event
+from .firing import Firing
 from .model import (
     Automation,
     CompoundTrigger,
@@ -22,6 +23,7 @@ from .model import (
     SequenceTrigger,
     Trigger,
 )
+from .state import Slot
 
 Node = Union["Leaf", "Composite"]
 
@@ -48,6 +50,26 @@ class Composite:
         self.required = trigger.required
         self.within = trigger.within
         self.sequence = isinstance(trigger, SequenceTrigger)
+
+    @property
+    def fires_on_one(self) -> bool:
+        """Prefect's shortcut: needing one child firing, fire at once and store nothing."""
+        return self.required == 1 and (not self.sequence or len(self.child_ids) == 1)
+
+    def offer(self, slots: dict[str, Slot], child: Firing, at: float,
+              seq: int) -> list[Firing] | None:
+        """Put a child firing in its slot (the latest per child wins; slots older than
+        `within` go); the child firings to fire with, in firing order, once ready."""
+        if self.within is not None:
+            for cid in [c for c, s in slots.items() if s.at < at - self.within]:
+                del slots[cid]
+        slots[child.trigger_id] = Slot(seq=seq, at=at, firing=child)
+        ordered = sorted(slots.items(), key=lambda item: (item[1].at, item[1].seq))
+        if self.sequence:
+            ready = [cid for cid, _ in ordered] == self.child_ids
+        else:
+            ready = len(slots) >= self.required
+        return [slot.firing for _, slot in ordered] if ready else None
 
 
 class Leaf:

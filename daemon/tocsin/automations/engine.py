@@ -495,23 +495,15 @@ class Engine:
             triggering_labels=leaf.labels(key)))
 
     def _child_fired(self, parent: Composite, child: Firing, at: float) -> None:
-        if parent.required == 1 and (not parent.sequence or len(parent.child_ids) == 1):
+        if parent.fires_on_one:
             self._fire_composite(parent, [child], child, at)
             return
         slots = self.slots.setdefault(parent.id, {})
-        if parent.within is not None:
-            for cid in [c for c, s in slots.items() if s.at < at - parent.within]:
-                del slots[cid]
-        slots[child.trigger_id] = Slot(seq=next(self._counter), at=at, firing=child)
+        ready = parent.offer(slots, child, at, next(self._counter))
         self.dirty.add(("slots", parent.id))
-        ordered = sorted(slots.items(), key=lambda item: (item[1].at, item[1].seq))
-        if parent.sequence:
-            ready = [cid for cid, _ in ordered] == parent.child_ids
-        else:
-            ready = len(slots) >= parent.required
-        if ready:
+        if ready is not None:
             del self.slots[parent.id]
-            self._fire_composite(parent, [s.firing for _, s in ordered], child, at)
+            self._fire_composite(parent, ready, child, at)
 
     def _fire_composite(self, node: Composite, children: list[Firing], current: Firing,
                         at: float) -> None:

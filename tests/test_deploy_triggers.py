@@ -106,26 +106,12 @@ def test_stuck_run_is_cancelled_by_a_proactive_automation(daemon):
     assert targets == [f"prefect.flow-run.{run['id']}"]
 
 
-def test_order_example_through_serve_and_emit_event(daemon, tmp_path):
+def test_order_example_through_serve_and_emit_event(daemon):
     """Prefect's order example, imports switched to tocsin: one run, for user 123 only."""
     d = daemon
-    script = tmp_path / "order.py"
-    script.write_text(
-        "from tocsin import flow\n"
-        "from tocsin.events import DeploymentEventTrigger\n\n\n"
-        "@flow(log_prints=True)\n"
-        "def post_order_complete(user_id: str):\n"
-        "    print(f'User {user_id} has completed an order -- doing stuff now')\n\n\n"
-        "order_complete = DeploymentEventTrigger(\n"
-        "    expect={'order.complete'},\n"
-        "    after={'order.created'},\n"
-        "    for_each={'prefect.resource.id'},\n"
-        "    parameters={'user_id': '{{ event.resource.id }}'},\n"
-        ")\n\n\n"
-        "if __name__ == '__main__':\n"
-        "    post_order_complete.serve(triggers=[order_complete])\n")
+    script = SAMPLES / "flows" / "order.py"
     env = {**os.environ, "TOCSIN_SOCKET": str(d.socket)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=script.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: any(a["owner_resource"] for a in automations(d)))

@@ -155,3 +155,14 @@ def test_validation_checks_syntax_and_loop_limits():
         validate_template("{% for a in x %}{% for b in a %}{% for c in b %}"
                           "{% endfor %}{% endfor %}{% endfor %}")
     validate_template("{% for a in x %}{% for b in a %}{% endfor %}{% endfor %}")
+
+
+def test_humanize_filters():
+    from datetime import timedelta
+
+    now = datetime.now(timezone.utc)
+    context = {"t": now - timedelta(minutes=3, seconds=5), "d": timedelta(hours=1, minutes=5),
+               "f": now + timedelta(days=2, hours=1)}
+    out = render("{{ t | humanize_naturaltime }}|{{ d | humanize_naturaldelta }}|"
+                 "{{ 1234567 | humanize_intcomma }}|{{ f | humanize_naturaltime }}", context)
+    assert out == "3 minutes ago|an hour|1,234,567|2 days from now"

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -177,6 +178,42 @@ def _flow_run_id(text: Any) -> str:
     return m.group(1) if m else ""
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, datetime):
+        now = datetime.now(value.tzinfo or timezone.utc)
+        return (now - value).total_seconds()
+    return float(value)
+
+
+def _naturaldelta(value: Any) -> str:
+    """`3 minutes`, `2 hours`, `a day` (the humanize filters Prefect's templates have)."""
+    s = abs(_seconds(value))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if s >= size or unit == "second":
+            n = int(s // size)
+            if n <= 1:
+                return f"a {unit}" if unit != "hour" else "an hour"
+            return f"{n} {unit}s"
+    return ""
+
+
+def _naturaltime(value: Any) -> str:
+    s = _seconds(value)
+    if abs(s) < 1:
+        return "now"
+    return f"{_naturaldelta(s)} {'ago' if s > 0 else 'from now'}"
+
+
+def _intcomma(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{int(number):,}" if number == int(number) else f"{number:,}"
+
+
 @lru_cache(maxsize=1)
 def environment() -> ImmutableSandboxedEnvironment:
     env = _Sandbox(
@@ -191,6 +228,9 @@ def environment() -> ImmutableSandboxedEnvironment:
     env.filters["ui_url"] = _ui_url
     env.filters["ui_resource_events_url"] = _ui_resource_events_url
     env.filters["flow_run_id"] = _flow_run_id
+    env.filters["humanize_naturaldelta"] = _naturaldelta
+    env.filters["humanize_naturaltime"] = _naturaltime
+    env.filters["humanize_intcomma"] = _intcomma
     return env
 
 

@@ -160,7 +160,7 @@ def test_validation_checks_syntax_and_loop_limits():
 def test_humanize_filters():
     from datetime import timedelta
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     context = {"t": now - timedelta(minutes=3, seconds=5), "d": timedelta(hours=1, minutes=5),
                "f": now + timedelta(days=2, hours=1)}
     out = render("{{ t | humanize_naturaltime }}|{{ d | humanize_naturaldelta }}|"

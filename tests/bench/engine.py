@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import random
 import statistics
 import sys
@@ -21,6 +22,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -97,6 +99,34 @@ async def live(seconds: float, automations: int) -> dict[str, list[float]]:
         daemon.cleanup()
 
 
+def _receiver(socket: str, ready: Any, stop: Any, out: Any) -> None:
+    """In its own process, so receiving is not delayed by the sender's loop: records when
+    each `prefect.automation.triggered` arrives (wall clock) with the daemon's stamps."""
+
+    records: list[tuple[str, float, float]] = []
+
+    async def collect() -> None:
+        async with AsyncClient(socket) as client:
+            stream = client.stream({"names": ["prefect.automation.triggered"]})
+            ready.set()
+            reader = asyncio.ensure_future(_drain(stream, records))
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            reader.cancel()
+
+    asyncio.run(collect())
+    out.put(records)
+
+
+async def _drain(stream: Any, records: list[tuple[str, float, float]]) -> None:
+    async for event in stream:
+        now = time.time()
+        trigger = event["payload"]["triggering_event"] or {}
+        internal = (datetime.fromisoformat(event["received"])
+                    - datetime.fromisoformat(trigger.get("received") or event["received"]))
+        records.append((trigger.get("id"), now, internal.total_seconds() * 1000))
+
+
 async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict[str, list[float]]:
     async with AsyncClient(daemon.socket) as client:
         for i in range(automations):
@@ -109,22 +139,11 @@ async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict
                     "for_each": ["prefect.resource.id"], "within": 10}})
         sent: dict[str, float] = {}
         deadlines: dict[str, float] = {}
-        results: dict[str, list[float]] = {"latency": [], "internal": [], "lateness": []}
-
-        async def receive() -> None:
-            async for event in client.stream({"names": ["prefect.automation.triggered"]}):
-                now_perf, now_wall = time.perf_counter(), time.time()
-                trigger = event["payload"]["triggering_event"] or {}
-                tid = trigger.get("id")
-                if tid in sent:
-                    results["latency"].append((now_perf - sent[tid]) * 1000)
-                    internal = (datetime.fromisoformat(event["received"])
-                                - datetime.fromisoformat(trigger["received"]))
-                    results["internal"].append(internal.total_seconds() * 1000)
-                elif tid in deadlines:
-                    results["lateness"].append((now_wall - deadlines[tid]) * 1000)
-
-        reader = asyncio.ensure_future(receive())
+        ctx = multiprocessing.get_context("spawn")
+        ready, stop, out = ctx.Event(), ctx.Event(), ctx.Queue()
+        receiver = ctx.Process(target=_receiver, args=(str(daemon.socket), ready, stop, out))
+        receiver.start()
+        ready.wait(30)
         await asyncio.sleep(0.3)
         ws = await client.session.ws_connect("http://tocsin/events/in")
         rng = random.Random(2)
@@ -138,7 +157,7 @@ async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict
                 if rng.random() < 0.1:
                     event = build_event(f"m.{rng.randrange(automations)}",
                                         {"prefect.resource.id": "host.1"})
-                    sent[event["id"]] = time.perf_counter()
+                    sent[event["id"]] = 0.0
                 else:
                     event = build_event(f"noise.{rng.randrange(5000)}",
                                         {"prefect.resource.id": "host.2"})
@@ -153,12 +172,25 @@ async def _live(daemon: DaemonProcess, seconds: float, automations: int) -> dict
                 next_arm += 0.05
             count += due
             if batch:
+                now = time.time()
+                for event in batch:
+                    if event["id"] in sent:
+                        sent[event["id"]] = now
                 await ws.send_str(json.dumps(batch))
             await asyncio.sleep(0.001)
         await ws.close()
         await asyncio.sleep(3)  # the last deadlines fall 2 s after their arming event
-        reader.cancel()
-        return results
+        stop.set()
+        records = out.get(timeout=30)
+        receiver.join(10)
+    results: dict[str, list[float]] = {"latency": [], "internal": [], "lateness": []}
+    for tid, at, internal in records:
+        if tid in sent:
+            results["latency"].append((at - sent[tid]) * 1000)
+            results["internal"].append(internal)
+        elif tid in deadlines:
+            results["lateness"].append((at - deadlines[tid]) * 1000)
+    return results
 
 
 def main() -> None:

@@ -38,6 +38,8 @@ CATCH_UP_CHUNK = 5_000
 #: how often firing records older than the event retention are removed (seconds)
 PRUNE_EVERY = 600.0
 MAX_WRITES_IN_FLIGHT = 8
+#: most seconds the "last evaluated event" marker lags when evaluation changes nothing
+MARK_EVERY = 1.0
 
 
 class EngineComponent(Component):
@@ -57,6 +59,7 @@ class EngineComponent(Component):
         self.fired = 0
         self._next_prune = 0.0
         self._writes: list[asyncio.Future[None]] = []
+        self._next_mark = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -220,6 +223,12 @@ class EngineComponent(Component):
             cutoff = time.time() - self._store().retention.total_seconds()
             extra.append(("DELETE FROM automation_firings WHERE at < ?", [(cutoff,)]))
         self.fired += len(firings)
+        if not out_events and not extra and not self.engine.dirty \
+                and time.monotonic() < self._next_mark:
+            # Nothing changed: re-evaluating these events after a crash would change nothing
+            # either, so the progress marker may lag (by a second at most).
+            return _nothing()
+        self._next_mark = time.monotonic() + MARK_EVERY
         extra.extend(persist.state_statements(self.engine, last_event_id))
         daemon = self.daemon
         assert daemon is not None
@@ -290,3 +299,7 @@ class EngineComponent(Component):
         await self.daemon.ingest([lifecycle],
                                  extra=persist.delete_automation_statements(automation.id))
         self.kick()
+
+
+async def _nothing() -> None:
+    """The write of a round that changed nothing."""

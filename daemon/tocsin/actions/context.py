@@ -185,6 +185,30 @@ class AutomationView(dict):
         return resource_events_url(f"prefect.automation.{self.get('id')}", base)
 
 
+class FiringView:
+    """A firing as templates see it: Prefect's Firing fields, events as EventViews."""
+
+    def __init__(self, firing: Firing) -> None:
+        self._firing = firing
+        self.id = firing.id
+        self.automation_id = firing.automation_id
+        self.trigger_id = firing.trigger_id
+        self.state = firing.state
+        self.trigger_states = [firing.state.capitalize()]
+        self.triggered: datetime = firing.at
+        self.triggering_labels = dict(firing.triggering_labels)
+        event = firing.triggering_event
+        self.triggering_event = EventView(event) if event is not None else None
+        self.triggering_firings = [FiringView(f) for f in firing.triggering_firings]
+        self.triggering_value = firing.triggering_value
+
+    def __json__(self) -> Any:
+        return msgspec.to_builtins(self._firing)
+
+    def __str__(self) -> str:
+        return msgspec.json.encode(self._firing).decode()
+
+
 def automation_dict(automation: Any) -> dict[str, Any]:
     """The automation as plain JSON-ready values (a Struct, dataclass or dict)."""
     if automation is None:
@@ -204,8 +228,8 @@ def template_context(automation: Any, firing: Firing | None,
         "automation": AutomationView(automation_dict(automation)),
         "event": EventView(triggering_event) if triggering_event is not None else None,
         "labels": LabelTree(dict(firing.triggering_labels) if firing is not None else {}),
-        "firing": firing,
-        "firings": firings,
+        "firing": FiringView(firing) if firing is not None else None,
+        "firings": [FiringView(f) for f in firings],
         "events": [EventView(e) for e in events],
     }
 

@@ -63,8 +63,10 @@ def replay(automations: list[Automation], events: list[Event], since: datetime |
         return
     by_id: dict[str, Automation] = {}
     engine = Engine()
-    for automation in automations:
-        automation.id = automation.id or str(uuid.uuid5(REPLAY_NAMESPACE, automation.name))
+    for index, automation in enumerate(automations):
+        # stable ids, so a replay's output (and inferred automation targets) repeat exactly
+        automation.id = automation.id or str(uuid.uuid5(REPLAY_NAMESPACE,
+                                                        f"{index}:{automation.name}"))
         by_id[automation.id] = automation
         engine.load(automation, start.timestamp())
     run = _Run(engine, by_id, notices if notices is not None else [])

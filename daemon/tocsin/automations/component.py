@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import ConfigError, InvalidInput
 from ..events.model import Event
 from ..events.store import Statements, decode_row
 from ..server.component import Component
@@ -89,16 +89,28 @@ class EngineComponent(Component):
             await asyncio.gather(*self._writes)
 
     async def reload(self, config: Config) -> None:
-        self._configure(config)
+        try:
+            self._configure(config)
+        except ConfigError as exc:
+            log.error("engine settings not changed: %s", exc)
 
     def _configure(self, config: Config) -> None:
+        """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the
+        loop guard; 0 turns it off)."""
         from ..config import parse_duration
 
         settings = config.engine
-        self.engine.idle_ttl = parse_duration(
-            settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
-        limit = settings.get("max_firings_per_minute", 300)
-        self.engine.max_firings_per_minute = int(limit) if limit else None
+        try:
+            idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
+            limit = int(settings.get("max_firings_per_minute", 300))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
+                              "max_firings_per_minute a whole number, 0 for no limit)") from None
+        if idle_ttl <= 0 or limit < 0:
+            raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
+                              "0 or more")
+        self.engine.idle_ttl = idle_ttl
+        self.engine.max_firings_per_minute = limit or None
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()

@@ -5,7 +5,8 @@ frame but writes to no terminal), and emits events from a separate process at a 
 over /events/in. Prints:
 - time to first screen (import of the dashboard included) and to the connected feed;
 - the longest main-thread stall: the largest delay of a 5 ms timer on the app's event loop
-  (every UI update, the stream's decoding and rendering run on that loop);
+  (every UI update, the stream's decoding and rendering run on that loop), and how much of
+  it the app itself was running (CPU time), as opposed to waiting for a core on a busy box;
 - the feed lag: how long after it was emitted an event is on screen (max and p99);
 - how many of the emitted events reached the feed.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -59,6 +61,7 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> No
     app = TocsinApp(socket, autostart=False)
     lags: list[float] = []
     stalls: list[float] = []
+    busy: list[float] = []  # main-thread CPU time within each timer interval
     seen = 0
 
     def on_events(new: list[dict]) -> None:
@@ -72,9 +75,10 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> No
 
     async def watch_loop(stop: asyncio.Event) -> None:
         while not stop.is_set():
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.thread_time()
             await asyncio.sleep(0.005)
             stalls.append(time.perf_counter() - t - 0.005)
+            busy.append(time.thread_time() - cpu)
 
     async with app.run_test(size=(120, 40)) as pilot:
         first_screen = time.perf_counter() - t0
@@ -103,6 +107,9 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> No
     print(f"events reached the feed: {seen:7d} (list bounded to {rows} rows)")
     print(f"longest main-loop stall: {max(stalls) * 1000:7.1f} ms "
           f"(p99 {sorted(stalls)[int(len(stalls) * 0.99)] * 1000:.1f} ms)")
+    print(f"  of which the app ran:  {max(busy) * 1000:7.1f} ms at most (main-thread CPU "
+          "time; the rest is waiting for a core)")
+    print(f"load average (1 min):    {os.getloadavg()[0]:7.2f} on {os.cpu_count()} cores")
     if lags:
         print(f"feed lag (emit→screen):  max {lags[-1] * 1000:.0f} ms, "
               f"p99 {lags[int(len(lags) * 0.99)] * 1000:.0f} ms, "

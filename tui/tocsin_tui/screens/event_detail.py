@@ -9,7 +9,6 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.highlight import highlight
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -47,6 +46,8 @@ class EventDetailScreen(Screen[None]):
         self.event = event
 
     def compose(self) -> ComposeResult:
+        from textual.highlight import highlight  # pygments: loaded when first needed
+
         yield Header()
         yield Static(summary(self.event), id="detail-summary")
         with VerticalScroll(id="detail-scroll"):

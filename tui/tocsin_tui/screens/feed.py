@@ -106,7 +106,7 @@ class FeedScreen(Screen[None]):
         if self.predicate is not None:
             text += " · filter [i]$filter[/]"
         self.query_one("#feed-status", Static).update(Content.from_markup(
-            text, filter=self.query_one("#filter", Input).value))
+            text, filter=self.query_one("#filter", Input).value), layout=False)
 
     # -- events ---------------------------------------------------------------------------
     @on(Input.Changed, "#filter")

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
@@ -23,6 +24,7 @@ from textual.strip import Strip
 Event = dict[str, Any]
 
 MAX_ROWS = 2_000
+CELL_NAMES = ("time", "name", "resource", "label")
 TIME_WIDTH = 12
 
 
@@ -72,6 +74,7 @@ class EventList(ScrollView, can_focus=True):
         self.cursor = 0
         self.following = True
         self.max_rows = MAX_ROWS
+        self._style_cache: dict[tuple[bool, bool], list[Style]] = {}
 
     # -- content ------------------------------------------------------------------------
     @property
@@ -106,7 +109,13 @@ class EventList(ScrollView, can_focus=True):
         self._resized()
 
     def _resized(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, len(self.rows))
+        size = Size(self.scrollable_content_region.width, len(self.rows))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that reactive re-lays out the whole screen
+            # (20-50 ms at 120x40), and our box never changes size with the row count
+            # (the scrollbar is always shown). Only the scrollbars need to know.
+            self.set_reactive(EventList.virtual_size, size)
+            self._scroll_update(size)
         if self.following:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
@@ -165,7 +174,7 @@ class EventList(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
         if not 0 <= index < len(self.rows):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._styles(False)[-1])
         return Strip(self._row_segments(self.rows[index], width, index == self.cursor), width)
 
     def _columns(self, width: int) -> tuple[int, int, int]:
@@ -174,32 +183,47 @@ class EventList(ScrollView, can_focus=True):
         label = max(0, rest // 5)
         return name, max(0, rest - name - label), label
 
+    def _styles(self, is_cursor: bool) -> list[Style]:
+        """Styles of the four cells and the padding, worked out once per look (the rows of a
+        frame share them; a flood of events re-renders every row every few frames)."""
+        key = (is_cursor, self.has_focus)
+        styles = self._style_cache.get(key)
+        if styles is None:
+            style = self.get_component_rich_style
+            base = self.rich_style
+            cursor = None
+            if is_cursor:
+                cursor = style("event-list--cursor", partial=not self.has_focus)
+            cells = [base + style(f"event-list--{name}") for name in CELL_NAMES]
+            styles = [s + cursor for s in cells] + [base + cursor] if cursor else cells + [base]
+            self._style_cache[key] = styles
+        return styles
+
     def _row_segments(self, event: Event, width: int, is_cursor: bool) -> list[Segment]:
         name_w, id_w, label_w = self._columns(width)
         resource = event.get("resource") or {}
-        style = self.get_component_rich_style
-        base = self.rich_style
-        cursor = style("event-list--cursor") if is_cursor and self.has_focus else None
-        if is_cursor and not self.has_focus:
-            cursor = style("event-list--cursor", partial=True) + base
-        cells = [
-            (set_cell_size(event_time(event), TIME_WIDTH) + " ", style("event-list--time")),
-            (set_cell_size(event.get("event", ""), name_w) + " ", style("event-list--name")),
-            (set_cell_size(resource.get("prefect.resource.id", ""), id_w) + " ",
-             style("event-list--resource")),
-            (set_cell_size(resource.get("prefect.resource.name", ""), label_w),
-             style("event-list--label")),
+        time_s, name_s, id_s, label_s, pad_s = self._styles(is_cursor)
+        segments = [
+            Segment(set_cell_size(event_time(event), TIME_WIDTH) + " ", time_s),
+            Segment(set_cell_size(event.get("event", ""), name_w) + " ", name_s),
+            Segment(set_cell_size(resource.get("prefect.resource.id", ""), id_w) + " ", id_s),
+            Segment(set_cell_size(resource.get("prefect.resource.name", ""), label_w), label_s),
         ]
-        segments = [Segment(text, base + s + cursor if cursor else base + s) for text, s in cells]
         used = TIME_WIDTH + 3 + name_w + id_w + label_w
         if used < width:
-            segments.append(Segment(" " * (width - used), cursor or base))
+            segments.append(Segment(" " * (width - used), pad_s))
         return segments
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cache.clear()
+
     def on_focus(self) -> None:
+        self._style_cache.clear()
         self.refresh()
 
     def on_blur(self) -> None:
+        self._style_cache.clear()
         self.refresh()
 
     def on_resize(self) -> None:

@@ -118,3 +118,22 @@ def test_bad_input_exits_65_naming_the_line(tmp_path, capsys):
     bad.write_text("name: b\ntrigger: {expect: [x], within: never}\nactions: []\n")
     code = main(["replay", "--automations", str(bad), "--events", str(timeline)])
     assert code == 65 and "bad.yaml:2: trigger.within" in capsys.readouterr().err
+
+
+def test_the_samples_replay_as_documented(capsys):
+    """`tocsin replay --automations samples/automations/X.yaml --events .../events/X.jsonl`."""
+    expected = {
+        "woodchonk": [("09:00:07", "triggered", {})],
+        "order-flow": [("11:30:00", "triggered", {"prefect.resource.id": "user.ann"})],
+        "stuck-flow": [("09:30:00", "triggered", {"prefect.resource.id": NIGHTLY}),
+                       ("09:45:00", "resolved", {"prefect.resource.id": NIGHTLY})],
+    }
+    for name, lines in expected.items():
+        code = main(["replay", "--automations", str(SAMPLES / f"{name}.yaml"),
+                     "--events", str(SAMPLES / "events" / f"{name}.jsonl")])
+        got = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert code == 0
+        assert [(g["at"][11:19], g["state"], g["triggering_labels"]) for g in got] == lines
+
+
+NIGHTLY = "prefect.flow-run.0f3a6d8e-1111-4c55-9a51-7d1e0c2b9f10"

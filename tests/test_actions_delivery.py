@@ -81,6 +81,11 @@ async def test_webhook_block_by_name(sink):
         await until(_done(daemon))
         executed = (await action_events(daemon))[-1]
         assert "prefect.block-type.webhook" in [r["prefect.resource.id"] for r in executed.related]
+        from tocsin.events.filter import EventFilter
+
+        loaded, _ = await daemon.store.query(EventFilter(names=["prefect.block.*"]))
+        assert [e.event for e in loaded] == ["prefect.block.webhook.loaded"]
+        assert loaded[0].resource["prefect.resource.name"] == "ops-hook"
 
 
 async def test_sink_down_then_up_retries_and_delivers_once():
@@ -213,6 +218,7 @@ async def test_apprise_failure_is_the_reason_and_secrets_are_masked():
         assert failed.payload["reason"].startswith("Notification failed")
         assert "hunter22pw" not in json.dumps(failed.payload)
         assert "Connection error" in failed.payload["notification_log"]
+        assert "block" in [r["prefect.resource.role"] for r in failed.related]
         listed = json.dumps([b.masked() for b in blocks.list()])
         assert "hunter22pw" not in listed and "****" in listed
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 
 from ..errors import InvalidInput
-from ..events.model import utcnow
+from ..events.model import Event, utcnow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -76,6 +76,14 @@ class Block(msgspec.Struct, kw_only=True):
                  "prefect.resource.role": "block", "prefect.resource.name": self.name},
                 {"prefect.resource.id": f"prefect.block-type.{self.slug}",
                  "prefect.resource.role": "block-type"}]
+
+    def loaded_event(self) -> Event:
+        """`prefect.block.<slug>.loaded`, as Prefect emits when an action loads a block."""
+        return Event(event=f"prefect.block.{self.slug}.loaded",
+                     resource={"prefect.resource.id": f"prefect.block-document.{self.id}",
+                               "prefect.resource.name": self.name},
+                     related=[{"prefect.resource.id": f"prefect.block-type.{self.slug}",
+                               "prefect.resource.role": "block-type"}])
 
     def secrets(self) -> list[str]:
         """Every URL and header value, for scrubbing error text and logs."""

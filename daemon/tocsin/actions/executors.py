@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..events.model import Event
 from .model import Action
 from .outbox import Job
 from .targets import ActionFailed
@@ -37,6 +38,11 @@ class ActionRun:
     targets: dict[str, str]
     #: the rendered template fields (subject, body, payload, parameters)
     rendered: dict[str, Any]
+    #: resources the attempt touched (blocks...), related on its outcome event even when it
+    #: fails later on; executors append to it
+    related: list[dict[str, str]] = field(default_factory=list)
+    #: extra events the attempt emits with its outcome (e.g. `prefect.block.*.loaded`)
+    events: list[Event] = field(default_factory=list)
 
     @property
     def idempotency_key(self) -> str:

@@ -28,6 +28,8 @@ def find_block(run: ActionRun, kind: str) -> Block:
         raise ActionFailed(f"Block {named} not found (see `tocsin block ls`)")
     if block.kind != kind:
         raise ActionFailed(f"The referenced block was not a {kind} block")
+    run.related.extend(block.resources())
+    run.events.append(block.loaded_event())
     return block
 
 
@@ -86,7 +88,7 @@ async def send_notification(run: ActionRun) -> ActionResult:
         log_text = scrub(log_text, block.secrets())
         raise ActionFailed(f"Notification failed: {_last_problem(log_text)}", retry=True,
                            notification_log=log_text) from None
-    return ActionResult(related=block.resources())
+    return ActionResult()
 
 
 register_executor("send-notification", send_notification)

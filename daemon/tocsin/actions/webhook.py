@@ -42,15 +42,15 @@ async def close_session() -> None:
         _session = None
 
 
-def _target(run: ActionRun) -> tuple[WebhookTarget, list[dict[str, str]]]:
+def _target(run: ActionRun) -> WebhookTarget:
     action = run.action
     assert isinstance(action, CallWebhook)
     if action.url:
         return WebhookTarget(url=action.url, method=action.method or "POST",
-                             headers=dict(action.headers)), []
+                             headers=dict(action.headers))
     block = find_block(run, "webhook")
     assert block.webhook is not None
-    return block.webhook, block.resources()
+    return block.webhook
 
 
 def _content_type(body: str) -> str:
@@ -67,7 +67,7 @@ def _kept_headers(headers: aiohttp.typedefs.LooseHeaders) -> dict[str, str]:
 
 
 async def call_webhook(run: ActionRun) -> ActionResult:
-    target, related = _target(run)
+    target = _target(run)
     body: str = run.rendered.get("payload", "")
     headers = {"Idempotency-Key": run.idempotency_key, **target.headers}
     if body and not any(k.lower() == "content-type" for k in headers):
@@ -94,7 +94,7 @@ async def call_webhook(run: ActionRun) -> ActionResult:
         raise ActionFailed(f"Webhook call failed: {status} {reason or ''}".rstrip()
                            + (f": {start}" if start else ""),
                            retry=status >= 500 or status in _RETRY_STATUSES, **details)
-    return ActionResult(details=details, related=related)
+    return ActionResult(details=details)
 
 
 register_executor("call-webhook", call_webhook)

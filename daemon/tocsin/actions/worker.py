@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from ..errors import InvalidInput
+from ..events.model import Event
 from ..templates import is_template, referenced_names
 from .context import LAZY_OBJECTS, template_context
 from .events import outcome_events
@@ -66,6 +67,7 @@ class Outcome(msgspec.Struct, kw_only=True):
     retry: bool = False
     details: dict[str, Any] = {}
     related: list[dict[str, str]] = []
+    events: list[Event] = []
 
 
 class Worker:
@@ -179,8 +181,8 @@ class Worker:
                                   job.firing_id, job.action_index)])
         else:
             stmt = (MARK_FAILED, [(attempts, now, outcome.reason, job.firing_id, job.action_index)])
-        events = outcome_events(job, ok=outcome.ok, reason=outcome.reason,
-                                details=outcome.details, results=outcome.related)
+        events = outcome.events + outcome_events(job, ok=outcome.ok, reason=outcome.reason,
+                                                 details=outcome.details, results=outcome.related)
         await self.daemon.ingest(events, extra=[stmt])
         job.attempts = attempts
         if outcome.ok:
@@ -205,6 +207,7 @@ class Worker:
     async def execute(self, job: Job) -> Outcome:
         """Run one attempt; every failure becomes an Outcome with its reason."""
         related: list[dict[str, str]] = []
+        run: ActionRun | None = None
         try:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
@@ -216,7 +219,8 @@ class Worker:
             result: ActionResult = await executor_for(action.type)(run)
         except ActionFailed as exc:
             return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=exc.details,
-                           related=related)
+                           related=related + (run.related if run else []),
+                           events=run.events if run else [])
         except InvalidInput as exc:  # queued by an older tocsin with other rules
             return Outcome(ok=False, reason=f"the queued action is not valid: {exc}")
         except asyncio.CancelledError:
@@ -225,7 +229,8 @@ class Worker:
             log.exception("action %s raised", job.key)
             return Outcome(ok=False, reason=f"internal error: {type(exc).__name__}: {exc}",
                            retry=True, related=related)
-        return Outcome(ok=True, details=result.details, related=related + result.related)
+        return Outcome(ok=True, details=result.details,
+                       related=related + run.related + result.related, events=run.events)
 
     async def _load_lazy(self, action: Action, context: dict[str, Any], job: Job) -> None:
         """Fetch `flow_run`, `deployment`, ... only when a template of the action (a field

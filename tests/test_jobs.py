@@ -133,6 +133,14 @@ def test_cancel_kills_the_process_and_suspend_resume_stop_and_continue_it(projec
 
 def test_runs_survive_a_daemon_restart_and_vanished_ones_crash(project):
     d = project
+    graceful = wait_state(d, start(d, "sleepy", seconds=1.5)["id"], "RUNNING")
+    d.restart()  # SIGTERM: the daemon stops, the run's process does not
+    assert wait_state(d, graceful["id"], *FINAL)["state"]["name"] == "Completed"
+    with d.client() as c:
+        pools = c.filter_events(names=["prefect.work-pool.*"], order="oldest")["events"]
+    local = [e["event"] for e in pools if e["resource"]["prefect.resource.name"] == "local"]
+    assert local[-2:] == ["prefect.work-pool.not-ready", "prefect.work-pool.ready"]
+
     alive = wait_state(d, start(d, "sleepy", seconds=2)["id"], "RUNNING")
     doomed = wait_state(d, start(d, "sleepy", seconds=30)["id"], "RUNNING")
     d.kill9()

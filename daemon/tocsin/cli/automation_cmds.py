@@ -173,14 +173,17 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
     lines.append("  actions   " + ", ".join(a.get("type", "?") for a in automation["actions"]
                                          + automation["actions_on_trigger"]
                                          + automation["actions_on_resolve"]) or "none")
+    if not automation["enabled"]:
+        lines.append("  paused: no event is evaluated until `tocsin automation resume`")
     buckets = state["buckets"]
+    triggers = _triggers_by_id(automation["trigger"])
     lines.append(f"  open windows ({len(buckets)})" if buckets else
-                 "  open windows: none (waiting for a first matching event)")
+                 "  open windows: none — " + _waiting_for(automation["trigger"]))
     for b in buckets:
-        labels = ", ".join(f"{k}={v!r}" for k, v in b["labels"].items()) or "(all events)"
+        labels = ", ".join(f"{k}={v!r}" for k, v in b["labels"].items()) or "(one window, no for_each)"
         lines.append(f"    {b['posture']:<9} {labels}: {b['count']}/{b['threshold']} counted, "
-                     f"window {b['window_start']} .. {b['window_end']}, "
-                     f"next look {b['deadline']}")
+                     f"window {b['window_start']} .. {b['window_end']}")
+        lines.append(f"              {_verdict(b, triggers.get(b['trigger_id'], {}))}")
     if state.get("held_events"):
         lines.append(f"    {state['held_events']} expected event(s) held, waiting for an "
                      "arming (`after`) event")
@@ -193,6 +196,34 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         due = ", ".join(a.get("type", "?") for a in f["actions"])
         lines.append(f"    {f['at']} {f['state']} {labels} actions: {due or 'none'}")
     return "\n".join(lines)
+
+
+def _triggers_by_id(trigger: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {trigger["id"]: trigger}
+    for child in trigger.get("triggers", []):
+        found.update(_triggers_by_id(child))
+    return found
+
+
+def _waiting_for(trigger: dict[str, Any]) -> str:
+    """Why nothing is open, in words (event triggers; composites wait for their children)."""
+    if trigger.get("type") != "event":
+        return "waiting for its child triggers to fire"
+    if trigger.get("after"):
+        return f"waiting for an arming event ({', '.join(trigger['after'])})"
+    return f"waiting for a first expected event ({', '.join(trigger['expect']) or 'any'})"
+
+
+def _verdict(bucket: dict[str, Any], trigger: dict[str, Any]) -> str:
+    """What has to happen for this window to fire (the "why has it not fired?" answer)."""
+    need = bucket["threshold"] - bucket["count"]
+    if bucket["posture"] == "Proactive":
+        if need > 0:
+            return f"fires at {bucket['window_end']} unless {need} more expected event(s) arrive"
+        return f"satisfied: will not fire for this window (ends {bucket['window_end']})"
+    if not trigger.get("within"):
+        return f"fires after {need} more expected event(s) (no time limit)"
+    return f"fires after {need} more expected event(s) before {bucket['window_end']}"
 
 
 def change(args: argparse.Namespace) -> int:

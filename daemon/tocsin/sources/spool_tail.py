@@ -35,7 +35,7 @@ class SpoolTail(TailSource):
                 return
             reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
             await self._commit([], [reset.upsert(self.spec.name)])
-            tf.offset, tf.lineno, tf.head, tf.marker = 0, 0, None, b""
+            tf.place(0, 0, b"", None, committed=True)
         finally:
             fcntl.flock(tf.fd, fcntl.LOCK_UN)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import asyncio
 import logging
 import os
 import stat
@@ -28,7 +29,7 @@ from .lines import JsonlParser, Parser, RegexParser, Rejected, rejected_event
 
 log = logging.getLogger("tocsin.tail")
 
-READ_BYTES = 4 * 1024 * 1024
+READ_BYTES = 1024 * 1024
 MAX_GAP_BYTES = 64 * 1024 * 1024
 ROUND_SECONDS = 0.1
 
@@ -73,6 +74,18 @@ class SourceSpec:
 
 
 @dataclass
+class Read:
+    """Lines read past a file's offset, not yet committed."""
+
+    events: list[Event]
+    offset: int
+    lineno: int
+    marker: bytes
+    lines: int
+    rejected: int
+
+
+@dataclass
 class TrackedFile:
     """One open file: where it is, who it is, and how far it has been committed."""
 
@@ -89,6 +102,10 @@ class TrackedFile:
     rotated_since: float | None = None
     last_change: float = 0.0
 
+    #: (offset, lineno, marker, head) as last committed; the fields above run ahead of it
+    #: while a batch is being committed and fall back to it if that commit fails.
+    committed: tuple[int, int, bytes, bytes | None] = (0, 0, b"", None)
+
     @property
     def key(self) -> tuple[int, int]:
         return (self.dev, self.ino)
@@ -97,17 +114,25 @@ class TrackedFile:
         return cps.Checkpoint(self.dev, self.ino, self.path, self.head, self.offset,
                               self.marker, self.lineno)
 
+    def place(self, offset: int, lineno: int, marker: bytes, head: bytes | None,
+              *, committed: bool) -> None:
+        self.offset, self.lineno, self.marker, self.head = offset, lineno, marker, head
+        self.scan = 0
+        if committed:
+            self.committed = (offset, lineno, marker, head)
+
+    def rewind(self) -> None:
+        self.place(*self.committed, committed=False)
+
 
 @dataclass
-class Read:
-    """Lines read past a file's offset, not yet committed."""
+class InFlight:
+    """A batch handed to the store and not yet acknowledged."""
 
-    events: list[Event]
-    offset: int
-    lineno: int
-    marker: bytes
-    lines: int
-    rejected: int
+    tf: TrackedFile
+    read: Read
+    checkpoint: cps.Checkpoint
+    task: asyncio.Future[Any]
 
 
 TRUNCATED = object()
@@ -139,6 +164,7 @@ class TailSource:
         self._first_run = False
         self._checkpoints: dict[tuple[int, int], cps.Checkpoint] = {}
         self._read_size = max(READ_BYTES, spec.max_line_bytes + 1)
+        self._inflight: InFlight | None = None
 
     # -- the watcher's view ----------------------------------------------------------------
     def dirs(self) -> set[str]:
@@ -273,11 +299,10 @@ class TailSource:
         tf = TrackedFile(path, fd, *key, last_change=self._clock())
         cp = self._checkpoints.pop(key, None)
         if cp is not None:
-            tf.offset, tf.lineno, tf.marker, tf.head = cp.offset, cp.lineno, cp.marker, cp.head
+            tf.place(cp.offset, cp.lineno, cp.marker, cp.head, committed=True)
         elif initial and self._first_run and self.spec.start == "end":
-            tf.offset, tf.lineno = end_of_last_line(fd, st.st_size)
-            tf.marker = marker_at(fd, tf.offset)
-            tf.head = head_of(fd)
+            offset, lineno = end_of_last_line(fd, st.st_size)
+            tf.place(offset, lineno, marker_at(fd, offset), head_of(fd), committed=True)
         self.files[key] = tf
         return tf
 
@@ -287,32 +312,62 @@ class TailSource:
         one; stop after ROUND_SECONDS and say whether anything is left."""
         deadline = self._clock() + ROUND_SECONDS
         active = list(self.files.values())
-        while active:
-            active = [tf for tf in active if await self._step(tf)]
-            if active and self._clock() > deadline:
-                return True
-        return False
+        try:
+            while active:
+                active = [tf for tf in active if await self._step(tf)]
+                if active and self._clock() > deadline:
+                    return True
+            return False
+        finally:
+            await self._flush()
 
     async def _step(self, tf: TrackedFile, final: bool = False) -> bool:
-        """Read and commit one batch; True if it made progress."""
+        """Read one batch and hand it to the store; True if it made progress.
+
+        The batch is committed while the next one is parsed (one commit in flight), and it
+        is only handed over once the previous commit succeeded: after a failed commit
+        nothing later is committed, and the files fall back to their committed offsets.
+        """
         try:
             got = self._read(tf, final)
             if got is TRUNCATED:
+                await self._flush()
                 await self._restart_truncated(tf)
                 return True
             if got is None:
                 return False
             assert isinstance(got, Read)
-            cp = cps.Checkpoint(tf.dev, tf.ino, tf.path, tf.head or head_of(tf.fd), got.offset,
-                                got.marker, got.lineno)
-            await self._commit(got.events, [cp.upsert(self.spec.name)])
-        except Exception as exc:  # a failed read or commit is retried on the next poll
+        except Exception as exc:  # a failed read is retried on the next poll
             log.exception("source %s: reading %s failed", self.spec.name, tf.path)
             self._note_error(f"reading {tf.path} failed: {exc}; will retry")
+            tf.rewind()
             return False
-        tf.offset, tf.lineno, tf.marker, tf.head = cp.offset, cp.lineno, cp.marker, cp.head
-        tf.scan = 0
+        if not await self._flush():
+            tf.rewind()
+            return False
+        cp = cps.Checkpoint(tf.dev, tf.ino, tf.path, tf.head or head_of(tf.fd), got.offset,
+                            got.marker, got.lineno)
+        task = asyncio.ensure_future(self._commit(got.events, [cp.upsert(self.spec.name)]))
+        self._inflight = InFlight(tf, got, cp, task)
+        tf.place(cp.offset, cp.lineno, cp.marker, cp.head, committed=False)
         tf.last_change = self._clock()
+        return True
+
+    async def _flush(self) -> bool:
+        """Wait for the batch in flight; False (and its file rewound) if its commit failed."""
+        pending, self._inflight = self._inflight, None
+        if pending is None:
+            return True
+        try:
+            await pending.task
+        except Exception as exc:  # retried from the committed offset on the next poll
+            log.error("source %s: committing lines of %s failed: %s", self.spec.name,
+                      pending.tf.path, exc)
+            self._note_error(f"committing lines of {pending.tf.path} failed: {exc}; will retry")
+            pending.tf.rewind()
+            return False
+        cp, got = pending.checkpoint, pending.read
+        pending.tf.committed = (cp.offset, cp.lineno, cp.marker, cp.head)
         c = self.counters
         c.lines_read += got.lines
         c.rejected += got.rejected
@@ -325,13 +380,16 @@ class TailSource:
         if tf.scan:
             return self._skip_long_line(tf, final)
         m = len(tf.marker)
-        data = os.pread(tf.fd, self._read_size + m, tf.offset - m)
+        data = os.pread(tf.fd, READ_BYTES + m, tf.offset - m)
         if data[:m] != tf.marker:
             return TRUNCATED
         data = data[m:]
         if not data:
             return None
         end = data.rfind(b"\n") + 1
+        if end == 0 and len(data) == READ_BYTES and self._read_size > READ_BYTES:
+            data = os.pread(tf.fd, self._read_size, tf.offset)  # one line longer than a read
+            end = data.rfind(b"\n") + 1
         if end == 0:
             if len(data) > self.spec.max_line_bytes:
                 tf.scan = tf.offset + len(data)
@@ -367,6 +425,10 @@ class TailSource:
         lines = chunk.split(b"\n")
         if chunk.endswith(b"\n"):
             lines.pop()
+        if isinstance(self.parser, JsonlParser):
+            fast = self.parser.parse_many(chunk, lines, self.spec.max_line_bytes)
+            if fast is not None:
+                return fast, lineno + len(lines), 0, len(lines)
         events: list[Event] = []
         rejected = 0
         limit = self.spec.max_line_bytes
@@ -410,7 +472,7 @@ class TailSource:
                 events, rejected, lines = self._read_gap(copy, tf)
         reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
         await self._commit(events, [reset.upsert(self.spec.name)])
-        tf.offset, tf.lineno, tf.head, tf.marker, tf.scan = 0, 0, None, b"", 0
+        tf.place(0, 0, b"", None, committed=True)
         self.counters.lines_read += lines
         self.counters.rejected += rejected
         self.counters.events += len(events) - rejected
@@ -441,7 +503,7 @@ class TailSource:
                 continue
             while await self._step(tf, final=True):
                 pass
-            if tf.offset < os.fstat(tf.fd).st_size:
+            if not await self._flush() or tf.offset < os.fstat(tf.fd).st_size:
                 continue  # a commit failed; keep it and try again
             await self._commit([], [(cps.DELETE, [[self.spec.name, tf.dev, tf.ino]])])
             os.close(tf.fd)

@@ -115,6 +115,7 @@ class EngineComponent(Component):
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
         return {"automations": len(self.automations), "buckets": len(self.engine.buckets),
+                "waiting_followers": len(self.engine.followers),
                 "evaluated": self.evaluated, "fired": self.fired,
                 "next_deadline": persist.iso(deadline)}
 

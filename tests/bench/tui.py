@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -59,6 +60,7 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> No
     from tocsin_tui.app import TocsinApp
 
     app = TocsinApp(socket, autostart=False)
+    gc.freeze()  # as tocsin_tui.app.run does
     lags: list[float] = []
     stalls: list[float] = []
     busy: list[float] = []  # main-thread CPU time within each timer interval

@@ -72,10 +72,6 @@ class TocsinApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(FLUSH_INTERVAL, self.flush_feed)
         self.connect()
-        # Everything loaded so far lives as long as the app: exclude it from the garbage
-        # collector's full passes, which otherwise scan it all and stall the UI ~100 ms
-        # every few seconds while events stream in (measured by tests/bench/tui.py).
-        self.call_after_refresh(gc.freeze)
 
     async def on_unmount(self) -> None:
         await self.connection.close()
@@ -183,6 +179,10 @@ def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
 
 def run(socket_path: str | None = None) -> int:
     app = TocsinApp(socket_path)
+    # Everything imported so far lives as long as the process: keep it out of the garbage
+    # collector's full passes, which otherwise scan it all and stall the UI for up to
+    # ~100 ms every few seconds while events stream in (measured by tests/bench/tui.py).
+    gc.freeze()
     app.run()
     started = app.connection.started
     if started is not None and started.poll() is None:

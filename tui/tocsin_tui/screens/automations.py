@@ -2,7 +2,8 @@
 
 State comes from `/automations/{id}/state`; "last fired" and "times fired" are counted from
 the `prefect.automation.triggered` events in the store (one query for all automations). The
-table refreshes every few seconds while it is on screen, and at once after each change.
+table reloads when the live feed brings an event about an automation (and every 15 s), and at
+once after each change made here.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .confirm import ConfirmScreen
 if TYPE_CHECKING:
     from ..app import TocsinApp
 
-REFRESH_EVERY = 2.0
+CHECK_EVERY = 0.5
+REFRESH_ANYWAY = 15.0
+AUTOMATION_EVENTS = ("prefect.automation.", "tocsin.automation.")
 FIRED_EVENT = "prefect.automation.triggered"
 MAX_COUNTED = 10_000
 COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired")
@@ -71,6 +74,8 @@ class AutomationsScreen(Screen[None]):
         super().__init__()
         self.automations: dict[str, dict[str, Any]] = {}
         self.shown: list[tuple[str, tuple[str, ...]]] = []
+        self.stale = True
+        self.since_load = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -81,19 +86,33 @@ class AutomationsScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.set_interval(REFRESH_EVERY, self.refresh_if_shown)
+        self.app.feed_listeners.append(self.watch_feed)
+        self.set_interval(CHECK_EVERY, self.refresh_if_shown)
+
+    def on_unmount(self) -> None:
+        if self.watch_feed in self.app.feed_listeners:
+            self.app.feed_listeners.remove(self.watch_feed)
 
     def on_screen_resume(self) -> None:
         self.query_one(DataTable).focus()
         self.action_refresh()
 
+    def watch_feed(self, new: list[dict[str, Any]]) -> None:
+        """Automations change state only with events about them: reload when one passes."""
+        if any(e.get("event", "").startswith(AUTOMATION_EVENTS) for e in new):
+            self.stale = True
+
     def refresh_if_shown(self) -> None:
-        if self.is_current:
+        """Reload when the feed saw an automation event, and now and then regardless (an
+        offline spell may have hidden some); the store query is not free."""
+        self.since_load += CHECK_EVERY
+        if self.is_current and (self.stale or self.since_load >= REFRESH_ANYWAY):
             self.load(quiet=True)
 
     # -- data -----------------------------------------------------------------------------
     @work(group="automations", exclusive=True, exit_on_error=False)
     async def load(self, quiet: bool = False) -> None:
+        self.stale, self.since_load = False, 0.0
         try:
             found = await self.app.api("POST", "/automations/filter", {}, quiet=quiet,
                                        what="automation list")

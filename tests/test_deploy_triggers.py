@@ -226,3 +226,26 @@ def test_flow_run_actions_and_template_objects(daemon):
         assert run["state"]["message"].startswith("State changed by Automation ")
     finally:
         server.shutdown()
+
+
+def test_metric_automation_in_the_daemon_measures_real_runs(daemon):
+    """The live daemon feeds its own flow-run events to a metric trigger, keeps its state
+    across a restart, and `automation inspect` says where the metric stands."""
+    d = daemon
+    assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "always-fails").returncode == 0
+    with d.client() as c:
+        c.request("POST", "/automations", {
+            "name": "mostly failing",
+            "trigger": {"type": "metric", "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                        "metric": {"name": "successes", "operator": "<", "threshold": 0.5}},
+            "actions": [{"type": "do-nothing"}]})
+    wait_state(d, start(d, "always-fails")["id"], *FINAL)
+    d.restart()
+    wait_state(d, start(d, "always-fails")["id"], *FINAL)
+
+    def line() -> str:
+        out = cli(d, "automation", "inspect", "mostly failing").stdout
+        return next((x for x in out.splitlines() if x.strip().startswith("metric ")), "")
+
+    text = wait_for(lambda: "over 2 run(s)" in line() and line())
+    assert "successes = 0 over 2 run(s); fires when < 0.5; in breach since" in text

@@ -186,9 +186,23 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
         "id": automation.id, "name": automation.name, "enabled": automation.enabled,
         "state": current, "idle_ttl": engine.idle_ttl, "buckets": buckets,
         "held_events": held,
-        "composite_slots": slots, "recent_firings": [
+        "composite_slots": slots, "metric": _metric_state(engine, automation.id),
+        "recent_firings": [
             {**f["firing"], "actions": f["actions"]} for f in firings],
     }
+
+
+def _metric_state(engine: Any, automation_id: str | None) -> dict[str, Any] | None:
+    """A metric trigger's current value and breach bookkeeping (None for other triggers)."""
+    metric = engine.metrics.get(automation_id)
+    if metric is None:
+        return None
+    st = metric.state
+    return {"name": metric.query.name, "value": st.value, "operator": metric.query.operator,
+            "threshold": metric.query.threshold, "runs_seen": len(st.runs), "fired": st.fired,
+            "breaching_since": persist.iso(st.breach_since),
+            "recovering_since": persist.iso(st.ok_since),
+            "next_check": persist.iso(st.next_check)}
 
 
 def routes() -> list[web.RouteDef]:

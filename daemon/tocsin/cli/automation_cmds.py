@@ -177,8 +177,11 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         lines.append("  paused: no event is evaluated until `tocsin automation resume`")
     buckets = state["buckets"]
     triggers = _triggers_by_id(automation["trigger"])
-    lines.append(f"  open windows ({len(buckets)})" if buckets else
-                 "  open windows: none — " + _waiting_for(automation["trigger"]))
+    if state.get("metric"):
+        lines.append("  metric    " + _metric_line(state["metric"]))
+    else:
+        lines.append(f"  open windows ({len(buckets)})" if buckets else
+                     "  open windows: none — " + _waiting_for(automation["trigger"]))
     for b in buckets:
         labels = ", ".join(f"{k}={v!r}" for k, v in b["labels"].items()) or "(one window, no for_each)"
         lines.append(f"    {b['posture']:<9} {labels}: {b['count']}/{b['threshold']} counted, "
@@ -196,6 +199,18 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         due = ", ".join(a.get("type", "?") for a in f["actions"])
         lines.append(f"    {f['at']} {f['state']} {labels} actions: {due or 'none'}")
     return "\n".join(lines)
+
+
+def _metric_line(m: dict[str, Any]) -> str:
+    """A metric trigger's value against its threshold, and where its breach clock stands."""
+    value = "no runs to measure yet" if m["value"] is None else f"{m['value']:.4g}"
+    line = (f"{m['name']} = {value} over {m['runs_seen']} run(s); fires when "
+            f"{m['operator']} {m['threshold']:g}")
+    if m["breaching_since"]:
+        line += f"; in breach since {m['breaching_since']}"
+    if m["recovering_since"]:
+        line += f"; out of breach since {m['recovering_since']}"
+    return line + ("; triggered (waiting to resolve)" if m["fired"] else "")
 
 
 def _triggers_by_id(trigger: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -261,3 +261,38 @@ def test_bad_input_is_refused_with_the_field(daemon):
         assert exc.value.status == 404
     out = cli(daemon, "deployment", "run", "nope")
     assert out.returncode == 1 and "no deployment with id or name 'nope'" in out.stderr
+
+
+def test_serve_several_deployments_with_a_schedule(daemon, tmp_path):
+    """`tocsin.serve(a.to_deployment(..., interval=1), b.to_deployment(...))`: the scheduled
+    one runs on its own, the other on request, both in the serving program's processes."""
+    d = daemon
+    script = tmp_path / "two.py"
+    script.write_text(
+        "from tocsin import flow, serve\n\n"
+        "@flow\n"
+        "def ticker():\n"
+        "    return 'tick'\n\n"
+        "@flow(name='on-demand')\n"
+        "def on_demand(x: int = 1):\n"
+        "    return x * 2\n\n"
+        "if __name__ == '__main__':\n"
+        "    serve(ticker.to_deployment('tick', interval=1, tags=['served']),\n"
+        "          on_demand.to_deployment('demand', parameters={'x': 5}))\n")
+    env = {**os.environ, "TOCSIN_SOCKET": str(d.socket)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        def ticks() -> list[dict]:
+            with d.client() as c:
+                try:
+                    return c.request("GET", "/flow_runs?deployment=tick&state=Completed")
+                except ApiError:
+                    return []
+        done = wait_for(lambda: len(ticks()) >= 2 and ticks(), timeout=15)
+        assert {r["result"] for r in done} == {"tick"} and done[0]["tags"] == ["served"]
+        run = wait_state(d, start(d, "demand")["id"], *FINAL)
+        assert run["result"] == 10
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)

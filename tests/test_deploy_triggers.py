@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 from test_jobs import FINAL, SAMPLES, cli, get_run, run_events, start, wait_for, wait_state
 
@@ -168,9 +169,9 @@ def test_inferred_job_actions_pause_the_deployment_and_work_pool(daemon):
 
 
 class _Sink(http.server.BaseHTTPRequestHandler):
-    bodies: list[str] = []
+    bodies: ClassVar[list[str]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         _Sink.bodies.append(self.rfile.read(length).decode())
         self.send_response(200)

@@ -64,7 +64,7 @@ def run_flow(spec: dict[str, Any]) -> dict[str, Any]:
             import asyncio  # only async flows pay for it
 
             value = asyncio.run(value)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (any exception of the flow is its failure)
         traceback.print_exc()
         return {"state": "Failed",
                 "message": f"Flow run encountered an exception: {type(exc).__name__}: {exc}"}
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[1]).read_text())
     try:
         result = run_command(spec) if spec.get("command") else run_flow(spec)
-    except Exception as exc:  # could not even load the flow: the run fails with why
+    except Exception as exc:  # noqa: BLE001 (could not even load the flow: the run fails with why)
         traceback.print_exc()
         result = {"state": "Failed", "message": f"Flow could not be loaded: {type(exc).__name__}: {exc}"}
     sys.stdout.flush()

@@ -137,3 +137,34 @@ async def test_checkpoints_of_files_gone_while_down_are_forgotten(rig: Rig) -> N
     await rig.start()
     await rig.settle()
     assert await rig.checkpoint_rows() == []
+
+
+@pytest.mark.parametrize("files", [1, 2])
+async def test_a_failed_commit_is_read_again_from_the_committed_offset(
+        tmp_path: Path, files: int) -> None:
+    """The store refuses one batch (as a full disk would) while the next is being read: that
+    batch and everything after it are read again, nothing twice."""
+    rig = await Rig(tmp_path, "none").open()
+    calls = {"batches": 0}
+    real_commit = rig._commit
+
+    async def refusing_second_batch(events, extra):
+        if events:
+            calls["batches"] += 1
+            if calls["batches"] == 2:
+                raise OSError("database or disk is full (injected)")
+        await real_commit(events, extra)
+
+    rig._commit = refusing_second_batch  # type: ignore[method-assign]
+    count = 30_000  # about 3 MiB: several 1 MiB batches, one commit in flight at a time
+    for f in range(files):
+        append(tmp_path / f"app{f}.log",
+               b"".join(line(n, pad="p" * 30) for n in range(f, count, files)))
+    rig.spec(path="app*.log")
+    try:
+        await rig.start()
+        assert sorted(await rig.wait_for(count, timeout=30)) == list(range(count))
+        assert "disk is full" in rig.status()["app"]["last_error"]
+        assert rig.status()["app"]["lines_read"] == count
+    finally:
+        await rig.close()

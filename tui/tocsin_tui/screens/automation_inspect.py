@@ -43,11 +43,11 @@ class InspectScreen(Screen[None]):
         yield Header()
         yield Static("loading…", id="inspect-summary")
         with VerticalScroll(id="inspect-body"):
-            yield Label("Live buckets", classes="section")
+            yield Label("Live buckets", classes="section", id="buckets-title")
             buckets: DataTable[str] = DataTable(id="buckets", cursor_type="row")
             buckets.add_columns("Trigger", "Labels", "Count", "Window", "Deadline")
             yield buckets
-            yield Label("Recent firings", classes="section")
+            yield Label("Recent firings", classes="section", id="firings-title")
             firings: DataTable[str] = DataTable(id="firings", cursor_type="row")
             firings.add_columns("At", "State", "Triggering event", "Actions")
             yield firings
@@ -80,14 +80,18 @@ class InspectScreen(Screen[None]):
     def show(self, state: dict[str, Any], outcomes: dict[str, dict[int, str]]) -> None:
         enabled = "enabled" if state.get("enabled") else "disabled"
         self.query_one("#inspect-summary", Static).update(Content.from_markup(
-            "[b]$name[/] · $enabled · state [b]$state[/] · $n open bucket(s)",
-            name=state.get("name", ""), enabled=enabled, state=state.get("state", "?"),
-            n=str(len(state.get("buckets") or []))))
-        fill(self.query_one("#buckets", DataTable),
-             [bucket_cells(b) for b in state.get("buckets") or []])
+            "[b]$name[/] · $enabled · state [b]$state[/]",
+            name=state.get("name", ""), enabled=enabled, state=state.get("state", "?")))
+        buckets = state.get("buckets") or []
+        firings = state.get("recent_firings") or []
+        self.query_one("#buckets-title", Label).update(
+            f"Live buckets ({len(buckets)} open)" if buckets else
+            "Live buckets — none open: no event has started a window")
+        self.query_one("#firings-title", Label).update(
+            f"Recent firings ({len(firings)})" if firings else "Recent firings — none yet")
+        fill(self.query_one("#buckets", DataTable), [bucket_cells(b) for b in buckets])
         fill(self.query_one("#firings", DataTable),
-             [firing_cells(f, outcomes.get(f.get("id", ""), {}))
-              for f in state.get("recent_firings") or []])
+             [firing_cells(f, outcomes.get(f.get("id", ""), {})) for f in firings])
 
 
 def fill(table: DataTable[str], rows: list[tuple[str, ...]]) -> None:

@@ -53,13 +53,16 @@ class SourceSpec:
     rotate_wait: float = 5.0
 
     @classmethod
-    def from_config(cls, w: WatchConfig) -> SourceSpec:
-        path = os.path.abspath(os.path.expanduser(w.path))
+    def from_config(cls, w: WatchConfig, base: str = ".") -> SourceSpec:
+        """Relative paths are taken from `base`, the directory of the config file."""
+
+        def absolute(p: str) -> str:
+            return os.path.normpath(os.path.join(base, os.path.expanduser(p)))
+
         return cls(
-            name=w.name or w.path, path=path, format=w.format, start=w.start,
+            name=w.name or w.path, path=absolute(w.path), format=w.format, start=w.start,
             pattern=w.pattern, template=w.template,
-            exclude=tuple(os.path.abspath(os.path.expanduser(e)) if "/" in e else e
-                          for e in w.exclude),
+            exclude=tuple(absolute(e) if "/" in e else e for e in w.exclude),
             max_line_bytes=w.max_line_bytes,
             ignore_older=(parse_duration(w.ignore_older).total_seconds()
                           if w.ignore_older is not None else None),

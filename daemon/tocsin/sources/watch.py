@@ -165,7 +165,9 @@ class WatchComponent(Component):
     def _sources(self, config: Config, current: list[TailSource]) -> list[TailSource]:
         """One TailSource per spec; an unchanged spec keeps its running source."""
         assert self._daemon is not None
-        specs = [SourceSpec.from_config(w) for w in config.watch]
+        config_file = self._daemon.paths.config
+        base = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
+        specs = [SourceSpec.from_config(w, base) for w in config.watch]
         specs.append(spool_spec(self._daemon.paths.home))
         running = {s.spec: s for s in current}
         return [running.get(spec) or self._tail(spec) for spec in specs]

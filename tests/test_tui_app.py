@@ -22,7 +22,6 @@ from tocsin.errors import DaemonNotRunning
 from tocsin_tui.app import DARK, LIGHT, TocsinApp
 from tocsin_tui.screens.automations import AutomationsScreen
 from tocsin_tui.screens.help import HelpScreen
-
 from tui_helpers import wait_for
 
 

@@ -13,7 +13,6 @@ from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automation_inspect import InspectScreen
 from tocsin_tui.screens.confirm import ConfirmScreen
 from tocsin_tui.screens.templates import TemplateScreen
-
 from tui_helpers import wait_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "automations" / "order-flow.yaml"

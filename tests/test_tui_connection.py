@@ -11,7 +11,6 @@ from pathlib import Path
 from tocsin.client.sync import SyncClient, build_event
 from tocsin_tui.app import TocsinApp
 from tocsin_tui.widgets.event_list import EventList
-
 from tui_helpers import wait_for
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 from tocsin.client.sync import build_event
 from tocsin_tui.app import TocsinApp
 from tocsin_tui.screens.event_detail import EventDetailScreen
-from tocsin_tui.widgets.event_list import EventList
-
+from tocsin_tui.widgets.event_list import MAX_ROWS, EventList
 from tui_helpers import wait_for
 
 
@@ -130,3 +132,26 @@ async def test_older_events_are_paged_from_the_store(daemon):
         ids = [e["resource"]["prefect.resource.id"] for e in app.screen.query_one(EventList).rows
                if e["event"] == "bulk.event"]
         assert ids == [f"r.{i}" for i in range(700)]
+
+
+async def test_a_flood_keeps_the_list_bounded_and_pause_holds_it_still():
+    """No daemon needed: events put straight into the app's inbox, as the stream does."""
+    tmp = Path(tempfile.mkdtemp(prefix="tcs", dir="/tmp"))
+    app = TocsinApp(str(tmp / "none.sock"), autostart=False)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            events_list = app.screen.query_one(EventList)
+            app.feed.inbox.extend(ev("flood.event", f"r.{i}") for i in range(6000))
+            await wait_for(pilot, lambda: len(app.feed) == 5000, what="one batch")
+            assert len(events_list.rows) == MAX_ROWS
+            assert events_list.rows[-1]["resource"]["prefect.resource.id"] == "r.5999"
+            assert events_list.cursor == MAX_ROWS - 1
+            await pilot.press("space")
+            app.feed.inbox.extend(ev("flood.more", f"m.{i}") for i in range(300))
+            await wait_for(pilot, lambda: app.screen.pending == 300, what="pending")
+            assert events_list.rows[-1]["resource"]["prefect.resource.id"] == "r.5999"
+            await pilot.press("space")
+            assert events_list.rows[-1]["resource"]["prefect.resource.id"] == "m.299"
+            assert len(events_list.rows) == MAX_ROWS
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

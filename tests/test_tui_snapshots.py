@@ -12,11 +12,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from daemon_proc import DaemonProcess
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 from tocsin.client.sync import build_event
@@ -24,12 +25,10 @@ from tocsin_tui.app import LIGHT, TocsinApp
 from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automation_inspect import InspectScreen
 from tocsin_tui.screens.event_detail import EventDetailScreen
-
-from daemon_proc import DaemonProcess
 from tui_helpers import wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "automations" / "order-flow.yaml"
 
 

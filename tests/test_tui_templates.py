@@ -8,7 +8,6 @@ from tocsin.client.sync import build_event
 from tocsin_tui.app import TocsinApp
 from tocsin_tui.screens.event_pick import PasteEventScreen, PickEventScreen
 from tocsin_tui.screens.templates import TemplateScreen
-
 from tui_helpers import wait_for
 
 

@@ -23,12 +23,12 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_proc import DaemonProcess  # noqa: E402
+from daemon_proc import DaemonProcess
 
 BATCH_EVERY = 0.01
 
@@ -68,7 +68,7 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float) -> No
 
     def on_events(new: list[dict]) -> None:
         nonlocal seen
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for e in new:
             if e["event"] == "bench.tui":
                 seen += 1

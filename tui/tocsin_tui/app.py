@@ -82,7 +82,7 @@ class TocsinApp(App[None]):
         """Find (or start) the daemon, then follow its live stream until the app ends."""
         try:
             up = await self.connection.ensure_daemon(self.autostart)
-        except Exception as exc:  # noqa: BLE001 - shown to the user, the app keeps running
+        except Exception as exc:
             self.set_connected(False, str(exc))
             self.notify(str(exc), title="Could not start the daemon", severity="error",
                         timeout=15)

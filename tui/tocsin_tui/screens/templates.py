@@ -126,7 +126,7 @@ class TemplateScreen(Screen[None]):
             status, result = await self.app.connection.client.request_status(
                 "POST", "/templates/render", body)
         except OFFLINE_ERRORS as exc:
-            self.set_status(f"[b $warning]not rendered[/]: $msg", msg=f"daemon unreachable ({exc})")
+            self.set_status("[b $warning]not rendered[/]: $msg", msg=f"daemon unreachable ({exc})")
             return
         if template != self.editor.text:
             return  # typed on meanwhile; a newer render is coming

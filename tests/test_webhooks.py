@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -135,3 +136,38 @@ def test_listener_is_off_by_default(daemon) -> None:
         assert c.health()["components"]["webhooks"]["listening"] == "off"
         hook = c.request("POST", "/webhooks", {"name": "later", "template": "{}"})
     assert hook["url"] is None
+
+
+def test_sighup_turns_the_listener_on_and_off(make_daemon, tmp_path: Path) -> None:
+    import signal
+
+    config = tmp_path / "tocsin.toml"
+    config.write_text("")
+    d = make_daemon(config=config).start()
+
+    def listening() -> str:
+        with d.client() as c:
+            return c.health()["components"]["webhooks"]["listening"]
+
+    def after_hup(want_off: bool) -> str:
+        d.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now = listening()
+            if (now == "off") == want_off:
+                return now
+            time.sleep(0.05)
+        raise AssertionError(f"listener still {listening()}")
+
+    assert listening() == "off"
+    config.write_text("[webhooks]\nenabled = true\nport = 0\n")
+    address = after_hup(want_off=False)
+    with d.client() as c:
+        hook = c.request("POST", "/webhooks", {"name": "h", "template":
+                         '{"event": "e", "resource": {"prefect.resource.id": "r"}}'})
+    assert hook["url"].startswith(address)
+    assert post(hook["url"], b"{}")[0] == 202
+    config.write_text("")
+    after_hup(want_off=True)
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(urllib.request.Request(hook["url"], data=b"{}"), timeout=5)

@@ -58,6 +58,51 @@ def ceiling(path: Path) -> float:
     return count / (time.perf_counter() - t0)
 
 
+def bulk_parse(path: Path) -> float:
+    """The same, decoding each 1 MiB of lines in one call (msgspec decode_lines), as the
+    tailer's fast path does: the stricter ceiling."""
+    decoder = msgspec.json.Decoder(Event)
+    t0 = time.perf_counter()
+    count = 0
+    rest = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            data = rest + chunk
+            end = data.rfind(b"\n") + 1
+            count += len(decoder.decode_lines(data[:end]))
+            rest = data[end:]
+    return count / (time.perf_counter() - t0)
+
+
+def store_ceiling(path: Path, limit: int = 200_000) -> float:
+    """What the event store's SQLite schema takes at most: rows already built, one
+    executemany per 20,000, in a fresh WAL file (no parsing, no event loop)."""
+    import sqlite3
+
+    from tocsin.events.store import INSERT, SCHEMA, event_row
+
+    decoder = msgspec.json.Decoder(Event)
+    with open(path, "rb") as f:
+        events = [decoder.decode(next(f)) for _ in range(limit)]
+    for e in events:
+        e.received = e.occurred
+    rows = [event_row(e) for e in events]
+    db = path.with_suffix(".db")
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(SCHEMA)
+    t0 = time.perf_counter()
+    for i in range(0, len(rows), 20_000):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT, rows[i:i + 20_000])
+        conn.execute("COMMIT")
+    rate = len(rows) / (time.perf_counter() - t0)
+    conn.close()
+    db.unlink()
+    return rate
+
+
 def watch_status(d: DaemonProcess, name: str) -> dict:
     with d.client() as c:
         return c.health()["components"]["watch"][name]
@@ -128,6 +173,10 @@ def main() -> None:
     print(f"file: {args.lines:,} lines, {staged.stat().st_size / 1e6:.0f} MB")
     ceil = ceiling(staged)
     print(f"ceiling (read + split + msgspec into Event, this process): {ceil:,.0f} lines/s")
+    bulk = bulk_parse(staged)
+    print(f"stricter ceiling (read + msgspec decode_lines into Event): {bulk:,.0f} lines/s")
+    print(f"for scale, SQLite alone (prebuilt rows into the events schema): "
+          f"{store_ceiling(staged):,.0f} rows/s")
 
     config = tmp / "tocsin.toml"
     config.write_text(f'[[watch]]\nname = "bench"\npath = "{watched}/*.jsonl"\n'
@@ -136,7 +185,8 @@ def main() -> None:
     try:
         rate = throughput(d, watched, staged, args.lines)
         print(f"tailer (real daemon, until committed): {rate:,.0f} lines/s = "
-              f"{100 * rate / ceil:.0f}% of the ceiling (target >= 50%)")
+              f"{100 * rate / ceil:.0f}% of the ceiling, {100 * rate / bulk:.0f}% of the "
+              "stricter one (target >= 50%)")
 
         lat = asyncio.run(latency(d, watched / "live.jsonl", args.latency_seconds))
         ms = [x * 1000 for x in lat]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from tocsin.events.model import Event
 from tocsin.events.store import EventStore
 from tocsin.sources import checkpoints

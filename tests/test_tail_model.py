@@ -16,7 +16,6 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
-
 from test_tail_helpers import Rig, append, line
 
 

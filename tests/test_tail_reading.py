@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_tail_helpers import MODES, Rig, append, line, lines
 
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_tail_helpers import MODES, Rig, append, inode, line, lines
 
 
@@ -47,7 +46,8 @@ async def test_resume_from_checkpoint_then_ignore_checkpoints(rig: Rig) -> None:
     await rig.start()
     assert await rig.wait_for(5) == list(range(5))
     await rig.stop()
-    await rig.store.run([("DELETE FROM tail_checkpoints", [()]), ("DELETE FROM tail_sources", [()])])
+    await rig.store.run([("DELETE FROM tail_checkpoints", [()]),
+                         ("DELETE FROM tail_sources", [()])])
     await rig.start()
     assert await rig.wait_for(10) == list(range(5)) * 2
 

@@ -10,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from test_tail_helpers import MODES, Rig, append, inode, line, lines
 
 

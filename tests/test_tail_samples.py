@@ -3,6 +3,7 @@ beginning (with its one bad line recorded) and the fail2ban-style regex source f
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -44,9 +45,8 @@ def test_sample_watch_config(make_daemon, tmp_path: Path) -> None:
     assert failed["resource"] == {"prefect.resource.id": "host.203.0.113.50", "user": "oracle"}
     assert failed["payload"]["lineno"] == 5
     status = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "--socket", str(d.socket),
-                             "status", "--json"], capture_output=True, text=True, timeout=30)
-    import json
-
+                             "status", "--json"], check=False, capture_output=True, text=True,
+                            timeout=30)
     watch = json.loads(status.stdout)["components"]["watch"]
     assert watch["shop"]["events"] == 3 and watch["shop"]["rejected"] == 1
     assert watch["sshd"]["unmatched"] == 0 and watch["sshd"]["events"] == 1

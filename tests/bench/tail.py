@@ -27,18 +27,17 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_proc import DaemonProcess  # noqa: E402
-from tocsin.client.aio import AsyncClient  # noqa: E402
-from tocsin.events.model import Event  # noqa: E402
+from daemon_proc import DaemonProcess
+from tocsin.client.aio import AsyncClient
+from tocsin.events.model import Event
 
 
 def write_file(path: Path, n: int) -> None:
     with open(path, "wb") as f:
-        for start in range(0, n, 10_000):
-            f.write(b"".join(
+        f.writelines(b"".join(
                 b'{"event":"bench.line.%d","resource":{"prefect.resource.id":"bench.r.%d",'
                 b'"env":"prod"},"payload":{"n":%d,"status":"ok"}}\n' % (i % 20, i % 500, i)
-                for i in range(start, min(n, start + 10_000))))
+                for i in range(start, min(n, start + 10_000))) for start in range(0, n, 10_000))
 
 
 def ceiling(path: Path) -> float:

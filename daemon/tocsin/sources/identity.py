@@ -34,7 +34,7 @@ def marker_at(fd: int, offset: int) -> bytes:
 
 
 def end_of_last_line(fd: int, size: int) -> tuple[int, int]:
-    """(offset just past the last newline, number of complete lines) — where `start = end` begins."""
+    """(offset just past the last newline, complete lines): where `start = "end"` begins."""
     lines = 0
     last_nl = -1
     pos = 0

@@ -9,9 +9,9 @@ transaction (`commit(events, extra)`). Nothing here depends on inotify: the watc
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import glob
-import asyncio
 import logging
 import os
 import stat
@@ -363,7 +363,7 @@ class TailSource:
             return True
         try:
             await pending.task
-        except Exception as exc:  # retried from the committed offset on the next poll
+        except Exception as exc:  # noqa: BLE001 - read again next poll
             log.error("source %s: committing lines of %s failed: %s", self.spec.name,
                       pending.tf.path, exc)
             self._note_error(f"committing lines of {pending.tf.path} failed: {exc}; will retry")
@@ -451,7 +451,7 @@ class TailSource:
             else:
                 try:
                     result = parse(line, path, lineno)
-                except Exception as exc:  # a parser bug must not block the file either
+                except Exception as exc:  # noqa: BLE001 - never block the file
                     result = Rejected(f"could not parse: {type(exc).__name__}: {exc}")
             if isinstance(result, Event):
                 events.append(result)

@@ -126,7 +126,7 @@ class Watcher:
                                   debounce=50, rust_timeout=1000, stop_event=stop,
                                   force_polling=self.mode == "polling", poll_delay_ms=100):
                 self._wake.set()
-        except Exception as exc:  # a directory vanished, a watch limit: the tick still runs
+        except Exception as exc:  # noqa: BLE001 - the tick still runs
             log.info("inotify hints stopped (%s); the %.1fs tick goes on", exc, self.tick)
 
     async def _stop_hints(self) -> None:
@@ -135,7 +135,7 @@ class Watcher:
         if self._hint_task is not None:
             try:
                 await asyncio.wait_for(self._hint_task, 2.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 self._hint_task.cancel()
 
 

@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -81,10 +81,12 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         pairs = parse_qsl(text, keep_blank_values=True)
         form: dict[str, Any] = {}
         for key, value in pairs:
-            if key in form:
-                form[key] = [*form[key], value] if isinstance(form[key], list) else [form[key], value]
-            else:
+            if key not in form:
                 form[key] = value
+            elif isinstance(form[key], list):
+                form[key].append(value)
+            else:
+                form[key] = [form[key], value]
         return form
     try:
         return json.loads(text)
@@ -161,7 +163,7 @@ class WebhookComponent(Component):
             log.error("webhook listener cannot bind %s:%s: %s", cfg.host, cfg.port, exc)
             self.counters["bind_failures"] += 1
             return
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._runner, self._listening = runner, cfg
         self.address = f"http://{cfg.host}:{port}"
         log.info("webhook listener on %s", self.address)
@@ -236,7 +238,7 @@ class WebhookComponent(Component):
                                             "first or choose another name"}, status=409)
         hook = Webhook(id=str(uuid.uuid4()), name=spec.name, slug=secrets.token_urlsafe(24),
                        template=spec.template, description=spec.description,
-                       created=datetime.now(timezone.utc).isoformat())
+                       created=datetime.now(UTC).isoformat())
         values = [getattr(hook, c) for c in COLUMNS.split(", ")]
         await daemon_of(request).store.run(
             [(f"INSERT INTO webhooks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", [values])])

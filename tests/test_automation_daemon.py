@@ -36,6 +36,11 @@ def triggered(daemon, name: str) -> list[dict]:
     return [e for e in events if e["resource"].get("prefect.resource.name") == name]
 
 
+def _id(daemon, name: str) -> str:
+    with daemon.client() as c:
+        return c.request("GET", f"/automations/name/{name}")["id"]
+
+
 def wait_for(predicate, timeout: float = 5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -71,7 +76,11 @@ async def test_apply_emit_and_see_the_firing_on_events_out(daemon):
                                  "prefect.resource.role": "triggering-event"}]
     assert event["payload"]["triggering_event"]["id"] == walks[2]["id"]
     again = cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml"))
-    assert "updated woodchonk" in again.stdout
+    assert "unchanged woodchonk" in again.stdout
+    changed = daemon.dir / "woodchonk.yaml"
+    changed.write_text((SAMPLES / "woodchonk.yaml").read_text().replace("threshold: 3",
+                                                                        "threshold: 4"))
+    assert "updated woodchonk" in cli(daemon, "automation", "apply", "-f", str(changed)).stdout
 
 
 @pytest.mark.parametrize("how", ["restart", "kill9"])
@@ -169,7 +178,10 @@ def test_pause_keeps_window_state_and_replace_resets_it(daemon):
         assert cli(daemon, "automation", "resume", "woodchonk").returncode == 0
         assert "2/3 counted" in cli(daemon, "automation", "inspect", "woodchonk").stdout
         assert triggered(daemon, "woodchonk") == []
-        cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml"))
+        c.request("PUT", f"/automations/{_id(daemon, 'woodchonk')}",
+                  {"name": "woodchonk", "trigger": {"expect": ["animal.walked"],
+                                                    "match": MONAX, "threshold": 3,
+                                                    "within": 10}, "actions": []})
         assert "open windows: none" in cli(daemon, "automation", "inspect", "woodchonk").stdout
         assert cli(daemon, "automation", "delete", "woodchonk").returncode == 0
         listed = cli(daemon, "automation", "ls", "--json")

@@ -128,12 +128,28 @@ def apply(args: argparse.Namespace) -> int:
                 if existing is None:
                     stored = client.request("POST", "/automations/", body)
                     print(f"created {stored['name']} {stored['id']}")
+                elif _definition(existing) == _definition(body):
+                    # replacing would start its windows over for nothing
+                    print(f"unchanged {existing['name']} {existing['id']}")
                 else:
                     stored = client.request("PUT", f"/automations/{existing['id']}", body)
                     print(f"updated {stored['name']} {stored['id']}")
             except ApiError as exc:
                 raise TocsinError(f"{automation.name}: {exc}") from None
     return 0
+
+
+def _definition(automation: dict[str, Any]) -> str:
+    """An automation without what the daemon assigns (ids, timestamps), for comparing."""
+    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in trigger.items() if k != "id"}
+        if "triggers" in out:
+            out["triggers"] = [strip(t) for t in out["triggers"]]
+        return out
+
+    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
+    data["trigger"] = strip(data["trigger"])
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def ls(args: argparse.Namespace) -> int:

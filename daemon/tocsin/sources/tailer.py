@@ -250,12 +250,12 @@ class TailSource:
         now = self._clock()
         for cp in list(self._checkpoints.values()):
             moved = find_inode(os.path.dirname(cp.path), cp.key)
-            tf = self._open(moved, initial=True) if moved else None
-            if tf is not None:
-                tf.rotated_since = now
-            else:
+            if moved is None:
                 self._checkpoints.pop(cp.key, None)
                 statements.append((cps.DELETE, [[self.spec.name, cp.dev, cp.ino]]))
+            elif (tf := self._open(moved, initial=True)) is not None:
+                tf.rotated_since = now  # renamed away while we were down: finish it
+            # else: there but unreadable for now; the checkpoint waits for it
         statements.append((cps.MARK_SOURCE, [[self.spec.name, time.time()]]))
         await self._commit([], statements)
         self._started = True

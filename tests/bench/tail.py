@@ -102,6 +102,29 @@ def store_ceiling(path: Path, limit: int = 200_000) -> float:
     return rate
 
 
+async def tailer_and_store_only(path: Path) -> float:
+    """The tailer into a bare EventStore in this process: no daemon, no engine, no bus."""
+    from tocsin.events.store import EventStore
+    from tocsin.sources import checkpoints
+    from tocsin.sources.tailer import SourceSpec, TailSource
+
+    store = EventStore(path.with_name("bare.db"))
+    await store.open([checkpoints.SCHEMA])
+
+    async def commit(events: list[Event], extra: object) -> None:
+        await store.append(events, extra=extra)  # type: ignore[arg-type]
+
+    source = TailSource(SourceSpec(name="bare", path=str(path), start="beginning"), commit,
+                        store.read_sql)
+    t0 = time.perf_counter()
+    while await source.poll():
+        pass
+    rate = source.counters.lines_read / (time.perf_counter() - t0)
+    source.close()
+    await store.close()
+    return rate
+
+
 def watch_status(d: DaemonProcess, name: str) -> dict:
     with d.client() as c:
         return c.health()["components"]["watch"][name]
@@ -176,6 +199,9 @@ def main() -> None:
     print(f"stricter ceiling (read + msgspec decode_lines into Event): {bulk:,.0f} lines/s")
     print(f"for scale, SQLite alone (prebuilt rows into the events schema): "
           f"{store_ceiling(staged):,.0f} rows/s")
+
+    bare = asyncio.run(tailer_and_store_only(staged))
+    print(f"tailer into a bare EventStore (no daemon, no engine): {bare:,.0f} lines/s")
 
     config = tmp / "tocsin.toml"
     config.write_text(f'[[watch]]\nname = "bench"\npath = "{watched}/*.jsonl"\n'

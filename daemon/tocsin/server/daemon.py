@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -197,5 +198,15 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
     setup_logging(log_level or cfg.log_level)
     paths = Paths.resolve(home, socket, config, cfg)
     daemon = Daemon(cfg, paths)
+    tune_gc()
     asyncio.run(daemon.serve_forever())
     return 0
+
+
+def tune_gc() -> None:
+    """Fewer, later collections: the daemon allocates many short-lived objects per event, and
+    the default young-generation threshold (700) made collections the main source of the
+    engine's p99 latency. Modules imported so far are frozen out of collection entirely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)

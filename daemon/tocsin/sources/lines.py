@@ -58,20 +58,6 @@ class JsonlParser:
     def __init__(self) -> None:
         self.counters = ParseCounters()
 
-    def parse_many(self, chunk: bytes, lines: list[bytes], limit: int) -> list[Event] | None:
-        """The fast path: the whole chunk in one call, when every line starts with `{`, none
-        is over `limit` and each decodes to exactly one event. None means "go line by line"
-        (a blank, bad or over-long line is somewhere in the chunk)."""
-        if not chunk.startswith(b"{") or chunk.count(b"\n{") != len(lines) - 1:
-            return None
-        if len(chunk) > limit and max(map(len, lines)) > limit:
-            return None
-        try:
-            events = _event_decoder.decode_lines(chunk)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
-            return None
-        return events if len(events) == len(lines) else None
-
     def parse(self, line: bytes, path: str, lineno: int) -> Event | Rejected | None:
         try:
             return _event_decoder.decode(line)

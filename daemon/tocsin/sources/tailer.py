@@ -428,10 +428,6 @@ class TailSource:
         lines = chunk.split(b"\n")
         if chunk.endswith(b"\n"):
             lines.pop()
-        if isinstance(self.parser, JsonlParser):
-            fast = self.parser.parse_many(chunk, lines, self.spec.max_line_bytes)
-            if fast is not None:
-                return fast, lineno + len(lines), 0, len(lines)
         events: list[Event] = []
         rejected = 0
         limit = self.spec.max_line_bytes

@@ -70,6 +70,13 @@ def test_configured_sources_status_and_sighup_reload(make_daemon, tmp_path: Path
     append(a, line(3))
     assert sorted(wait_count(db, 5)) == [0, 1, 2, 3, 100]
     assert set(watch_status(d)) == {"a", "b", "spool"}
+    config_for(tmp_path, {"path": str(a), "name": "a", "format": "regex", "pattern": "(",
+                          "template": "{{ x"})
+    d.proc.send_signal(signal.SIGHUP)  # refused: the running sources stay
+    append(b, line(101))
+    assert sorted(wait_count(db, 6)) == [0, 1, 2, 3, 100, 101]
+    assert set(watch_status(d)) == {"a", "b", "spool"}
+    assert "reload refused" in d.log() and "watch[0].pattern" in d.log()
 
 
 def test_each_line_exactly_once_across_three_kill9s(make_daemon, tmp_path: Path) -> None:

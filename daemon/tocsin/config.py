@@ -51,6 +51,20 @@ class WatchConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rotate_wait: str | int | float = "5s"
 
 
+def _check_regex_source(i: int, w: WatchConfig) -> None:
+    """A bad pattern or template is a config error (refused at start and on reload)."""
+    from .templates import TemplateError, compile_template
+
+    try:
+        re.compile(w.pattern or "")
+    except re.error as exc:
+        raise ValueError(f"`watch[{i}].pattern` is not a valid regex: {exc}") from None
+    try:
+        compile_template(w.template or "")
+    except TemplateError as exc:
+        raise ValueError(f"`watch[{i}].template`: {exc}") from None
+
+
 class WebhooksConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The incoming-webhook HTTP listener (off unless `enabled`)."""
 
@@ -87,10 +101,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             if w.format == "regex" and not (w.pattern and w.template):
                 raise ValueError(f"`watch[{i}]` with format \"regex\" needs `pattern` and `template`")
             if w.format == "regex":
-                try:
-                    re.compile(w.pattern or "")
-                except re.error as exc:
-                    raise ValueError(f"`watch[{i}].pattern` is not a valid regex: {exc}") from None
+                _check_regex_source(i, w)
             if w.max_line_bytes < 64:
                 raise ValueError(f"`watch[{i}].max_line_bytes` must be at least 64")
             if w.ignore_older is not None:

@@ -53,11 +53,11 @@ class SourceSpec:
     rotate_wait: float = 5.0
 
     @classmethod
-    def from_config(cls, w: WatchConfig, base: str = ".") -> SourceSpec:
+    def from_config(cls, w: WatchConfig, base: str | None = None) -> SourceSpec:
         """Relative paths are taken from `base`, the directory of the config file."""
 
         def absolute(p: str) -> str:
-            return os.path.normpath(os.path.join(base, os.path.expanduser(p)))
+            return os.path.abspath(os.path.join(base or os.getcwd(), os.path.expanduser(p)))
 
         return cls(
             name=w.name or w.path, path=absolute(w.path), format=w.format, start=w.start,

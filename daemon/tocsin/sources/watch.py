@@ -166,7 +166,7 @@ class WatchComponent(Component):
         """One TailSource per spec; an unchanged spec keeps its running source."""
         assert self._daemon is not None
         config_file = self._daemon.paths.config
-        base = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
+        base = os.path.dirname(os.path.abspath(config_file)) if config_file else None
         specs = [SourceSpec.from_config(w, base) for w in config.watch]
         specs.append(spool_spec(self._daemon.paths.home))
         running = {s.spec: s for s in current}

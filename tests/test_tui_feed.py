@@ -155,3 +155,19 @@ async def test_a_flood_keeps_the_list_bounded_and_pause_holds_it_still():
             assert len(events_list.rows) == MAX_ROWS
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def test_wide_terminals_show_the_selected_event_beside_the_list(daemon):
+    first, second = ev("side.first", "r.1"), ev("side.second", "r.2")
+    emit(daemon, first, second)
+    app = TocsinApp(str(daemon.socket), autostart=False)
+    async with app.run_test(size=(130, 30)) as pilot:
+        await wait_for(pilot, lambda: names(app)[-2:] == ["side.first", "side.second"],
+                       what="backfill")
+        side = app.screen.query_one("#side-json")
+        await wait_for(pilot, lambda: second["id"] in str(side.render()), what="newest shown")
+        await pilot.press("up")
+        await wait_for(pilot, lambda: first["id"] in str(side.render()), what="selection shown")
+    narrow = TocsinApp(str(daemon.socket), autostart=False)
+    async with narrow.run_test(size=(80, 24)):
+        assert not narrow.screen.query_one("#side-pane").display

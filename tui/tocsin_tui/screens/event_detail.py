@@ -9,6 +9,7 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -29,6 +30,19 @@ def summary(event: Event) -> str:
     return "\n".join(lines)
 
 
+def event_json(event: Event, max_lines: int | None = None) -> Content:
+    """The event as highlighted JSON; cut at `max_lines` (the side pane keeps up with a flood
+    of events, and a megabyte payload would not help there)."""
+    from textual.highlight import highlight  # pygments: loaded when first needed
+
+    text = json.dumps(event, indent=2)
+    if max_lines is not None:
+        lines = text.splitlines()
+        if len(lines) > max_lines:
+            text = "\n".join([*lines[:max_lines], f"… {len(lines) - max_lines} more lines: enter"])
+    return highlight(text, language="json")
+
+
 class EventDetailScreen(Screen[None]):
     TITLE = "tocsin · event"
     app: TocsinApp
@@ -46,13 +60,10 @@ class EventDetailScreen(Screen[None]):
         self.event = event
 
     def compose(self) -> ComposeResult:
-        from textual.highlight import highlight  # pygments: loaded when first needed
-
         yield Header()
         yield Static(summary(self.event), id="detail-summary")
         with VerticalScroll(id="detail-scroll"):
-            yield Static(highlight(json.dumps(self.event, indent=2), language="json"),
-                         id="detail-json")
+            yield Static(event_json(self.event), id="detail-json")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
@@ -20,7 +21,7 @@ from textual.widgets import Footer, Header, Input, Static
 from ..feed_filter import Predicate, compile_filter
 from ..widgets.event_list import EventList
 from .emit import EmitScreen
-from .event_detail import EventDetailScreen
+from .event_detail import EventDetailScreen, event_json
 
 if TYPE_CHECKING:
     from ..app import TocsinApp
@@ -29,10 +30,14 @@ Event = dict[str, Any]
 
 OLDER_PAGE = 500
 OLDER_MAX_PAGES = 5
+SIDE_PANE_LINES = 200
+SIDE_PANE_EVERY = 0.25
 
 
 class FeedScreen(Screen[None]):
     TITLE = "tocsin · events"
+    # From 120 columns on, the selected event shows beside the list (see tocsin.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     app: TocsinApp
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="feed.quit", tooltip="Quit the dashboard"),
@@ -54,12 +59,16 @@ class FeedScreen(Screen[None]):
         super().__init__()
         self.predicate: Predicate | None = None
         self.pending = 0
+        self.side_pending = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="/ filter: name (order.*), resource id, or key=value",
                     id="filter", compact=True)
-        yield EventList(id="events")
+        with Horizontal(id="feed-body"):
+            yield EventList(id="events")
+            with VerticalScroll(id="side-pane"):
+                yield Static(id="side-json")
         yield Static(id="feed-status")
         yield Footer()
 
@@ -123,6 +132,23 @@ class FeedScreen(Screen[None]):
         if message.following and self.pending:
             self.rebuild()
         self.update_status()
+
+    def on_event_list_cursor_moved(self) -> None:
+        """Refresh the side pane at most a few times a second: while following a flood the
+        selection changes with every batch, and each update lays the pane out again."""
+        if self.has_class("-wide") and not self.side_pending:
+            self.side_pending = True
+            self.set_timer(SIDE_PANE_EVERY, self.show_side)
+
+    def on_resize(self) -> None:
+        if self.has_class("-wide"):
+            self.show_side()
+
+    def show_side(self) -> None:
+        self.side_pending = False
+        event = self.events_list.selected
+        pane = self.query_one("#side-json", Static)
+        pane.update(event_json(event, SIDE_PANE_LINES) if event else "no event selected")
 
     def on_event_list_selected(self, message: EventList.Selected) -> None:
         self.app.push_screen(EventDetailScreen(message.event))

@@ -20,7 +20,7 @@ HELP = """\
 | `/` | filter: `order.*` (name wildcard), `order` (name or resource id contains), `key=value` (resource label, `id=` for the resource id); terms combine |
 | `space` | pause / resume following (the badge counts what arrived meanwhile) |
 | `↑ ↓ pgup pgdn home end` | move; moving up pauses, `end` follows again |
-| `enter` | the whole event as JSON |
+| `enter` | the whole event as JSON (from 120 columns it also shows beside the list) |
 | `c` | copy the selected event's JSON |
 | `e` | emit a test event |
 | `o` | load older events from the store |

@@ -63,6 +63,13 @@ class EventList(ScrollView, can_focus=True):
             super().__init__()
             self.event = event
 
+    class CursorMoved(Message):
+        """The selected row is another event (or none): for a detail pane to follow."""
+
+        def __init__(self, event: Event | None) -> None:
+            super().__init__()
+            self.event = event
+
     class FollowChanged(Message):
         def __init__(self, following: bool) -> None:
             super().__init__()
@@ -75,6 +82,7 @@ class EventList(ScrollView, can_focus=True):
         self.following = True
         self.max_rows = MAX_ROWS
         self._style_cache: dict[tuple[bool, bool], list[Style]] = {}
+        self._announced: object = None
 
     # -- content ------------------------------------------------------------------------
     @property
@@ -119,6 +127,14 @@ class EventList(ScrollView, can_focus=True):
         if self.following:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
+        self._announce()
+
+    def _announce(self) -> None:
+        selected = self.selected
+        key = selected.get("id") if selected is not None else None
+        if key != self._announced:
+            self._announced = key
+            self.post_message(self.CursorMoved(selected))
 
     # -- cursor -------------------------------------------------------------------------
     def set_following(self, following: bool) -> None:
@@ -133,6 +149,7 @@ class EventList(ScrollView, can_focus=True):
         self.set_following(self.cursor == len(self.rows) - 1 and self.following)
         self.scroll_to_region(Region(0, self.cursor, 1, 1), animate=False, immediate=True)
         self.refresh()
+        self._announce()
 
     def action_cursor_up(self) -> None:
         self.set_following(False)

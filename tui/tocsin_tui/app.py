@@ -21,6 +21,7 @@ from tocsin.errors import ApiError
 from .connection import OFFLINE_ERRORS, Connection
 from .feed_buffer import FeedBuffer
 from .screens.feed import FeedScreen
+from .worker_errors import ReportWorkerErrors
 
 Event = dict[str, Any]
 
@@ -41,7 +42,7 @@ def template_screen() -> Screen:
     return TemplateScreen()
 
 
-class TocsinApp(App[None]):
+class TocsinApp(ReportWorkerErrors, App[None]):
     TITLE = "tocsin"
     CSS_PATH = "tocsin.tcss"
     MODES = {"feed": FeedScreen, "automations": automations_screen, "templates": template_screen}
@@ -82,7 +83,7 @@ class TocsinApp(App[None]):
         """Find (or start) the daemon, then follow its live stream until the app ends."""
         try:
             up = await self.connection.ensure_daemon(self.autostart)
-        except Exception as exc:
+        except Exception as exc:  # whatever stopped the start: show it, keep retrying below
             self.set_connected(False, str(exc))
             self.notify(str(exc), title="Could not start the daemon", severity="error",
                         timeout=15)

@@ -23,6 +23,7 @@ from tocsin.errors import ApiError
 from ..automation_yaml import NEW_AUTOMATION, parse_one, template_at_line, to_yaml
 from ..connection import OFFLINE_ERRORS
 from ..widgets.marked_text_area import MarkedTextArea
+from ..worker_errors import ReportWorkerErrors
 from .confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def error_lines_text(errors: list[dict[str, Any]]) -> Content:
     return Content("\n").join(parts)
 
 
-class AutomationEditorScreen(Screen[bool]):
+class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
     app: TocsinApp
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Check and save to the daemon"),

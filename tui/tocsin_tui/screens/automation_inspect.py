@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 from tocsin.errors import ApiError
 
+from ..worker_errors import ReportWorkerErrors
 from .automations_format import action_outcomes, bucket_cells, firing_cells
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ REFRESH_EVERY = 1.0
 OUTBOX_ROWS = 1_000
 
 
-class InspectScreen(Screen[None]):
+class InspectScreen(ReportWorkerErrors, Screen[None]):
     app: TocsinApp
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="inspect.back", key_display="esc",

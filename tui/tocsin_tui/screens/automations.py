@@ -20,6 +20,7 @@ from tocsin.errors import ApiError
 
 from ..automation_yaml import first_template
 from ..connection import OFFLINE_ERRORS
+from ..worker_errors import ReportWorkerErrors
 from .automation_editor import AutomationEditorScreen
 from .automation_inspect import InspectScreen
 from .automations_format import short_time
@@ -50,7 +51,7 @@ def fired_stats(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
     return stats
 
 
-class AutomationsScreen(Screen[None]):
+class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · automations"
     app: TocsinApp
     BINDINGS = [

@@ -15,6 +15,8 @@ from textual.widgets import Button, Input, Label, Static
 from tocsin.client.sync import build_event
 from tocsin.errors import ApiError
 
+from ..worker_errors import ReportWorkerErrors
+
 if TYPE_CHECKING:
     from ..app import TocsinApp
 
@@ -57,7 +59,7 @@ FIELDS = [
 ]
 
 
-class EmitScreen(ModalScreen[str | None]):
+class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
     app: TocsinApp
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Cancel", id="emit.cancel", key_display="esc",

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from ..feed_filter import Predicate, compile_filter
 from ..widgets.event_list import EventList
+from ..worker_errors import ReportWorkerErrors
 from .emit import EmitScreen
 from .event_detail import EventDetailScreen, event_json
 
@@ -34,7 +35,7 @@ SIDE_PANE_LINES = 200
 SIDE_PANE_EVERY = 0.25
 
 
-class FeedScreen(Screen[None]):
+class FeedScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · events"
     # From 120 columns on, the selected event shows beside the list (see tocsin.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]

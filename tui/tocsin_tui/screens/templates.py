@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Static, TextArea
 
 from ..connection import OFFLINE_ERRORS
 from ..widgets.marked_text_area import MarkedTextArea
+from ..worker_errors import ReportWorkerErrors
 from .event_pick import PasteEventScreen, PickEventScreen
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ occurred: {{ event.occurred }}
 {% endfor %}"""
 
 
-class TemplateScreen(Screen[None]):
+class TemplateScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · template preview"
     app: TocsinApp
     BINDINGS = [

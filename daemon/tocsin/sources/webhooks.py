@@ -153,9 +153,9 @@ class WebhookComponent(Component):
         assert self.daemon is not None
         app = web.Application(client_max_size=self.daemon.config.max_event_bytes)
         app.router.add_route("*", "/hooks/{slug}", self.receive)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, cfg.host, cfg.port, shutdown_timeout=2.0)
+        site = web.TCPSite(runner, cfg.host, cfg.port)
         try:
             await site.start()
         except OSError as exc:
@@ -163,7 +163,7 @@ class WebhookComponent(Component):
             log.error("webhook listener cannot bind %s:%s: %s", cfg.host, cfg.port, exc)
             self.counters["bind_failures"] += 1
             return
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = runner.addresses[0][1]
         self._runner, self._listening = runner, cfg
         self.address = f"http://{cfg.host}:{port}"
         log.info("webhook listener on %s", self.address)

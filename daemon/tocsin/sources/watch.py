@@ -63,18 +63,19 @@ class Watcher:
             await self._stop_hints()
 
     async def poll_until_idle(self) -> None:
-        """Poll every source, again and again while any still has lines waiting."""
-        async with self._lock:
-            more = True
-            while more and not self._stopping:
-                more = False
+        """Poll every source, again and again while any still has lines waiting (a reload
+        or a pause gets in between two rounds, not only after a long backlog)."""
+        more = True
+        while more and not self._stopping:
+            more = False
+            async with self._lock:
                 for source in self.sources:
                     try:
                         more |= await source.poll()
                     except Exception as exc:  # one broken source never stops the others
                         log.exception("source %s: poll failed", source.spec.name)
                         source.counters.last_error = f"poll failed: {exc}"
-                self.polls += 1
+            self.polls += 1
 
     async def replace(self, sources: list[TailSource]) -> list[TailSource]:
         """Swap the source list between polls; returns the sources no longer used."""

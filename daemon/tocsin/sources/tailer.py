@@ -173,14 +173,9 @@ class TailSource:
     def dirs(self) -> set[str]:
         """Existing directories whose changes may concern this source (inotify hints)."""
         out = {os.path.dirname(tf.path) for tf in self.files.values()}
-        static = []
-        for part in self.spec.path.split(os.sep):
-            if glob.has_magic(part):
-                break
-            static.append(part)
-        base = os.sep.join(static) if len(static) < len(self.spec.path.split(os.sep)) \
-            else os.path.dirname(self.spec.path)
-        out.add(base or os.sep)
+        parts = self.spec.path.split(os.sep)
+        first_glob = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts) - 1)
+        out.add(os.sep.join(parts[:first_glob]) or os.sep)
         return {d for d in out if os.path.isdir(d)}
 
     def wants(self, path: str) -> bool:

@@ -4,6 +4,7 @@ checkpoints in the SQLite file, as a daemon restart does."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -166,5 +167,36 @@ async def test_a_failed_commit_is_read_again_from_the_committed_offset(
         assert sorted(await rig.wait_for(count, timeout=30)) == list(range(count))
         assert "disk is full" in rig.status()["app"]["last_error"]
         assert rig.status()["app"]["lines_read"] == count
+    finally:
+        await rig.close()
+
+
+async def test_a_failed_read_while_a_batch_is_in_flight_doubles_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An I/O error on the read after a batch was handed to the store (EIO, as a failing
+    disk gives): that batch still counts, and reading resumes right after it."""
+    import errno
+
+    from tocsin.sources import tailer
+
+    real_pread = os.pread
+    reads = {"batches": 0}
+
+    def failing_second_batch_read(fd: int, size: int, offset: int) -> bytes:
+        if size >= tailer.READ_BYTES:
+            reads["batches"] += 1
+            if reads["batches"] == 2:
+                raise OSError(errno.EIO, "Input/output error (injected)")
+        return real_pread(fd, size, offset)
+
+    monkeypatch.setattr(tailer.os, "pread", failing_second_batch_read)
+    rig = await Rig(tmp_path, "none").open()
+    count = 30_000
+    append(tmp_path / "app.log", b"".join(line(n, pad="p" * 30) for n in range(count)))
+    rig.spec()
+    try:
+        await rig.start()
+        assert await rig.wait_for(count, timeout=30) == list(range(count))
+        assert "Input/output error" in rig.status()["app"]["last_error"]
     finally:
         await rig.close()

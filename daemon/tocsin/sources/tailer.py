@@ -338,6 +338,7 @@ class TailSource:
         except Exception as exc:  # a failed read is retried on the next poll
             log.exception("source %s: reading %s failed", self.spec.name, tf.path)
             self._note_error(f"reading {tf.path} failed: {exc}; will retry")
+            await self._flush()  # first settle the batch in flight: it may be this file's
             tf.rewind()
             return False
         if not await self._flush():

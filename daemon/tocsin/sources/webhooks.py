@@ -106,9 +106,9 @@ def request_event(hook: Webhook, rendered: str, context: dict[str, Any], raw: by
     data.setdefault("payload", {
         "method": context["method"], "headers": dict(context["headers"]),
         "query": context["query"], "body": raw[:MAX_BODY_IN_PAYLOAD].decode(errors="replace")})
-    related = data.get("related")
+    related = data.get("related") or []
     if not isinstance(related, list):
-        related = [] if related is None else related
+        raise InvalidInput([("template", "rendered `related` that is not a list")])
     data["related"] = [*related, {"prefect.resource.id": f"tocsin.webhook.{hook.id}",
                                   "prefect.resource.role": "webhook",
                                   "prefect.resource.name": hook.name}]

@@ -57,18 +57,19 @@ class Connection:
         backfill = FIRST_BACKFILL
         failures = 0
         while True:
-            await self._probe(on_state)
+            if await self._probe(on_state):
+                failures = 0
             try:
                 async for event in self.client.stream(backfill=backfill):
-                    if not self.connected:
-                        self._set(True, "", on_state)
-                        failures = 0
                     buffer.inbox.append(event)
                     if len(buffer.inbox) % YIELD_EVERY == 0:
                         await asyncio.sleep(0)  # buffered messages never suspend: let the UI in
                 reason = "the daemon closed the stream"
-            except ApiError as exc:  # cut off for lagging: reconnect with a backfill
-                reason = str(exc.detail or exc)
+            except ApiError:
+                # Cut off for falling behind: still connected; catch up from the store.
+                backfill = RECONNECT_BACKFILL
+                await asyncio.sleep(RETRY_DELAYS[0])
+                continue
             except OFFLINE_ERRORS as exc:
                 reason = _describe(exc)
             self._set(False, reason, on_state)
@@ -76,13 +77,14 @@ class Connection:
             await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)])
             failures += 1
 
-    async def _probe(self, on_state: Callable[[bool, str], None]) -> None:
+    async def _probe(self, on_state: Callable[[bool, str], None]) -> bool:
         """Mark the link up as soon as /health answers, before any event arrives."""
         try:
             await self.client.health()
         except OFFLINE_ERRORS:
-            return
+            return False
         self._set(True, "", on_state)
+        return True
 
     def _set(self, connected: bool, reason: str, on_state: Callable[[bool, str], None]) -> None:
         if connected != self.connected or not connected:

@@ -53,7 +53,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
                 tooltip="Load older events from the store"),
         Binding("t", "template", "Template", id="feed.template", show=False,
                 tooltip="Preview a template against the selected event"),
-        Binding("escape", "focus_list", "Back to list", show=False),
+        Binding("escape", "focus_list", "Back to list", id="feed.back", show=False),
     ]
 
     def __init__(self) -> None:

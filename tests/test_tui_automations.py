@@ -162,3 +162,15 @@ def test_yaml_round_trip_and_template_at_line():
     assert template_at_line(text, at) == "paid {{ event.id }}"
     assert template_at_line(text, 0) == "paid {{ event.id }}"  # falls back to the first one
     assert template_at_line("name: [", 0) is None
+
+
+async def test_names_with_brackets_are_shown_as_written_not_read_as_markup(daemon):
+    weird = {**NOTIFY, "name": "deploy [prod] [/] $x"}
+    create(daemon, weird)
+    app = TocsinApp(str(daemon.socket), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_automations(app, pilot, 1)
+        assert table_rows(app)[0][0] == "deploy [prod] [/] $x"
+        await pilot.press("space")  # its notification carries the name too
+        await wait_for(pilot, lambda: table_rows(app)[0][1] == "○ off", what="disabled row")
+        assert any("[/]" in n.message for n in app._notifications)

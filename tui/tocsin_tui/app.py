@@ -86,12 +86,13 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         except Exception as exc:  # whatever stopped the start: show it, keep retrying below
             self.set_connected(False, str(exc))
             self.notify(str(exc), title="Could not start the daemon", severity="error",
-                        timeout=15)
+                        timeout=15, markup=False)
             up = False
         if self.connection.started is not None:
             self.notify(f"No daemon was running, so one was started (pid "
                         f"{self.connection.started.pid}); it logs to "
-                        f"{self.connection.started_log}", title="Daemon started", timeout=8)
+                        f"{self.connection.started_log}", title="Daemon started", timeout=8,
+                        markup=False)
         if not up:
             self.set_connected(False, f"no daemon on {self.connection.socket_path}")
         await self.connection.follow(self.feed, self.set_connected)
@@ -119,7 +120,7 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         except OFFLINE_ERRORS as exc:
             if not quiet:
                 self.notify(f"The {what} did not reach the daemon: {exc}",
-                            title="Daemon unreachable", severity="warning")
+                            title="Daemon unreachable", severity="warning", markup=False)
             return None
 
     # -- actions --------------------------------------------------------------------------

@@ -17,4 +17,4 @@ class ReportWorkerErrors:
             self.app.notify(  # type: ignore[attr-defined]
                 f"{event.worker.name or 'a background task'} failed: "
                 f"{type(error).__name__}: {error}",
-                title="Something went wrong", severity="error", timeout=10)
+                title="Something went wrong", severity="error", timeout=10, markup=False)

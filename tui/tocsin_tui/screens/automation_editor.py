@@ -142,7 +142,7 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         self.show_errors(errors)
         if errors:
             self.notify("Not saved: the automation has errors (listed under the editor)",
-                        severity="error")
+                        severity="error", markup=False)
             return
         body = parse_one(text)
         method, path = ("PUT", f"/automations/{self.automation['id']}") if self.automation \
@@ -154,9 +154,11 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
             self.show_errors([d if isinstance(d, dict) else {"msg": str(d)} for d in detail])
             return
         except OFFLINE_ERRORS as exc:
-            self.notify(f"Not saved: {exc}", title="Daemon unreachable", severity="error")
+            self.notify(f"Not saved: {exc}", title="Daemon unreachable", severity="error",
+                        markup=False)
             return
-        self.notify(f"Saved {saved.get('name', '') if isinstance(saved, dict) else ''}")
+        name = saved.get("name", "") if isinstance(saved, dict) else ""
+        self.notify(f"Saved {name}", markup=False)
         self.dismiss(True)
 
     @work(group="leave", exclusive=True, exit_on_error=False)
@@ -172,6 +174,6 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         template = template_at_line(self.editor.text, self.editor.cursor_location[0])
         if template is None:
             self.notify("No action with a template (body, subject, payload, parameters)",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self.app.open_template(template=template)

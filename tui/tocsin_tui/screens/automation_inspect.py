@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -102,6 +103,6 @@ def fill(table: DataTable[str], rows: list[tuple[str, ...]]) -> None:
         return
     cursor = table.cursor_row
     table.clear()
-    table.add_rows(rows)
+    table.add_rows([tuple(map(Text, row)) for row in rows])  # Text: event names are not markup
     if rows:
         table.move_cursor(row=min(cursor, len(rows) - 1))

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from tocsin.errors import ApiError
@@ -153,13 +155,13 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         keep = self.selected_id()
         table.clear()
         for aid, cells in rows:
-            table.add_row(*cells, key=aid)
+            table.add_row(*map(Text, cells), key=aid)  # Text: names are not markup
         ids = [aid for aid, _ in rows]
         if keep in ids:
             table.move_cursor(row=ids.index(keep))
 
     def set_status(self, text: str) -> None:
-        self.query_one("#automations-status", Static).update(text)
+        self.query_one("#automations-status", Static).update(Content(text), layout=False)
 
     def selected_id(self) -> str | None:
         table = self.query_one(DataTable)
@@ -170,7 +172,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     def selected(self) -> dict[str, Any] | None:
         aid = self.selected_id()
         if aid is None:
-            self.notify("No automation selected", severity="warning")
+            self.notify("No automation selected", severity="warning", markup=False)
             return None
         return self.automations.get(aid)
 
@@ -200,7 +202,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         template = first_template(automation)
         if template is None:
             self.notify(f"{automation['name']} has no action with a template",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self.app.open_template(template=template)
 
@@ -229,7 +231,8 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         try:
             await self.app.connection.request(method, f"/automations/{automation['id']}", body)
         except (ApiError, *OFFLINE_ERRORS) as exc:
-            self.notify(str(exc), title=f"{automation['name']} not {done}", severity="error")
+            self.notify(str(exc), title=f"{automation['name']} not {done}", severity="error",
+                        markup=False)
             return
-        self.notify(f"{automation['name']} {done}")
+        self.notify(f"{automation['name']} {done}", markup=False)
         self.load()

@@ -107,5 +107,5 @@ class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
                 Content.from_markup("[b $error]$msg[/]", msg=str(exc)))
             return
         if result is not None:
-            self.notify(f"Emitted {event['event']} ({event['id']})")
+            self.notify(f"Emitted {event['event']} ({event['id']})", markup=False)
             self.dismiss(event["id"])

@@ -39,7 +39,8 @@ def event_json(event: Event, max_lines: int | None = None) -> Content:
     if max_lines is not None:
         lines = text.splitlines()
         if len(lines) > max_lines:
-            text = "\n".join([*lines[:max_lines], f"… {len(lines) - max_lines} more lines: enter"])
+            more = f"… {len(lines) - max_lines} more lines: press enter"
+            text = "\n".join([*lines[:max_lines], more])
     return highlight(text, language="json")
 
 
@@ -71,7 +72,7 @@ class EventDetailScreen(Screen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(json.dumps(self.event, indent=2))
-        self.notify(f"Copied the JSON of {self.event.get('event')}")
+        self.notify(f"Copied the JSON of {self.event.get('event')}", markup=False)
 
     def action_template(self) -> None:
         self.app.pop_screen()

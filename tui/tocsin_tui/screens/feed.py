@@ -170,10 +170,10 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
     def action_copy(self) -> None:
         event = self.events_list.selected
         if event is None:
-            self.notify("No event selected", severity="warning")
+            self.notify("No event selected", severity="warning", markup=False)
             return
         self.app.copy_to_clipboard(json.dumps(event, indent=2))
-        self.notify(f"Copied the JSON of {event.get('event')} ({event.get('id')})")
+        self.notify(f"Copied the JSON of {event.get('event')} ({event.get('id')})", markup=False)
 
     def action_emit(self) -> None:
         self.app.push_screen(EmitScreen())
@@ -200,10 +200,10 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
             older = [e for e in self.matching(page["events"]) if e.get("id") not in known]
             if older:
                 self.events_list.prepend(list(reversed(older)))
-                self.notify(f"Loaded {len(older)} older events")
+                self.notify(f"Loaded {len(older)} older events", markup=False)
                 self.update_status()
                 return
             if not page.get("next_page"):
                 break
             body = {"page_token": page["next_page"], "limit": OLDER_PAGE, "order": "newest"}
-        self.notify("No older events match", severity="information")
+        self.notify("No older events match", severity="information", markup=False)

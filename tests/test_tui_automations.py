@@ -168,9 +168,13 @@ async def test_names_with_brackets_are_shown_as_written_not_read_as_markup(daemo
     weird = {**NOTIFY, "name": "deploy [prod] [/] $x"}
     create(daemon, weird)
     app = TocsinApp(str(daemon.socket), autostart=False)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await open_automations(app, pilot, 1)
-        assert table_rows(app)[0][0] == "deploy [prod] [/] $x"
+        table = app.screen.query_one(DataTable)
+        drawn = "".join(segment.text for segment in table.render_line(1))  # row 0, under header
+        assert drawn.startswith(" deploy [prod] [/] $x ")
         await pilot.press("space")  # its notification carries the name too
         await wait_for(pilot, lambda: table_rows(app)[0][1] == "○ off", what="disabled row")
-        assert any("[/]" in n.message for n in app._notifications)
+        await pilot.pause(0.2)
+        toasts = [str(t.render()) for t in app.screen.query("Toast")]
+        assert any("deploy [prod] [/] $x disabled" in t for t in toasts), toasts

@@ -20,6 +20,7 @@ from textual.command import CommandPalette
 from tocsin.client.sync import SyncClient
 from tocsin.errors import DaemonNotRunning
 from tocsin_tui.app import DARK, LIGHT, TocsinApp
+from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automations import AutomationsScreen
 from tocsin_tui.screens.help import HelpScreen
 from tui_helpers import wait_for
@@ -56,9 +57,20 @@ async def test_command_palette_lists_every_screen_and_the_screens_actions(daemon
     async with app.run_test(size=(120, 40)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("Events", "Automations", "Template preview", "Help", "Light/dark theme",
-                       "Emit a test event", "New automation",
-                       "Pause", "Emit", "Copy JSON", "Older", "Filter"):
+                       "Events: Pause", "Events: Emit", "Events: Copy JSON", "Events: Older",
+                       "Events: Filter", "Automations: New", "Automations: Edit",
+                       "Automations: On/off", "Automations: Inspect", "Automations: Delete",
+                       "Template preview: Pick event", "Template preview: Paste event"):
             assert wanted in titles
+        new = next(c for c in app.get_system_commands(app.screen)
+                   if c.title == "Automations: New")
+        await new.callback()
+        await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen),
+                       what="the editor, from the feed's palette")
+        await pilot.press("escape", "1")
+        await pilot.press("e")  # a dialog: its own actions are listed too
+        assert "Emit" in [c.title for c in app.get_system_commands(app.screen)]
+        await pilot.press("escape")
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
         await pilot.press(*"autom")

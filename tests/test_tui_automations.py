@@ -178,3 +178,22 @@ async def test_names_with_brackets_are_shown_as_written_not_read_as_markup(daemo
         await pilot.pause(0.2)
         toasts = [str(t.render()) for t in app.screen.query("Toast")]
         assert any("deploy [prod] [/] $x disabled" in t for t in toasts), toasts
+
+
+async def test_leaving_the_editor_with_unsaved_changes_asks_first(daemon):
+    create(daemon, yaml.safe_load(SAMPLE.read_text()))
+    app = TocsinApp(str(daemon.socket), autostart=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_automations(app, pilot, 1)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen), what="editor")
+        await pilot.press("x", "escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="question")
+        await pilot.press("n")
+        assert isinstance(app.screen, AutomationEditorScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (AutomationEditorScreen,
+                                                                  ConfirmScreen)),
+                       what="back at the table")

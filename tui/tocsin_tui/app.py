@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from functools import partial
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -154,29 +155,34 @@ class TocsinApp(ReportWorkerErrors, App[None]):
                             lambda: self.switch_mode("automations"))
         yield SystemCommand("Template preview", "Render a Jinja template for an event (3)",
                             lambda: self.switch_mode("templates"))
-        yield SystemCommand("Emit a test event", "Send an event to the daemon from a form",
-                            lambda: self.run_in_mode("feed", "emit"))
-        yield SystemCommand("New automation", "Write an automation in the YAML editor",
-                            lambda: self.run_in_mode("automations", "new"))
         yield SystemCommand("Help", "Every key, screen by screen (?)", self.action_help)
         yield SystemCommand("Light/dark theme", "Switch theme (ctrl+t)",
                             self.action_toggle_theme)
-        yield from screen_commands(screen)
+        for mode, label, screen_class in main_screens():
+            for binding in own_bindings(screen_class):
+                yield SystemCommand(f"{label}: {binding.description}",
+                                    binding.tooltip or binding.description,
+                                    partial(self.run_in_mode, mode, binding.action))
+        if not isinstance(screen, tuple(cls for _, _, cls in main_screens())):
+            for binding in own_bindings(type(screen)):  # a dialog or sub-screen: its actions
+                yield SystemCommand(binding.description, binding.tooltip or binding.description,
+                                    partial(screen.run_action, binding.action))
         yield from super().get_system_commands(screen)
 
 
-def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
-    """The current screen's own actions, from its bindings, so the palette lists them all."""
-    for binding in screen.BINDINGS:
-        if not isinstance(binding, Binding) or binding.action.startswith("app.") \
-                or not binding.description:
-            continue
-        action = binding.action
+def main_screens() -> list[tuple[str, str, type[Screen]]]:
+    """(mode, label, class) of the three main screens, for the command palette."""
+    from .screens.automations import AutomationsScreen
+    from .screens.templates import TemplateScreen
 
-        async def run(action: str = action) -> None:
-            await screen.run_action(action)
+    return [("feed", "Events", FeedScreen), ("automations", "Automations", AutomationsScreen),
+            ("templates", "Template preview", TemplateScreen)]
 
-        yield SystemCommand(binding.description, binding.tooltip or binding.description, run)
+
+def own_bindings(screen_class: type[Screen]) -> list[Binding]:
+    """A screen's own actions (not the app's, such as quit), as its bindings declare them."""
+    return [b for b in screen_class.BINDINGS if isinstance(b, Binding)
+            and not b.action.startswith("app.") and b.description]
 
 
 def run(socket_path: str | None = None) -> int:

@@ -35,8 +35,9 @@ HAS_YAML_HIGHLIGHT = find_spec("tree_sitter") is not None and find_spec("tree_si
 
 
 def yaml_editor(text: str) -> MarkedTextArea:
+    # tab moves focus (YAML is indented with spaces), so that escape reaches "back".
     return MarkedTextArea(text, language="yaml" if HAS_YAML_HIGHLIGHT else None,
-                          show_line_numbers=True, tab_behavior="indent", soft_wrap=False,
+                          show_line_numbers=True, tab_behavior="focus", soft_wrap=False,
                           id="editor")
 
 

@@ -39,7 +39,8 @@ HELP = """\
 
 In the editor the daemon checks the YAML as you type; errors show under the editor and
 their lines are marked. **ctrl+s** saves, **ctrl+o** previews the template of the action
-under the cursor, **esc** goes back (asking first if there are unsaved changes).
+under the cursor, **esc** goes back (asking first if there are unsaved changes); **tab**
+leaves the editor (indent with spaces).
 The inspect view (**i**) shows the open buckets — count, window, deadline — and the recent
 firings with what became of each action; it refreshes every second.
 

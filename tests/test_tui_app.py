@@ -137,3 +137,13 @@ def test_tocsin_with_no_command_opens_the_dashboard_and_starts_a_daemon():
                 time.sleep(0.05)
         os.close(master)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def test_ctrl_q_quits_from_a_dialog_and_an_editor(daemon):
+    for keys in (("e",), ("3",)):  # the emit form (a text field has focus); the Jinja editor
+        app = TocsinApp(str(daemon.socket), autostart=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press(*keys)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert not app.is_running

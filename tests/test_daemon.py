@@ -17,7 +17,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from daemon_proc import DaemonProcess
 from tocsin import emit_event
 from tocsin.client import AsyncClient
@@ -78,7 +77,7 @@ def test_events_ls_filters(daemon):
     c.emit([{"event": n, "resource": {"prefect.resource.id": r, "env": env}}
             for n, r, env in [("a.one", "x.1", "prod"), ("a.two", "x.2", "dev"),
                               ("b.one", "y.1", "prod")]])
-    names = lambda *a: [e["event"] for e in json.loads(cli(daemon, "events", "ls", "--json", *a).stdout)]  # noqa: E731
+    names = lambda *a: [e["event"] for e in json.loads(cli(daemon, "events", "ls", "--json", *a).stdout)]
     assert sorted(names("--name", "a.*")) == ["a.one", "a.two"]
     assert names("--resource", "env=prod", "--name", "a.*") == ["a.one"]
     assert names("--resource", "prefect.resource.id=y.*") == ["b.one"]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timezone
+from datetime import UTC
 
 import pytest
-
 from tocsin.errors import InvalidInput
 from tocsin.events.model import check_size, decode_events, encode, event_from_dict
 
@@ -38,7 +37,7 @@ def test_id_and_occurred_are_filled_in():
 
 def test_a_naive_time_is_taken_as_utc():
     (event,) = decode_one(ev(occurred="2026-01-02T03:04:05"))
-    assert event.occurred.tzinfo == timezone.utc and event.occurred.hour == 3
+    assert event.occurred.tzinfo == UTC and event.occurred.hour == 3
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tocsin.events.matching import (
     ResourceMatcher,
     compile_name_patterns,

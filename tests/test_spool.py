@@ -50,7 +50,7 @@ def test_emit_spools_when_no_daemon_and_the_daemon_stores_it_at_start(down) -> N
     assert result.returncode == 0, result.stderr
     event_id = result.stdout.strip()
     assert "not running; spooled 1 event" in result.stderr
-    spool = down.home / "spool.jsonl"
+    spool = down.home / "spool" / "spool.jsonl"
     assert json.loads(spool.read_text())["id"] == event_id
     emit_event("spooled.two", {"prefect.resource.id": "r.2"})
     down.start()

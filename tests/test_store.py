@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from tocsin.events.filter import EventFilter
 from tocsin.events.model import Event
 from tocsin.events.store import EventStore
 
-T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def make(name: str, rid: str, at: datetime, **kw) -> Event:

@@ -6,7 +6,6 @@ is parsed and validated whole before it replaces the running one (a bad reload k
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from datetime import timedelta
@@ -21,7 +20,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
-def parse_duration(value: str | int | float) -> timedelta:
+def parse_duration(value: str | float) -> timedelta:
     """Seconds as a number, or text like `90s`, `15m`, `7d`."""
     if isinstance(value, (int, float)):
         return timedelta(seconds=value)
@@ -136,19 +135,3 @@ def load_config(path: Path | None) -> Config:
         return msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def default_home() -> Path:
-    if env := os.environ.get("TOCSIN_HOME"):
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "tocsin"
-
-
-def default_socket(home: Path | None = None) -> Path:
-    """TOCSIN_SOCKET, else $XDG_RUNTIME_DIR/tocsin/tocsin.sock, else the home directory's."""
-    if env := os.environ.get("TOCSIN_SOCKET"):
-        return Path(env)
-    if runtime := os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(runtime) / "tocsin" / "tocsin.sock"
-    return (home or default_home()) / "tocsin.sock"

@@ -17,22 +17,22 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_proc import DaemonProcess  # noqa: E402
-from tocsin.events.model import decode_events  # noqa: E402
-from tocsin.events.store import SCHEMA, event_row  # noqa: E402
+from daemon_proc import DaemonProcess
+from tocsin.events.model import decode_events
+from tocsin.events.store import SCHEMA, event_row
 
 BATCH = 1000
 
 
 def make_events(n: int, tag: str) -> list[dict]:
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     return [{
         "id": str(uuid.uuid4()),
         "occurred": (t0 + timedelta(milliseconds=i)).isoformat(),
@@ -46,7 +46,7 @@ def make_events(n: int, tag: str) -> list[dict]:
 def raw_sqlite_rate(events: list[dict]) -> float:
     """The ceiling: the same rows, same schema, one executemany in one transaction."""
     parsed = decode_events(json.dumps(events).encode())
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for e in parsed:
         e.received = now
     rows = [event_row(e) for e in parsed]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 from tocsin.client.aio import AsyncClient
-from tocsin.config import default_home
+from tocsin.paths import default_home
 from tocsin.errors import DaemonNotRunning, TocsinError
 
 START_TIMEOUT = 15.0

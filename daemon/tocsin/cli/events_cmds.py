@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InvalidInput
@@ -77,7 +77,7 @@ def parse_time(text: str | None, where: str) -> str | None:
     m = _AGE.match(text)
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-        return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat()
+        return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

@@ -7,8 +7,17 @@ import argparse
 import sys
 
 from ..errors import TocsinError
-from . import (automation_cmds, block_cmds, daemon_cmds, deploy_cmds, events_cmds, replay_cmd,
-               run_cmds, template_cmds, webhook_cmds)
+from . import (
+    automation_cmds,
+    block_cmds,
+    daemon_cmds,
+    deploy_cmds,
+    events_cmds,
+    replay_cmd,
+    run_cmds,
+    template_cmds,
+    webhook_cmds,
+)
 
 # Each module contributes `register(subparsers)`; helpers add theirs to this list.
 COMMAND_GROUPS = [daemon_cmds, events_cmds, deploy_cmds, run_cmds, block_cmds, template_cmds,

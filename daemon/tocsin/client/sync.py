@@ -7,22 +7,16 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError, DaemonNotRunning
+from ..paths import default_socket
 
 
 def default_socket_path() -> Path:
-    # Same rule as tocsin.config.default_socket, without importing msgspec for it.
-    if env := os.environ.get("TOCSIN_SOCKET"):
-        return Path(env)
-    if runtime := os.environ.get("XDG_RUNTIME_DIR"):
-        return Path(runtime) / "tocsin" / "tocsin.sock"
-    home = os.environ.get("TOCSIN_HOME") or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "tocsin")
-    return Path(home) / "tocsin.sock"
+    return default_socket()
 
 
 def new_event_id() -> str:
@@ -137,7 +131,7 @@ def build_event(event: str, resource: dict[str, str], *,
     """An event in Prefect's JSON shape, with `id` and `occurred` filled in."""
     data: dict[str, Any] = {
         "id": str(id) if id else new_event_id(),
-        "occurred": (occurred or datetime.now(timezone.utc)).isoformat(),
+        "occurred": (occurred or datetime.now(UTC)).isoformat(),
         "event": event,
         "resource": resource,
         "related": related or [],

@@ -9,7 +9,7 @@ by the same compiled predicates the triggers use.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 import msgspec
@@ -36,9 +36,9 @@ class EventFilter(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         if not 1 <= self.limit <= MAX_LIMIT:
             raise ValueError(f"`limit` must be between 1 and {MAX_LIMIT}")
         if self.since is not None and self.since.tzinfo is None:
-            self.since = self.since.replace(tzinfo=timezone.utc)
+            self.since = self.since.replace(tzinfo=UTC)
         if self.until is not None and self.until.tzinfo is None:
-            self.until = self.until.replace(tzinfo=timezone.utc)
+            self.until = self.until.replace(tzinfo=UTC)
 
     def compile(self) -> CompiledFilter:
         return CompiledFilter(self)

@@ -30,7 +30,7 @@ def compile_pattern(pattern: str) -> Predicate:
         pattern = pattern[1:]
     if is_glob(pattern):
         matcher = re.compile(translate(pattern)).match
-        test: Predicate = lambda v: matcher(v) is not None  # noqa: E731
+        test: Predicate = lambda v: matcher(v) is not None
     else:
         test = pattern.__eq__
     if negate:

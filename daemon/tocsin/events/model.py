@@ -12,7 +12,7 @@ import os
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -40,7 +40,7 @@ def uuid7() -> uuid.UUID:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _check_resource(resource: Resource, what: str) -> None:
@@ -77,9 +77,9 @@ class Event(msgspec.Struct, kw_only=True):
             if not rel.get("prefect.resource.role"):
                 raise ValueError(f"`related[{i}]` must carry a non-empty `prefect.resource.role`")
         if self.occurred.tzinfo is None:
-            self.occurred = self.occurred.replace(tzinfo=timezone.utc)
+            self.occurred = self.occurred.replace(tzinfo=UTC)
         if self.received is not None and self.received.tzinfo is None:
-            self.received = self.received.replace(tzinfo=timezone.utc)
+            self.received = self.received.replace(tzinfo=UTC)
 
     # Derived views, shared by matching, for_each and templates.
     @property

@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from .filter import CompiledFilter, EventFilter, us
+from .filter import EventFilter, us
 from .model import Event, utcnow
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ INSERT = (
 # group's wait stays in milliseconds.
 MAX_GROUP_ROWS = 20_000
 PRUNE_CHUNK = 5_000
+CHECKPOINT_EVERY = 1.0  # seconds
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Event)
@@ -104,15 +105,23 @@ class EventStore:
         self._reader: aiosqlite.Connection | None = None
         self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.schema_hooks: list[str] = []
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._commits = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, extra_schema: Iterable[str] = ()) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await _connect(self.path)
         await self._writer.executescript(SCHEMA + "".join(extra_schema))
+        # Checkpoints copy the WAL into the database file; done by the writer on commit they
+        # stall ingestion, so the writer never does them and a third connection does, in its
+        # own thread, once a second while there are new commits.
+        await self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._reader = await _connect(self.path)
+        self._checkpointer = await _connect(self.path)
         self._task = asyncio.create_task(self._write_loop(), name="event-store-writer")
+        self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoint")
 
     async def close(self) -> None:
         """Commit everything already queued, then close both connections."""
@@ -120,10 +129,25 @@ class EventStore:
             await self._queue.put(None)
             await self._task
             self._task = None
-        for conn in (self._reader, self._writer):
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            self._checkpoint_task = None
+        for conn in (self._reader, self._checkpointer, self._writer):
             if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+                await conn.close()  # the last one to close checkpoints the WAL fully
+        self._reader = self._checkpointer = self._writer = None
+
+    async def _checkpoint_loop(self) -> None:
+        assert self._checkpointer is not None
+        seen = 0
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            if self._commits != seen:
+                seen = self._commits
+                try:
+                    await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    log.warning("WAL checkpoint failed (will retry): %s", exc)
 
     # -- writing ---------------------------------------------------------------------------
     async def append(self, events: list[Event], *, extra: Statements | None = None,
@@ -171,13 +195,14 @@ class EventStore:
         conn = self._writer
         assert conn is not None
         try:
-            new_ids = await conn._execute(self._write_group, conn._conn, group)  # noqa: SLF001
+            new_ids = await conn._execute(self._write_group, conn._conn, group)
         except Exception as exc:  # a failed group fails each caller, never the writer task
             log.exception("event store write failed")
             for w in group:
                 if w.future is not None and not w.future.done():
                     w.future.set_exception(exc)
             return
+        self._commits += 1
         for w in group:
             if w.future is not None and not w.future.done():
                 stored = w.events if new_ids is None else [e for e in w.events if str(e.id) in new_ids]

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tocsin.api")
 
 # Most events /events/in keeps uncommitted at once before it stops reading (backpressure).
-MAX_IN_FLIGHT = 10_000
+MAX_IN_FLIGHT = 5_000
 
 _encoder = msgspec.json.Encoder()
 
@@ -154,7 +154,7 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     try:
         first = await ws.receive(timeout=10)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         first = None
     spec: dict[str, Any] = {}
     if first is not None and first.type in (WSMsgType.TEXT, WSMsgType.BINARY):

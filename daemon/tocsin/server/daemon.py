@@ -14,10 +14,11 @@ from pathlib import Path
 from aiohttp import web
 
 from .. import __version__
-from ..config import Config, default_home, default_socket, load_config
+from ..config import Config, load_config
 from ..errors import ConfigError
 from ..events.model import Event, check_size, encode
 from ..events.store import EventStore, Statements
+from ..paths import default_home, default_socket
 from . import systemd
 from .api import core_routes, invalid_input_middleware
 from .bus import EventBus

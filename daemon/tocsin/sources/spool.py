@@ -14,19 +14,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-SPOOL_NAME = "spool.jsonl"
+from ..paths import default_home
 
-
-def tocsin_home() -> Path:
-    """The same home the daemon uses by default: $TOCSIN_HOME, else $XDG_STATE_HOME/tocsin."""
-    if env := os.environ.get("TOCSIN_HOME"):
-        return Path(env)
-    state = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
-    return Path(state) / "tocsin"
+# In a folder of its own: the tailer watches the spool's folder, and the home folder itself
+# changes with every database write.
+SPOOL_NAME = os.path.join("spool", "spool.jsonl")
 
 
 def spool_path() -> Path:
-    return tocsin_home() / SPOOL_NAME
+    return default_home() / SPOOL_NAME
 
 
 def spool_events(events: list[dict[str, Any]]) -> Path:

@@ -60,3 +60,19 @@ def test_sample_unit_is_a_notify_user_service_that_starts():
         proc.wait(15)
         notify.close()
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def test_the_command_table_names_every_command_its_module_registers():
+    import argparse
+    import importlib
+
+    from tocsin.cli.main import COMMANDS, build_parser, command_of
+
+    for module in set(COMMANDS.values()):
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(f"tocsin.cli.{module}").register(sub)
+        assert {c for c, m in COMMANDS.items() if m == module} == set(sub.choices), module
+    assert command_of(["--socket", "/x", "emit", "a"]) == "emit"
+    assert command_of(["--help"]) is None
+    assert build_parser("emit").parse_args(["emit", "x", "--socket", "/s"]).socket == "/s"

@@ -123,3 +123,18 @@ async def test_close_commits_what_was_queued(tmp_path):
     await s2.open()
     assert await s2.count() == 100
     await s2.close()
+
+
+def test_a_failing_listener_does_not_keep_events_from_others():
+    from tocsin.server.bus import EventBus
+
+    bus = EventBus()
+    got: list[str] = []
+
+    def broken(events):
+        raise RuntimeError("boom")
+
+    bus.add_listener(broken)
+    bus.add_listener(lambda events: got.extend(e.event for e in events))
+    bus.publish([make("a", "r", T0)])
+    assert got == ["a"]

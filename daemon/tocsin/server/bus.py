@@ -9,12 +9,15 @@ order, before any socket reader sees the batch.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from ..events.filter import CompiledFilter
 from ..events.model import Event
 
 Listener = Callable[[list[Event]], None]
+
+log = logging.getLogger("tocsin.bus")
 
 
 class Subscription:
@@ -70,7 +73,10 @@ class EventBus:
         if not events:
             return
         for listener in self._listeners:
-            listener(events)
+            try:
+                listener(events)
+            except Exception:  # the events are committed: a failing part must not undo that
+                log.exception("event listener %r failed", listener)
         for sub in list(self._subs):
             for event in events:
                 sub.offer(event)

@@ -304,3 +304,13 @@ async def _until(cond, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+def test_an_unknown_log_level_is_a_config_error_not_a_traceback(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('log_level = "LOUD"\n')
+    base = [*TOCSIN, "daemon", "--home", str(tmp_path / "h"), "--socket", str(tmp_path / "s")]
+    out = subprocess.run([*base, "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 78 and "log_level" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([*base, "--log-level", "LOUD"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "Traceback" not in out.stderr

@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def parse_duration(value: str | float) -> timedelta:
@@ -92,6 +93,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             int(self.socket_mode, 8)
         except ValueError:
             raise ValueError("`socket_mode` must be an octal string such as \"0660\"") from None
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ValueError(f"`log_level` must be one of {', '.join(LOG_LEVELS)}")
         parse_duration(self.retention)
         parse_duration(self.prune_interval)
         if self.max_event_bytes < 1024:

@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--home", help="state directory (default: $TOCSIN_HOME, else "
                    "$XDG_STATE_HOME/tocsin)")
     p.add_argument("--config", help="TOML config file")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default from config: INFO)")
+    p.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="DEBUG, INFO, WARNING or ERROR (default from config: INFO)")
     p.set_defaults(func=run_daemon)
 
     p = sub.add_parser("status", help="is the daemon running, and what is it doing")

@@ -314,3 +314,9 @@ def test_an_unknown_log_level_is_a_config_error_not_a_traceback(tmp_path):
     assert out.returncode == 78 and "log_level" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run([*base, "--log-level", "LOUD"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_status_separates_each_part_from_its_counters(daemon):
+    out = cli(daemon, "status")
+    assert out.returncode == 0, out.stderr
+    assert "  webhooks listening off" in out.stdout and "  socket   " in out.stdout

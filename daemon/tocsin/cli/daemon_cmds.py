@@ -40,11 +40,11 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"tocsin {info['version']} running (pid {info['pid']}, up {info['uptime_s']:.0f}s)")
-    print(f"  socket  {info['socket']}")
-    print(f"  home    {info['home']}")
+    print(f"  socket   {info['socket']}")
+    print(f"  home     {info['home']}")
     for name, counters in info.get("components", {}).items():
         if counters:
             text = ", ".join(f"{k} {v}" for k, v in counters.items())
-            print(f"  {name:<8}{text}")
+            print(f"  {name:<8} {text}")
     sys.stdout.flush()
     return 0

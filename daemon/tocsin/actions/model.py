@@ -304,8 +304,16 @@ def _template_problems(field: str, source: str, label: str | None = None) -> Pro
 
 
 def _parameter_problems(value: Any, path: str) -> Problems:
-    """Every Jinja string inside run-deployment parameters must be a valid template."""
+    """Every Jinja string inside run-deployment parameters must be a valid template, and a
+    literal JSON string of a `json` kind must parse (Prefect hydrates without rendering at
+    save time, §10)."""
     out: Problems = []
+    if isinstance(value, dict) and value.get("__prefect_kind") == "json" \
+            and isinstance(value.get("value"), str):
+        try:
+            json.loads(value["value"])
+        except json.JSONDecodeError as exc:
+            out.append((path, f"Invalid JSON: {exc}"))
     if isinstance(value, dict):
         for key, inner in value.items():
             if key == "template" and value.get("__prefect_kind") == "jinja":

@@ -1,0 +1,112 @@
+"""Acceptance checks from prefect-semantics §3, §8-§10 and §15 that no other test pinned.
+Pure: no daemon."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from tocsin.actions.context import template_context
+from tocsin.actions.model import parse_actions
+from tocsin.actions.render import ParameterError, preview, render_parameters
+from tocsin.automations.firing import Firing
+from tocsin.automations.model import parse_automation
+from tocsin.errors import InvalidInput
+from tocsin.events.model import event_from_dict
+
+DEP = "9a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f"
+
+
+def _context(payload=None):
+    event = event_from_dict({"event": "order.created", "resource": {"prefect.resource.id": "o.1"},
+                             "payload": payload or {"count": 3, "name": "Ann"}})
+    firing = Firing(id="f", automation_id="a", trigger_id="t", state="triggered",
+                    at=datetime.now(UTC), triggering_event=event)
+    return template_context({"id": "a", "name": "auto"}, firing, event)
+
+
+# -- §10 hydration ---------------------------------------------------------------------------------
+def test_json_kind_parses_a_string_value_and_other_kinds_pass_their_value_through():
+    params = {"parsed": {"__prefect_kind": "json", "value": '{"a": [1, 2]}'},
+              "none": {"__prefect_kind": "none", "value": "{{ not rendered }}"},
+              "other": {"__prefect_kind": "mystery", "value": 7},
+              "nothing": {"__prefect_kind": "mystery"},
+              "no_var": {"__prefect_kind": "workspace_variable"},
+              "nested": {"deep": {"__prefect_kind": "json", "value": "true"}}}
+    assert render_parameters(params, _context()) == {
+        "parsed": {"a": [1, 2]}, "none": "{{ not rendered }}", "other": 7, "nothing": None,
+        "nested": {"deep": True}}
+
+
+def test_invalid_json_fails_hydration():
+    with pytest.raises(ParameterError, match="Invalid JSON"):
+        render_parameters({"x": {"__prefect_kind": "json", "value": "{nope"}}, _context())
+
+
+def test_single_expression_keeps_its_type_after_trimming_and_a_string_stays_a_string():
+    params = {"n": "  {{ event.payload.count }}  ", "s": "{{ event.payload.name }}",
+              "two": "{{ event.payload.count }}{{ event.payload.count }}",
+              "d": "{{ event.payload }}"}
+    assert render_parameters(params, _context()) == {
+        "n": 3, "s": "Ann", "two": "33", "d": {"count": 3, "name": "Ann"}}
+
+
+def test_null_parameters_render_to_an_empty_dict():
+    assert render_parameters(None, _context()) == {}
+
+
+def test_run_deployment_failure_reason_names_the_hydration_error():
+    [action] = parse_actions([{"type": "run-deployment", "deployment_id": DEP,
+                               "parameters": {"x": {"__prefect_kind": "json",
+                                                    "value": {"__prefect_kind": "jinja",
+                                                              "template": "not {{ 'json' }}"}}}}])
+    out = preview(action, _context())
+    assert out["error"].startswith("Unable to create flow run from deployment: Invalid JSON")
+
+
+# -- §3 Prefect's run-deployment loop guard --------------------------------------------------------
+def _automation(trigger, action):
+    return {"name": "a", "trigger": {"posture": "Reactive", **trigger}, "actions": [action]}
+
+
+SELECTED = {"type": "run-deployment", "deployment_id": DEP}
+
+
+@pytest.mark.parametrize("trigger", [
+    {"expect": ["prefect.flow-run.Running"]},
+    {"expect": ["prefect.flow-run.*"], "match": {"prefect.resource.id": "prefect.flow-run.*"}},
+    {"expect": ["prefect.flow-run.Pending"], "match_related": [{}]},
+])
+def test_selected_run_deployment_on_every_flow_run_start_is_refused(trigger):
+    with pytest.raises(InvalidInput) as info:
+        parse_automation(_automation(trigger, SELECTED))
+    assert [path for path, _ in info.value.errors] == ["actions[0]"]
+
+
+@pytest.mark.parametrize("trigger", [
+    {"expect": ["prefect.flow-run.Running"], "match": {"prefect.resource.id": "prefect.flow-run.1"}},
+    {"expect": ["prefect.flow-run.Running"],
+     "match_related": {"prefect.resource.role": "deployment",
+                       "prefect.resource.id": f"prefect.deployment.{DEP}"}},
+    {"expect": ["prefect.flow-run.Completed"]},
+])
+def test_selected_run_deployment_on_a_narrowed_or_terminal_trigger_is_accepted(trigger):
+    assert parse_automation(_automation(trigger, SELECTED)).actions
+
+
+def test_the_run_deployment_loop_guard_ignores_disabled_automations_and_actions_on_trigger():
+    trigger = {"expect": ["prefect.flow-run.Running"]}
+    inferred = {"type": "run-deployment", "source": "inferred"}
+    assert parse_automation({**_automation(trigger, inferred), "enabled": False})
+    assert parse_automation({"name": "a", "trigger": {"posture": "Reactive", **trigger},
+                             "actions": [], "actions_on_trigger": [inferred]})
+
+
+def test_invalid_literal_json_in_parameters_is_refused_at_save_time():
+    with pytest.raises(InvalidInput) as info:
+        parse_actions([{"type": "run-deployment", "deployment_id": DEP,
+                        "parameters": {"x": {"__prefect_kind": "json", "value": "{nope"},
+                                       "ok": {"__prefect_kind": "json", "value": "[1]"}}}],
+                      "actions")
+    [(path, message)] = info.value.errors
+    assert path == "actions[0].parameters.x" and message.startswith("Invalid JSON")

@@ -13,6 +13,7 @@ from tocsin.automations.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict
+from tocsin.templates import TemplateError, render
 
 DEP = "9a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f"
 
@@ -110,3 +111,39 @@ def test_invalid_literal_json_in_parameters_is_refused_at_save_time():
                       "actions")
     [(path, message)] = info.value.errors
     assert path == "actions[0].parameters.x" and message.startswith("Invalid JSON")
+
+
+# -- §9 templates ----------------------------------------------------------------------------------
+def _no_event_context():
+    firing = Firing(id="f", automation_id="a", trigger_id="t", state="triggered",
+                    at=datetime.now(UTC), triggering_labels={"prefect.resource.id": "r.1"})
+    return template_context({"id": "a", "name": "auto"}, firing, None)
+
+
+def test_a_firing_without_an_event_renders_event_attributes_as_empty():
+    out = render("[{{ event.resource.id }}][{{ event.payload.x.y }}][{{ labels['prefect.resource.id'] }}]",
+                 _no_event_context())
+    assert out == "[][][r.1]"
+
+
+def test_resource_labels_iterate_as_label_value_pairs_and_missing_roles_are_empty():
+    out = render("{% for k, v in event.resource.labels %}{{ k }}={{ v }};{% endfor %}"
+                 "[{{ event.resource_in_role['nope'].id }}]"
+                 "[{{ event.resources_in_role['nope'] | length }}]", _context())
+    assert out == "prefect.resource.id=o.1;[][0]"
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{% for i in range(101) %}{% endfor %}", "range"),
+    ("{% set d = {} %}{% set _ = d.update({'a': 1}) %}", "unsafe"),
+    ("{% extends 'base' %}", "loader"),
+    ("{% import 'macros' as m %}", "loader"),
+])
+def test_sandbox_failures(source, message):
+    with pytest.raises(TemplateError, match=message):
+        render(source, _context())
+
+
+def test_range_of_exactly_one_hundred_is_allowed():
+    assert render("{% for i in range(100) %}{% endfor %}{{ range(100) | list | length }}",
+                  _context()) == "100"

@@ -119,6 +119,40 @@ def test_proactive_firing_without_an_event_has_a_null_triggering_event_and_label
     assert fired.triggering_event is None and fired.triggering_labels == {}
 
 
+def test_proactive_firing_carries_the_last_counted_event():
+    tl = Timeline(proactive(threshold=2))
+    counted = event("x", 10)
+    tl.send(counted)
+    [fired] = tl.tick(60)
+    assert fired.triggering_event.id == counted.id
+
+
+# -- decision 2: no sweep, but an idle TTL per bucket ---------------------------------------------
+def test_immediate_count_is_forgotten_after_the_idle_ttl():
+    tl = Timeline(reactive(threshold=2, within=0), idle_ttl=100)
+    tl.emit("x", 0)
+    tl.emit("x", 99)
+    assert tl.times() == [99]
+    tl.emit("x", 200)
+    tl.tick(301)  # idle for longer than the TTL: the count of 1 is dropped
+    tl.emit("x", 302)
+    assert tl.times() == [99]
+    tl.emit("x", 303)
+    assert tl.times() == [99, 303]
+
+
+def test_after_with_within_zero_stays_armed_until_the_idle_ttl():
+    tl = Timeline(reactive(after=["a"], expect=["b"], within=0,
+                           for_each=["prefect.resource.id"]), idle_ttl=1000)
+    tl.emit("a", 0, "k1")
+    tl.emit("a", 0, "k2")
+    tl.emit("b", 999, "k1")  # long after the 60 s of Prefect's sweep
+    assert tl.times() == [999]
+    tl.tick(1001)
+    tl.emit("b", 1002, "k2")
+    assert tl.times() == [999]
+
+
 # -- ordering (§5.7) -------------------------------------------------------------------------------
 def test_a_chain_of_followers_is_released_in_order_when_the_first_leader_comes():
     tl = Timeline(reactive(after=["a"], expect=["c"], within=60),

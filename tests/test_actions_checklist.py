@@ -147,3 +147,51 @@ def test_sandbox_failures(source, message):
 def test_range_of_exactly_one_hundred_is_allowed():
     assert render("{% for i in range(100) %}{% endfor %}{{ range(100) | list | length }}",
                   _context()) == "100"
+
+
+# -- §8.1 the events an action leaves ---------------------------------------------------------------
+def _job(automation: dict, event, firing_at: datetime):
+    from tocsin.actions.outbox import Job
+
+    firing = Firing(id="f", automation_id="a", trigger_id="t", state="triggered", at=firing_at,
+                    triggering_event=event)
+    return Job(firing_id="f", action_index=2, invocation="inv", automation=automation,
+               action={"type": "pause-deployment"}, firing=firing, event=event,
+               automation_triggered_event_id="0190f3a0-0000-7000-8000-0000000000aa",
+               triggered_event_id="0190f3a0-0000-7000-8000-0000000000bb")
+
+
+def test_action_events_shape_follows_only_within_five_minutes_and_failed_carries_the_reason():
+    from datetime import timedelta
+
+    from tocsin.actions.events import outcome_events
+
+    event = event_from_dict({"event": "order.created", "resource": {"prefect.resource.id": "o.1"},
+                             "occurred": "2026-01-01T00:00:00+00:00"})
+    compound = {"id": "a", "name": "auto", "trigger": {"type": "compound"}}
+    target = {"prefect.resource.id": f"prefect.deployment.{DEP}", "prefect.resource.role": "target"}
+    soon = _job(compound, event, event.occurred + timedelta(minutes=4, seconds=59))
+    triggered, failed = outcome_events(soon, ok=False, reason="No deployment could be inferred",
+                                       details={}, results=[target])
+    assert triggered.event == "prefect.automation.action.triggered"
+    assert triggered.occurred == soon.firing.at and triggered.follows == event.id
+    assert str(triggered.id) == soon.triggered_event_id
+    assert triggered.payload == {"action_index": 2, "action_type": "pause-deployment",
+                                 "invocation": "inv"}
+    assert triggered.resource == {"prefect.resource.id": "prefect.automation.a",
+                                  "prefect.resource.name": "auto",
+                                  "prefect.trigger-type": "compound"}
+    assert failed.event == "prefect.automation.action.failed" and failed.follows == triggered.id
+    assert failed.payload["reason"] == "No deployment could be inferred"
+    assert [r["prefect.resource.role"] for r in failed.related] == \
+        ["target", "automation-triggered-event", "triggering-event"]
+    assert failed.related == triggered.related
+    late = _job(compound, event, event.occurred + timedelta(minutes=5))
+    triggered, executed = outcome_events(late, ok=True, reason=None, details={}, results=[])
+    assert triggered.follows is None
+    assert executed.event == "prefect.automation.action.executed" and "reason" not in executed.payload
+    no_event = _job({"id": "a", "name": "auto", "trigger": {"type": "event", "posture": "Proactive"}},
+                    None, event.occurred)
+    triggered, _ = outcome_events(no_event, ok=True, reason=None, details={}, results=[])
+    assert triggered.follows is None and triggered.resource["prefect.posture"] == "Proactive"
+    assert [r["prefect.resource.role"] for r in triggered.related] == ["automation-triggered-event"]

@@ -195,3 +195,25 @@ def test_action_events_shape_follows_only_within_five_minutes_and_failed_carries
     triggered, _ = outcome_events(no_event, ok=True, reason=None, details={}, results=[])
     assert triggered.follows is None and triggered.resource["prefect.posture"] == "Proactive"
     assert [r["prefect.resource.role"] for r in triggered.related] == ["automation-triggered-event"]
+
+
+# -- §7 the action list of a resolved firing -------------------------------------------------------
+def test_a_resolved_firing_runs_actions_then_actions_on_resolve_with_the_resolved_event():
+    from tocsin.actions.render import action_plan
+    from tocsin.automations.emitted import state_change_event
+
+    automation = parse_automation({
+        "name": "a", "trigger": {"expect": ["x"], "posture": "Proactive", "within": 60},
+        "actions": [{"type": "do-nothing"}],
+        "actions_on_trigger": [{"type": "pause-automation", "source": "inferred"}],
+        "actions_on_resolve": [{"type": "resume-automation", "source": "inferred"}]})
+    automation.id = DEP
+    came = event_from_dict({"event": "x", "resource": {"prefect.resource.id": "r"}})
+    firing = Firing(id="f", automation_id=DEP, trigger_id=automation.trigger.id,
+                    state="resolved", at=came.occurred, triggering_event=came)
+    resolved = state_change_event(automation, firing)
+    plan = action_plan(automation, firing, resolved)
+    assert [(i, a.type, e.event) for i, a, e in plan] == [
+        (0, "do-nothing", "x"), (1, "resume-automation", "prefect.automation.resolved")]
+    out = preview(plan[1][1], template_context(automation, firing, resolved))
+    assert out == {"type": "resume-automation", "automation_id": DEP}

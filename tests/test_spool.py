@@ -90,3 +90,16 @@ def test_stdin_emit_spools_each_batch_and_concurrent_emitters_do_not_interleave(
     got = wait_stored(down, 900, "spooled.many")
     assert sorted(e["id"] for e in got) == sorted(ids)
     assert down.client().health()["components"]["watch"]["spool"]["rejected"] == 0
+
+
+def test_stdin_emit_spooled_without_occurred_keeps_the_time_it_was_emitted(down) -> None:
+    line = json.dumps({"event": "spooled.stdin", "resource": {"prefect.resource.id": "r"}})
+    result = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "emit", "-"], input=line,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    spool = down.home / "spool" / "spool.jsonl"
+    occurred = json.loads(spool.read_text())["occurred"]
+    time.sleep(1.5)
+    down.start()
+    (event,) = wait_stored(down, 1, "spooled.stdin")
+    assert event["occurred"][:19] == occurred[:19]

@@ -166,6 +166,9 @@ def emit_or_spool(client: SyncClient, events: list[dict[str, Any]]) -> bool:
 
         from ..sources.spool import spool_events
 
+        now = datetime.now(UTC).isoformat()
+        for e in events:  # when they were emitted, not when the daemon gets to the spool
+            e.setdefault("occurred", now)
         path = spool_events(events)
         print(f"tocsin: the daemon is not running; spooled {len(events)} event(s) to {path} "
               "(they are stored when it starts)", file=sys.stderr)

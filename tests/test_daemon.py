@@ -233,6 +233,14 @@ def test_no_daemon_gives_one_line_and_exit_3():
     assert "Traceback" not in out.stderr
 
 
+def test_a_socket_path_too_long_gives_one_line_not_a_traceback():
+    sock = Path(tempfile.mkdtemp(dir="/tmp")) / ("s" * 120)
+    out = subprocess.run([*TOCSIN, "--socket", str(sock), "status"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert "too long" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_stored_in_sqlite_wal(daemon):
     emit_event("x", resource={"prefect.resource.id": "a"}, socket_path=daemon.socket)
     with sqlite3.connect(daemon.home / "tocsin.db") as db:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import ApiError, DaemonNotRunning
+from ..errors import ApiError, DaemonNotRunning, TocsinError
 from ..paths import default_socket
 
 
@@ -44,6 +44,10 @@ class _Connection:
         except (FileNotFoundError, ConnectionRefusedError):
             self.sock.close()
             raise DaemonNotRunning(path) from None
+        except OSError as exc:  # a path too long for AF_UNIX, no permission, ...
+            self.sock.close()
+            raise TocsinError(f"cannot connect to the daemon socket {path}: "
+                              f"{exc.strerror or exc}") from None
         self.buf = b""
 
     def exchange(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes]:

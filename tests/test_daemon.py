@@ -328,3 +328,12 @@ def test_status_separates_each_part_from_its_counters(daemon):
     out = cli(daemon, "status")
     assert out.returncode == 0, out.stderr
     assert "  webhooks listening off" in out.stdout and "  socket   " in out.stdout
+
+
+def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path):
+    (tmp_path / "f").write_text("a file, not a folder")
+    for home, sock in ((tmp_path / "f" / "h", tmp_path / "s"), (tmp_path / "h", tmp_path / "f" / "s")):
+        out = subprocess.run([*TOCSIN, "daemon", "--home", str(home), "--socket", str(sock)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        assert out.stderr.splitlines()[-1].startswith("tocsin: cannot ")

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..config import Config, load_config
-from ..errors import ConfigError
+from ..errors import ConfigError, TocsinError
 from ..events.model import Event, check_size, encode
 from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
@@ -198,6 +198,11 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
     cfg = load_config(Path(config) if config else None)
     setup_logging(log_level or cfg.log_level)
     paths = Paths.resolve(home, socket, config, cfg)
+    try:
+        paths.home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TocsinError(f"cannot use {paths.home} as the tocsin home: "
+                          f"{exc.strerror or exc}") from None
     daemon = Daemon(cfg, paths)
     tune_gc()
     asyncio.run(daemon.serve_forever())

@@ -36,7 +36,11 @@ def bind_socket(path: Path, mode: int = 0o600, group: str | None = None) -> sock
             f"socket path {path} is {len(os.fsencode(path))} bytes; Linux allows {MAX_PATH}. "
             "Choose a shorter --socket."
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise TocsinError(f"cannot create the socket's folder {path.parent}: "
+                          f"{exc.strerror or exc}") from None
     if path.exists() or path.is_symlink():
         if is_answering(path):
             raise DaemonAlreadyRunning(str(path))

@@ -337,3 +337,14 @@ def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path)
                              capture_output=True, text=True, timeout=30)
         assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
         assert out.stderr.splitlines()[-1].startswith("tocsin: cannot ")
+
+
+@pytest.mark.parametrize("text", ['[jobs]\ncancel_grace_seconds = "x"\n', '[engine]\nidle_tll = "1d"\n',
+                                  '[webhooks]\nenabled = true\nport = 99999\n'])
+def test_bad_engine_jobs_or_webhooks_settings_are_config_errors(tmp_path, text):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    out = subprocess.run([*TOCSIN, "daemon", "--home", str(tmp_path / "h"), "--socket",
+                          str(tmp_path / "s"), "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 78 and "Traceback" not in out.stderr, out.stderr

@@ -10,7 +10,7 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -70,7 +70,7 @@ class WebhooksConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     enabled: bool = False
     host: str = "127.0.0.1"
-    port: int = 8787
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
 
 
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -97,6 +97,15 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"`log_level` must be one of {', '.join(LOG_LEVELS)}")
         parse_duration(self.retention)
         parse_duration(self.prune_interval)
+        for table, known in (("engine", ("idle_ttl", "max_firings_per_minute")),
+                             ("jobs", ("cancel_grace_seconds", "late_after_seconds"))):
+            unknown = sorted(set(getattr(self, table)) - set(known))
+            if unknown:
+                raise ValueError(f"[{table}] has no setting {', '.join(unknown)} "
+                                 f"(it has: {', '.join(known)})")
+        for key, value in self.jobs.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"`jobs.{key}` must be a number of seconds, not {value!r}")
         if self.max_event_bytes < 1024:
             raise ValueError("`max_event_bytes` must be at least 1024")
         for i, w in enumerate(self.watch):

@@ -120,3 +120,145 @@ def test_reactive_engine_matches_the_reference(seed):
         got = [(round(f.at.timestamp() - T0.timestamp(), 3), f.triggering_labels)
                for f in tl.firings]
         assert got == ref.fired, trigger
+
+
+# -- proactive ------------------------------------------------------------------------------------
+HELD_TTL = 1800.0
+
+
+def _name_matches(name: str, patterns: list[str]) -> bool:
+    return any(not fnmatch.fnmatchcase(name, p[1:]) if p.startswith("!")
+               else fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+class ProactiveReference:
+    """§5.3-§5.4 for proactive triggers with tocsin's decisions: windows end at their deadline
+    (1); `after` needs an arming event (3); plain triggers run tumbling windows from load time
+    (4); early expected events are held (5); a firing resolves on the next expected event (7).
+    Processing time is event time here (no late events)."""
+
+    def __init__(self, trigger: dict) -> None:
+        self.after = trigger.get("after", [])
+        self.expect = trigger["expect"]
+        self.keyed = bool(trigger.get("for_each"))
+        self.threshold = trigger["threshold"]
+        self.within = float(trigger["within"])
+        self.buckets: dict[str, dict] = {}
+        self.held: dict[str, list[tuple[float, float]]] = {}
+        self.open: set[str] = set()
+        self.out: list[tuple] = []
+        if not self.after and not self.keyed:
+            self.buckets[""] = {"start": 0.0, "end": self.within, "count": 0, "last": None}
+
+    def arms(self, name: str) -> bool:
+        return _name_matches(name, self.after)
+
+    def expects(self, name: str) -> bool:
+        return not self.expect or _name_matches(name, self.expect)
+
+    def deadlines(self, t: float) -> None:
+        while due := [(b["end"], k) for k, b in self.buckets.items() if b["end"] <= t]:
+            end, key = min(due)
+            bucket = self.buckets.pop(key)
+            if bucket["count"] < self.threshold:
+                self.out.append((end, "triggered", key, bucket["last"]))
+                self.open.add(key)
+            elif self.keyed or self.after:
+                continue  # satisfied: forgotten
+            if not self.after:  # the next window follows at once
+                self.buckets[key] = {"start": end, "end": end + self.within, "count": 0,
+                                     "last": None}
+
+    def _open(self, key: str, start: float, end: float, count: int, last: tuple,
+              now: float) -> dict:
+        bucket = {"start": start, "end": end, "count": count, "last": last}
+        kept = []
+        for occurred, until in self.held.pop(key, []):
+            if until <= now:
+                continue
+            if bucket["start"] <= occurred < bucket["end"]:
+                bucket["count"] += 1
+            else:
+                kept.append((occurred, until))
+        if kept:
+            self.held[key] = kept
+        self.buckets[key] = bucket
+        return bucket
+
+    def event(self, name: str, t: float, rid: str) -> None:
+        self.deadlines(t)
+        key = rid if self.keyed else ""
+        ev = (name, t)
+        bucket = None
+        if self.after and self.arms(name):
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self._open(key, t, t + self.within, -1 if self.expects(name) else 0,
+                                    ev, t)
+            else:
+                bucket["last"] = ev
+        elif not self.after and self.expects(name) and key not in self.buckets:
+            bucket = self._open(key, t - LOOKBACK, t + self.within, 0, ev, t)
+        if not self.expects(name):
+            return
+        if key in self.open:
+            self.open.discard(key)
+            self.out.append((t, "resolved", key, ev))
+        bucket = bucket or self.buckets.get(key)
+        if bucket is None:
+            if self.after:
+                self.held.setdefault(key, []).append((t, t + HELD_TTL))
+            return
+        if not bucket["start"] <= t < bucket["end"]:
+            return
+        bucket["count"] += 1
+        bucket["last"] = ev
+        if self.after and bucket["count"] >= self.threshold and self.arms(name):
+            self._open(key, t, t + self.within, 0, ev, t)  # a heartbeat restarts the window
+
+
+def random_proactive(rng: random.Random) -> dict:
+    trigger: dict = {"type": "event", "posture": "Proactive", "within": rng.choice([10, 30, 60]),
+                     "threshold": rng.choice([1, 1, 2, 3])}
+    shape = rng.choice(["plain", "sla", "heartbeat", "heartbeat+terminal", "negated"])
+    trigger.update({"plain": {"expect": ["b"]},
+                    "sla": {"after": ["a"], "expect": ["b"]},
+                    "heartbeat": {"after": ["a"], "expect": ["a"]},
+                    "heartbeat+terminal": {"after": ["a"], "expect": ["a", "b"]},
+                    "negated": {"after": ["a"], "expect": ["!a"],
+                                "match": {"prefect.resource.id": "r*"}}}[shape])
+    if rng.random() < 0.5:
+        trigger["for_each"] = ["prefect.resource.id"]
+    return trigger
+
+
+def _step(tl: Timeline, t: float) -> None:
+    """Deadlines one at a time up to t, as the daemon's timer and `tocsin replay` do."""
+    while (deadline := tl.engine.next_deadline()) is not None and deadline <= T0.timestamp() + t:
+        tl.firings.extend(tl.engine.advance(deadline))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_proactive_engine_matches_the_reference(seed):
+    rng = random.Random(seed)
+    for _ in range(10):
+        trigger = random_proactive(rng)
+        tl = Timeline(trigger, max_firings_per_minute=None)
+        ref = ProactiveReference(trigger)
+        t = 0.0
+        for _ in range(40):
+            t += rng.choice([0.5, 1, 3, 7, 12, 25, 40, 70])
+            name, rid = rng.choice("aabbc"), rng.choice(["r1", "r2"])
+            _step(tl, t)
+            tl.emit(name, t, rid)
+            ref.event(name, t, rid)
+        _step(tl, t + 200)
+        ref.deadlines(t + 200)
+
+        def ev(e):
+            return (e.event, round(e.occurred.timestamp() - T0.timestamp(), 3)) if e else None
+
+        got = sorted((round(f.at.timestamp() - T0.timestamp(), 3), f.state,
+                      f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
+                     for f in tl.firings)
+        assert got == sorted(ref.out), trigger

@@ -262,3 +262,65 @@ def test_proactive_engine_matches_the_reference(seed):
                       f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
                      for f in tl.firings)
         assert got == sorted(ref.out), trigger
+
+
+# -- composites (§6) ------------------------------------------------------------------------------
+class CompositeReference:
+    """evaluate_composite_trigger over immediate leaves (each fires on every matching event):
+    one slot per child, the latest wins, `within` on processing time, the single-firing
+    shortcut, sequence order by firing time."""
+
+    def __init__(self, kind: str, names: list[str], require, within) -> None:
+        self.kind, self.names, self.within = kind, names, within
+        self.required = (len(names) if kind == "sequence" or require == "all"
+                         else 1 if require == "any" else require)
+        self.slots: dict[int, tuple[float, int]] = {}
+        self.seq = 0
+        self.out: list[tuple] = []
+
+    def event(self, name: str, t: float) -> None:
+        for child, expected in enumerate(self.names):
+            if expected != name:
+                continue
+            if self.required == 1 and (self.kind == "compound" or len(self.names) == 1):
+                self.out.append((t, (child,)))
+                continue
+            if self.within is not None:
+                self.slots = {c: s for c, s in self.slots.items() if s[0] >= t - self.within}
+            self.seq += 1
+            self.slots[child] = (t, self.seq)
+            order = tuple(c for c, _ in sorted(self.slots.items(), key=lambda item: item[1]))
+            if (order == tuple(range(len(self.names))) if self.kind == "sequence"
+                    else len(self.slots) >= self.required):
+                self.out.append((t, order))
+                self.slots = {}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_composites_match_the_reference(seed):
+    rng = random.Random(seed)
+    for _ in range(20):
+        kind = rng.choice(["compound", "sequence"])
+        names = [rng.choice("abc") for _ in range(rng.choice([1, 2, 3]))]
+        require = rng.choice(["any", "all", 1, 2, 3])
+        if isinstance(require, int):
+            require = min(require, len(names))
+        within = rng.choice([None, 0, 5, 20])
+        trigger = {"type": kind, "within": within,
+                   "triggers": [{"type": "event", "expect": [n], "posture": "Reactive"}
+                                for n in names]}
+        if kind == "compound":
+            trigger["require"] = require
+        tl = Timeline(trigger, max_firings_per_minute=None)
+        ref = CompositeReference(kind, names, require, within)
+        child_ids = [c.id for c in tl.automations[0].trigger.triggers]
+        t = 0.0
+        for _ in range(30):
+            t += rng.choice([0.5, 1, 2, 4, 8, 30])
+            name = rng.choice("abcd")
+            tl.emit(name, t)
+            ref.event(name, t)
+        got = [(round(f.at.timestamp() - T0.timestamp(), 3),
+                tuple(child_ids.index(c.trigger_id) for c in f.triggering_firings))
+               for f in tl.firings]
+        assert got == ref.out, trigger

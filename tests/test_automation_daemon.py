@@ -214,3 +214,13 @@ def test_api_validate_and_errors(daemon):
                                                       order="oldest")["events"]]
         assert names == ["prefect.automation.created", "prefect.automation.updated",
                          "prefect.automation.deleted"]
+
+
+def test_pause_and_resume_events_carry_the_new_enabled(daemon):
+    assert cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml")).returncode == 0
+    assert cli(daemon, "automation", "pause", "woodchonk").returncode == 0
+    assert cli(daemon, "automation", "resume", "woodchonk").returncode == 0
+    with daemon.client() as c:
+        events = c.filter_events(names=["prefect.automation.updated"], order="oldest",
+                                 limit=10)["events"]
+    assert [e["payload"]["enabled"] for e in events] == [False, True]

@@ -301,6 +301,7 @@ class EngineComponent(Component):
         assert self.daemon is not None and automation.id is not None
         self.engine.set_enabled(automation.id, enabled, time.time())
         automation.enabled = enabled
+        lifecycle.payload["enabled"] = enabled  # callers build it before the change
         await self.daemon.ingest([lifecycle], extra=[
             (persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])])
         self.kick()

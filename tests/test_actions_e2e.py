@@ -92,6 +92,16 @@ def test_block_create_refuses_a_bad_apprise_url(daemon):
     assert "urls[0]" in bad.stderr and "not an apprise URL" in bad.stderr
 
 
+def test_actions_list_refuses_an_unknown_status(daemon):
+    from tocsin.errors import ApiError
+
+    with daemon.client() as client:
+        assert client.request("GET", "/actions?status=failed") == []
+        with pytest.raises(ApiError) as err:
+            client.request("GET", "/actions?status=bogus")
+    assert err.value.status == 422
+
+
 def test_automation_pauses_itself_from_actions_on_trigger(make_daemon, tmp_path):
     daemon = make_daemon(config=_config(tmp_path)).start()
     with daemon.client() as client:

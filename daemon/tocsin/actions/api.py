@@ -68,6 +68,8 @@ async def render_template(request: web.Request) -> web.Response:
 async def list_actions(request: web.Request) -> web.Response:
     """Queued and recent actions, newest first: `?status=pending|done|failed&limit=N`."""
     status = request.query.get("status")
+    if status not in (None, "", "pending", "done", "failed"):
+        raise InvalidInput([("status", "must be pending, done or failed")])
     try:
         limit = min(int(request.query.get("limit", "100")), 10_000)
     except ValueError:

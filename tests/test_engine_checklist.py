@@ -127,6 +127,25 @@ def test_proactive_firing_carries_the_last_counted_event():
     assert fired.triggering_event.id == counted.id
 
 
+def test_a_backlog_received_before_the_deadline_is_evaluated_before_it_fires():
+    # decision 1: events are evaluated at their received time, so a backlog read late (the
+    # daemon catching up after a restart) still counts in the window it was accepted in
+    tl = Timeline(proactive(after=["a"], expect=["x"], for_each=["prefect.resource.id"]))
+    tl.emit("a", 10, "r1")
+    tl.emit("x", 30, "r1")  # no tick in between: read from the backlog
+    assert tl.tick(500) == []
+
+
+def test_after_a_clock_jump_the_window_following_a_satisfied_one_still_fires_once():
+    # decision 4 with the engine's catch-up rule: [0, 60) is satisfied, [60, 120) ends with
+    # nothing in it while the daemon is down; at start-up it fires once, then windows restart
+    tl = Timeline(proactive())
+    tl.emit("x", 30)
+    fired = tl.tick(500)
+    assert [f.at.timestamp() for f in fired] == [ts(120)]
+    assert tl.engine.next_deadline() == ts(560)
+
+
 # -- decision 2: no sweep, but an idle TTL per bucket ---------------------------------------------
 def test_immediate_count_is_forgotten_after_the_idle_ttl():
     tl = Timeline(reactive(threshold=2, within=0), idle_ttl=100)

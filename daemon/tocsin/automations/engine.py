@@ -380,7 +380,12 @@ class Engine:
         if bucket.count >= leaf.threshold:  # satisfied: nothing fires
             self._delete(bucket)
             if leaf.tumbling:
-                start = self._catch_up_start(leaf, bucket.end)
+                # The next window follows at once even if the clock jumped past it: it had
+                # no event, so it fires (once; the catch-up happens after that firing). Only
+                # windows that can never fire (threshold <= 0) skip straight to now.
+                start = bucket.end
+                if leaf.threshold <= 0:
+                    start = self._catch_up_start(leaf, start)
                 self._open(leaf, (), start, start + leaf.within, 0, None, at)
             return
         self._check(leaf, bucket, bucket.end, None, at)

@@ -296,3 +296,15 @@ def test_serve_several_deployments_with_a_schedule(daemon, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+def test_work_pool_and_queue_create_again_keeps_their_limits(daemon):
+    assert cli(daemon, "work-pool", "create", "gpu", "--concurrency-limit", "2").returncode == 0
+    assert cli(daemon, "work-queue", "create", "fast", "--pool", "gpu",
+               "--concurrency-limit", "1").returncode == 0
+    assert cli(daemon, "work-pool", "create", "gpu").returncode == 0
+    assert cli(daemon, "work-queue", "create", "fast", "--pool", "gpu").returncode == 0
+    (pool,) = [p for p in json.loads(cli(daemon, "work-pool", "ls", "--json").stdout)
+               if p["name"] == "gpu"]
+    assert pool["concurrency_limit"] == 2
+    assert {q["name"]: q["concurrency_limit"] for q in pool["queues"]}["fast"] == 1

@@ -214,9 +214,11 @@ def pool_ls(args: argparse.Namespace) -> int:
 
 
 def pool_create(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"name": args.pool}
+    if args.concurrency_limit is not None:  # run again without it, an existing limit stays
+        body["concurrency_limit"] = args.concurrency_limit
     with _client(args) as client:
-        pool = client.request("POST", "/work_pools",
-                              {"name": args.pool, "concurrency_limit": args.concurrency_limit})
+        pool = client.request("POST", "/work_pools", body)
     print(f"work pool {pool['name']} ({pool['id']})")
     return 0
 
@@ -237,7 +239,9 @@ def pool_resume(args: argparse.Namespace) -> int:
 
 
 def queue_create(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"name": args.queue, "concurrency_limit": args.concurrency_limit}
+    body: dict[str, Any] = {"name": args.queue}
+    if args.concurrency_limit is not None:
+        body["concurrency_limit"] = args.concurrency_limit
     if args.priority is not None:
         body["priority"] = args.priority
     with _client(args) as client:

@@ -1,4 +1,4 @@
-"""Example flows for samples/project/tocsin.yaml (used by tests/test_deploy.py)."""
+"""Example flows for samples/project/tocsin.yaml (used by tests/test_jobs.py and tests/test_deploy_triggers.py)."""
 
 from tocsin import flow
 

@@ -1,4 +1,5 @@
-"""Example flows for samples/project/tocsin.yaml (used by tests/test_jobs.py and tests/test_deploy_triggers.py)."""
+"""Example flows for samples/project/tocsin.yaml (used by tests/test_jobs.py and
+tests/test_deploy_triggers.py)."""
 
 from tocsin import flow
 

@@ -324,3 +324,49 @@ def test_composites_match_the_reference(seed):
                 tuple(child_ids.index(c.trigger_id) for c in f.triggering_firings))
                for f in tl.firings]
         assert got == ref.out, trigger
+
+
+class JumpingReference(ProactiveReference):
+    """The same, when time is only seen at events (the daemon was down or stalled between
+    them): a window that ends unsatisfied fires once; if the next one is then already over,
+    windows restart from now instead of firing once per missed window."""
+
+    def deadlines(self, t: float) -> None:
+        while due := [(b["end"], k) for k, b in self.buckets.items() if b["end"] <= t]:
+            end, key = min(due)
+            bucket = self.buckets.pop(key)
+            fired = bucket["count"] < self.threshold
+            if fired:
+                self.out.append((end, "triggered", key, bucket["last"]))
+                self.open.add(key)
+            elif self.keyed or self.after:
+                continue
+            if not self.after:
+                start = t if fired and end + self.within < t else end
+                self.buckets[key] = {"start": start, "end": start + self.within, "count": 0,
+                                     "last": None}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_proactive_engine_with_clock_jumps_matches_the_reference(seed):
+    rng = random.Random(1000 + seed)
+    for _ in range(10):
+        trigger = random_proactive(rng)
+        tl = Timeline(trigger, max_firings_per_minute=None)
+        ref = JumpingReference(trigger)
+        t = 0.0
+        for _ in range(40):
+            t += rng.choice([0.5, 1, 3, 7, 12, 25, 40, 70, 200])
+            name, rid = rng.choice("aabbc"), rng.choice(["r1", "r2"])
+            tl.emit(name, t, rid)  # no deadline in between is seen on its own
+            ref.event(name, t, rid)
+        tl.tick(t + 200)
+        ref.deadlines(t + 200)
+
+        def ev(e):
+            return (e.event, round(e.occurred.timestamp() - T0.timestamp(), 3)) if e else None
+
+        got = sorted((round(f.at.timestamp() - T0.timestamp(), 3), f.state,
+                      f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
+                     for f in tl.firings)
+        assert got == sorted(ref.out), trigger

@@ -328,6 +328,7 @@ def test_status_separates_each_part_from_its_counters(daemon):
     out = cli(daemon, "status")
     assert out.returncode == 0, out.stderr
     assert "  webhooks listening off" in out.stdout and "  socket   " in out.stdout
+    assert "  watch    spool (files " in out.stdout and "{" not in out.stdout
 
 
 def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path):

@@ -44,7 +44,12 @@ def status(args: argparse.Namespace) -> int:
     print(f"  home     {info['home']}")
     for name, counters in info.get("components", {}).items():
         if counters:
-            text = ", ".join(f"{k} {v}" for k, v in counters.items())
-            print(f"  {name:<8} {text}")
+            print(f"  {name:<8} {_counters(counters)}")
     sys.stdout.flush()
     return 0
+
+
+def _counters(counters: dict) -> str:
+    """`k v, k v`; nested ones (a watch source's) in parentheses, not as a Python dict."""
+    return ", ".join(f"{k} ({_counters(v)})" if isinstance(v, dict) else f"{k} {v}"
+                     for k, v in counters.items())

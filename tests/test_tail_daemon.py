@@ -108,3 +108,16 @@ def test_each_line_exactly_once_across_three_kill9s(make_daemon, tmp_path: Path)
     ns = stored_ns(db)
     assert len(ns) == total and sorted(ns) == list(range(total))
     assert watch_status(d)[str(log)]["lag_bytes"] == 0
+
+
+def test_an_unknown_watch_mode_is_a_config_error_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TOCSIN_WATCH_MODE": "bogus"}
+    out = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "daemon", "--home",
+                          str(tmp_path / "h"), "--socket", str(tmp_path / "s")],
+                         env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 78 and "Traceback" not in out.stderr, out.stderr
+    assert "TOCSIN_WATCH_MODE='bogus'" in out.stderr

@@ -160,6 +160,10 @@ class WatchComponent(Component):
     async def start(self, daemon: Daemon) -> None:
         self._daemon = daemon
         mode = os.environ.get("TOCSIN_WATCH_MODE", "events")
+        if mode not in MODES:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"TOCSIN_WATCH_MODE={mode!r} is not one of {', '.join(MODES)}")
         self.watcher = Watcher(self._sources(daemon.config, []), mode=mode)
         self._task = asyncio.create_task(self.watcher.run(), name="watch")
 

@@ -103,3 +103,15 @@ def test_stdin_emit_spooled_without_occurred_keeps_the_time_it_was_emitted(down)
     down.start()
     (event,) = wait_stored(down, 1, "spooled.stdin")
     assert event["occurred"][:19] == occurred[:19]
+
+
+def test_an_invalid_event_is_refused_not_spooled(down) -> None:
+    result = tocsin("emit", "bad", "-r", "a=b")
+    assert result.returncode == 65, result.stderr
+    assert "prefect.resource.id" in result.stderr and "Traceback" not in result.stderr
+    bad = json.dumps({"event": "ok", "resource": {"prefect.resource.id": "r"}, "payload": [1]})
+    result = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "emit", "-"], input=bad,
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 65 and "payload" in result.stderr, result.stderr
+    spool = down.home / "spool" / "spool.jsonl"
+    assert not spool.exists() or spool.read_text() == ""

@@ -168,8 +168,11 @@ def emit_or_spool(client: SyncClient, events: list[dict[str, Any]]) -> bool:
     except DaemonNotRunning:
         import sys
 
+        from ..events.model import decode_events
         from ..sources.spool import spool_events
 
+        # Refuse here what the daemon would refuse later, rather than spool it and exit 0.
+        decode_events(json.dumps(events, default=str).encode())
         now = datetime.now(UTC).isoformat()
         for e in events:  # when they were emitted, not when the daemon gets to the spool
             e.setdefault("occurred", now)

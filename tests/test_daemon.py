@@ -200,6 +200,12 @@ def test_sighup_reloads_and_a_bad_config_keeps_the_old(make_daemon, tmp_path):
     cfg.write_text("retention = \n")  # not TOML
     d.proc.send_signal(signal.SIGHUP)
     _wait_for(lambda: "reload refused" in d.log())
+    # A part's own settings are checked before anything is applied: all or nothing.
+    cfg.write_text('retention = "1d"\n[engine]\nidle_ttl = "soon"\n')
+    d.proc.send_signal(signal.SIGHUP)
+    _wait_for(lambda: "[engine]" in d.log())
+    assert "reload refused" in d.log().split("[engine]")[0].splitlines()[-1]
+    assert "config reloaded" not in d.log()
     cfg.write_text('retention = "1d"\n')
     d.proc.send_signal(signal.SIGHUP)
     _wait_for(lambda: "config reloaded" in d.log())

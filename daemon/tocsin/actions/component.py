@@ -99,12 +99,11 @@ class ActionsComponent(Component):
             await self.worker.stop()
         await webhook.close_session()
 
+    def check(self, config: Config) -> None:
+        settings_from(config)
+
     async def reload(self, config: Config) -> None:
-        try:
-            self.settings = settings_from(config)
-        except ConfigError as exc:
-            log.error("keeping the running [actions] settings: %s", exc)
-            return
+        self.settings = settings_from(config)
         templates.configure(self.settings.ui_url)
         if self.worker is not None:
             self.worker.settings = self.settings

@@ -88,27 +88,14 @@ class EngineComponent(Component):
         if self._writes:
             await asyncio.gather(*self._writes)
 
+    def check(self, config: Config) -> None:
+        _settings(config)
+
     async def reload(self, config: Config) -> None:
-        try:
-            self._configure(config)
-        except ConfigError as exc:
-            log.error("engine settings not changed: %s", exc)
+        self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the
-        loop guard; 0 turns it off)."""
-        from ..config import parse_duration
-
-        settings = config.engine
-        try:
-            idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
-            limit = int(settings.get("max_firings_per_minute", 300))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
-                              "max_firings_per_minute a whole number, 0 for no limit)") from None
-        if idle_ttl <= 0 or limit < 0:
-            raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
-                              "0 or more")
+        idle_ttl, limit = _settings(config)
         self.engine.idle_ttl = idle_ttl
         self.engine.max_firings_per_minute = limit or None
 
@@ -317,3 +304,21 @@ class EngineComponent(Component):
 
 async def _nothing() -> None:
     """The write of a round that changed nothing."""
+
+
+def _settings(config: Config) -> tuple[float, int]:
+    """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the loop
+    guard; 0 turns it off); ConfigError when either is wrong."""
+    from ..config import parse_duration
+
+    settings = config.engine
+    try:
+        idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
+        limit = int(settings.get("max_firings_per_minute", 300))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
+                          "max_firings_per_minute a whole number, 0 for no limit)") from None
+    if idle_ttl <= 0 or limit < 0:
+        raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
+                          "0 or more")
+    return idle_ttl, limit

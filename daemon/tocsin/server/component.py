@@ -32,8 +32,12 @@ class Component:
     async def stop(self) -> None:
         """Called before the store closes; finish or checkpoint in-flight work."""
 
+    def check(self, config: Config) -> None:
+        """Raise ConfigError if this part cannot run with `config`. Called for every part
+        before any applies a reload, so a reload is taken whole or not at all."""
+
     async def reload(self, config: Config) -> None:
-        """Apply a new, already validated config."""
+        """Apply a new config that every part's `check` accepted."""
 
     def status(self) -> dict[str, Any]:
         """Counters shown by `GET /health` and `tocsin status`."""

@@ -146,9 +146,12 @@ class Daemon:
         log.info("stopped; everything accepted is committed")
 
     async def reload(self) -> None:
-        """SIGHUP: parse and validate the whole config first; keep the old one if it fails."""
+        """SIGHUP: parse and validate the whole config first — the file, then each part's
+        own settings — and keep the running one if anything is wrong."""
         try:
             new = load_config(self.paths.config)
+            for c in self.components:
+                c.check(new)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return

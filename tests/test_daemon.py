@@ -169,6 +169,7 @@ def test_a_second_daemon_on_the_same_socket_refuses(daemon):
     assert other.returncode == 1
     assert "already answering" in other.stderr
     assert "Traceback" not in other.stderr
+    assert "shutting down" not in other.stderr  # it never started: only the reason is said
     assert daemon.client().health()["status"] == "ok"  # the first one is untouched
 
 

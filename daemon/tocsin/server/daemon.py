@@ -130,8 +130,10 @@ class Daemon:
 
     async def stop(self) -> None:
         """Undo whatever `start` got to, in reverse; safe after a failed start."""
+        ready = self._runner is not None  # a start that failed early has nothing to report
         systemd.notify("STOPPING=1")
-        log.info("shutting down")
+        if ready:
+            log.info("shutting down")
         if self._prune_task is not None:
             self._prune_task.cancel()
         if self._runner is not None:
@@ -143,7 +145,8 @@ class Daemon:
         if self._socket_bound:
             self.paths.socket.unlink(missing_ok=True)
             self._socket_bound = False
-        log.info("stopped; everything accepted is committed")
+        if ready:
+            log.info("stopped; everything accepted is committed")
 
     async def reload(self) -> None:
         """SIGHUP: parse and validate the whole config first — the file, then each part's

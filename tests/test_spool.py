@@ -97,6 +97,7 @@ def test_stdin_emit_spooled_without_occurred_keeps_the_time_it_was_emitted(down)
     result = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "emit", "-"], input=line,
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+    assert "emitted 0 events, spooled 1" in result.stderr
     spool = down.home / "spool" / "spool.jsonl"
     occurred = json.loads(spool.read_text())["occurred"]
     time.sleep(1.5)

@@ -108,16 +108,18 @@ def emit(args: argparse.Namespace) -> int:
 def _emit_stdin(args: argparse.Namespace) -> int:
     from ..client.sync import SyncClient, emit_or_spool, new_event_id
 
-    sent = 0
+    sent = spooled = 0
     batch: list[dict[str, Any]] = []
     with SyncClient(args.socket) as client:
         def flush() -> None:
-            nonlocal sent
+            nonlocal sent, spooled
             if batch:
-                emit_or_spool(client, batch)
+                if emit_or_spool(client, batch):
+                    spooled += len(batch)
+                else:
+                    sent += len(batch)
                 for e in batch:
                     print(e["id"])
-                sent += len(batch)
                 batch.clear()
 
         for lineno, line in enumerate(sys.stdin, 1):
@@ -131,7 +133,8 @@ def _emit_stdin(args: argparse.Namespace) -> int:
             if len(batch) >= EMIT_BATCH:
                 flush()
         flush()
-    print(f"tocsin: emitted {sent} events", file=sys.stderr)
+    said = f"tocsin: emitted {sent} events"
+    print(said + (f", spooled {spooled}" if spooled else ""), file=sys.stderr)
     return 0
 
 

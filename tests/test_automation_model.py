@@ -153,3 +153,8 @@ def test_validate_command_prints_as_stored_or_every_error(tmp_path, capsys):
     assert main(["automation", "validate", str(good), str(bad)]) == 65
     err = capsys.readouterr().err
     assert "bad.yaml:2: trigger.threshold" in err and "bad.yaml:3: actions[0].type" in err
+
+
+def test_validate_refuses_a_folder_with_no_automation_files(tmp_path, capsys):
+    assert main(["automation", "validate", str(tmp_path)]) == 65
+    assert "no .yaml, .yml or .json files" in capsys.readouterr().err

@@ -43,8 +43,11 @@ def _files(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir()
-                              if f.suffix in (".yaml", ".yml", ".json") and f.is_file()))
+            found = sorted(f for f in p.iterdir()
+                           if f.suffix in (".yaml", ".yml", ".json") and f.is_file())
+            if not found:
+                raise InvalidInput([(raw, "folder holds no .yaml, .yml or .json files")])
+            out.extend(found)
         else:
             out.append(p)
     return out

@@ -238,6 +238,16 @@ def _step(tl: Timeline, t: float) -> None:
         tl.firings.extend(tl.engine.advance(deadline))
 
 
+def _proactive_firings(tl: Timeline) -> list[tuple]:
+    """The engine's firings in ProactiveReference's shape (seconds from T0), sorted."""
+    def ev(e):
+        return (e.event, round(e.occurred.timestamp() - T0.timestamp(), 3)) if e else None
+
+    return sorted((round(f.at.timestamp() - T0.timestamp(), 3), f.state,
+                   f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
+                  for f in tl.firings)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_proactive_engine_matches_the_reference(seed):
     rng = random.Random(seed)
@@ -254,14 +264,7 @@ def test_proactive_engine_matches_the_reference(seed):
             ref.event(name, t, rid)
         _step(tl, t + 200)
         ref.deadlines(t + 200)
-
-        def ev(e):
-            return (e.event, round(e.occurred.timestamp() - T0.timestamp(), 3)) if e else None
-
-        got = sorted((round(f.at.timestamp() - T0.timestamp(), 3), f.state,
-                      f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
-                     for f in tl.firings)
-        assert got == sorted(ref.out), trigger
+        assert _proactive_firings(tl) == sorted(ref.out), trigger
 
 
 # -- composites (§6) ------------------------------------------------------------------------------
@@ -362,11 +365,4 @@ def test_proactive_engine_with_clock_jumps_matches_the_reference(seed):
             ref.event(name, t, rid)
         tl.tick(t + 200)
         ref.deadlines(t + 200)
-
-        def ev(e):
-            return (e.event, round(e.occurred.timestamp() - T0.timestamp(), 3)) if e else None
-
-        got = sorted((round(f.at.timestamp() - T0.timestamp(), 3), f.state,
-                      f.triggering_labels.get("prefect.resource.id", ""), ev(f.triggering_event))
-                     for f in tl.firings)
-        assert got == sorted(ref.out), trigger
+        assert _proactive_firings(tl) == sorted(ref.out), trigger

@@ -21,7 +21,6 @@ class FeedBuffer:
         self.events: deque[Event] = deque()
         self._ids: set[str] = set()
         self.inbox: list[Event] = []
-        self.received = 0
 
     def take_inbox(self) -> list[Event]:
         """Move what arrived since the last call into the buffer; return the new events."""
@@ -36,13 +35,7 @@ class FeedBuffer:
             self.events.append(event)
         while len(self.events) > self.max_events:
             self._ids.discard(self.events.popleft().get("id"))
-        self.received += len(fresh)
         return fresh
-
-    def get(self, event_id: str) -> Event | None:
-        if event_id not in self._ids:
-            return None
-        return next((e for e in reversed(self.events) if e.get("id") == event_id), None)
 
     def __len__(self) -> int:
         return len(self.events)

@@ -58,13 +58,9 @@ def render_fields(action: Action, context: dict[str, Any]) -> dict[str, Any]:
 
 def preview(action: Action, context: dict[str, Any]) -> dict[str, Any]:
     """What `tocsin replay` prints for one action: its type, rendered fields and resolved
-    targets under Prefect's field names, or `error` with the reason running it would fail."""
-    out: dict[str, Any] = {"type": action.type}
-    if isinstance(context.get("event"), Event) or "labels" not in context:
-        # A plain {"automation", "firing", "event"} dict: build the real context from it.
-        context = template_context(context.get("automation"), context.get("firing"),
-                                   context.get("event"))
-    out.update(_named_target(action))
+    targets under Prefect's field names, or `error` with the reason running it would fail.
+    `context` is what `template_context` returns."""
+    out: dict[str, Any] = {"type": action.type, **_named_target(action)}
     try:
         out.update(resolve_targets(action, event_of(context), labels_of(context)))
         out.update(render_fields(action, context))

@@ -21,7 +21,7 @@ from ..server.api import daemon_of, json_response
 from . import persist
 from .component import EngineComponent
 from .emitted import lifecycle_event
-from .files import FileError, parse_text
+from .files import parse_text
 from .model import Automation, parse_automation
 
 RECENT_FIRINGS = 20
@@ -135,9 +135,7 @@ async def validate(request: web.Request) -> web.Response:
             automations = parse_text(str(body["yaml"]))
         else:
             automations = [parse_automation(body)]
-    except FileError as exc:
-        return json_response({"valid": False, "errors": exc.as_json(), "automations": []})
-    except InvalidInput as exc:
+    except InvalidInput as exc:  # a FileError's as_json adds each error's line
         return json_response({"valid": False, "errors": exc.as_json(), "automations": []})
     return json_response({"valid": True, "errors": [], "automations": automations})
 

@@ -15,6 +15,7 @@ import msgspec
 
 from ..config import parse_duration
 from ..errors import InvalidInput
+from ..events.model import error_path
 from ..templates import TemplateError, is_template, validate_template
 
 Source = Literal["selected", "inferred"]
@@ -275,10 +276,8 @@ def _parse_one(item: Any, where: str) -> Action:
     try:
         action = msgspec.convert(item, TYPE_NAMES[kind])
     except msgspec.ValidationError as exc:
-        message, _, at = str(exc).rpartition(" - at `")
-        if not message:
-            message, at = str(exc), "$"
-        raise InvalidInput([(where + at.rstrip("`")[1:], message)]) from None
+        at, message = error_path(exc)
+        raise InvalidInput([(where + at.removeprefix("$"), message)]) from None
     problems = action.problems()
     if problems:
         raise InvalidInput([(f"{where}.{field}", msg) for field, msg in problems])

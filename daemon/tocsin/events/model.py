@@ -121,27 +121,27 @@ def encode(obj: Any) -> bytes:
     return _encoder.encode(obj)
 
 
-def to_builtins(event: Event) -> dict[str, Any]:
-    """The event as plain JSON-ready values (ids and times as strings)."""
-    return msgspec.to_builtins(event)
-
-
 _FIELD_IN_MESSAGE = re.compile(r"^`([\w.\[\]]+)`")
 
 
-def _raise_invalid(exc: msgspec.ValidationError | msgspec.DecodeError) -> None:
-    """InvalidInput with the JSON path; rules checked in `__post_init__` name their field at
-    the start of the message, which is appended to the path msgspec knows."""
-    message = str(exc)
-    path = "$"
-    if " - at `" in message:
-        message, _, rest = message.rpartition(" - at `")
-        path = rest.rstrip("`")
+def error_path(exc: msgspec.ValidationError) -> tuple[str, str]:
+    """(JSON path, message) of a msgspec error; the path is `$` when msgspec gives none."""
+    message, _, path = str(exc).rpartition(" - at `")
+    if not message:
+        return "$", str(exc)
+    return path.rstrip("`"), message
+
+
+def invalid_input(exc: msgspec.ValidationError | msgspec.DecodeError) -> InvalidInput:
+    """A msgspec error as InvalidInput with its JSON path (for any msgspec type, not only
+    events); rules checked in `__post_init__` name their field at the start of the message,
+    which is appended to the path msgspec knows."""
+    if not isinstance(exc, msgspec.ValidationError):
+        return InvalidInput([("$", f"body is not valid JSON: {exc}")])
+    path, message = error_path(exc)
     if field := _FIELD_IN_MESSAGE.match(message):
         path = f"{path}.{field.group(1)}"
-    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
-        message = f"body is not valid JSON: {message}"
-    raise InvalidInput([(path, message)]) from None
+    return InvalidInput([(path, message)])
 
 
 _PATH_PART = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\[\.\.\.\]")
@@ -175,9 +175,9 @@ def decode_events(body: bytes) -> list[Event]:
     try:
         decoded = _batch_decoder.decode(body)
     except msgspec.ValidationError as exc:
-        _raise_invalid(_name_the_label(body, exc))
+        raise invalid_input(_name_the_label(body, exc)) from None
     except msgspec.DecodeError as exc:
-        _raise_invalid(exc)
+        raise invalid_input(exc) from None
     return decoded if isinstance(decoded, list) else [decoded]
 
 
@@ -185,8 +185,7 @@ def decode_event(body: bytes | str) -> Event:
     try:
         return _event_decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        _raise_invalid(exc)
-    raise AssertionError("unreachable")
+        raise invalid_input(exc) from None
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
@@ -194,8 +193,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     try:
         return msgspec.convert(data, Event)
     except msgspec.ValidationError as exc:
-        _raise_invalid(exc)
-    raise AssertionError("unreachable")
+        raise invalid_input(exc) from None
 
 
 def check_size(events: list[Event], limit: int, encoded: list[bytes]) -> None:

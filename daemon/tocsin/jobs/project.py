@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidInput
+from ..events.model import error_path
 from .model import Deployment, Schedule
 from .scheduler import check_schedule
 
@@ -56,10 +57,8 @@ def _convert(data: Any, type_: Any, where: str) -> Any:
     try:
         return msgspec.convert(data, type_)
     except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at `")
-        if not message:
-            message, path = str(exc), "$"
-        raise InvalidInput([(where + path.rstrip("`").removeprefix("$"), message)]) from None
+        path, message = error_path(exc)
+        raise InvalidInput([(where + path.removeprefix("$"), message)]) from None
 
 
 def check_spec(data: Any, where: str = "") -> Deployment:

@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from ..errors import InvalidInput
 from ..events.filter import EventFilter
-from ..events.model import Event, decode_events
+from ..events.model import Event, decode_events, invalid_input
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -37,17 +37,12 @@ def error_response(exc: InvalidInput) -> web.Response:
     return json_response({"detail": exc.as_json()}, status=status)
 
 
-def decode_body(body: bytes, type_: Any, where: str = "") -> Any:
+def decode_body(body: bytes, type_: Any) -> Any:
     """Decode a request body into a msgspec type, or raise InvalidInput naming the field."""
     try:
         return msgspec.json.decode(body, type=type_)
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).rpartition(" - at `")
-        if not message:
-            message, path = str(exc), ""
-        raise InvalidInput([(where + path.rstrip("`"), message)]) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput([("", f"body is not valid JSON: {exc}")]) from None
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise invalid_input(exc) from None
 
 
 @web.middleware

@@ -186,9 +186,6 @@ class Daemon:
         finally:
             await self.stop()
 
-    def request_stop(self) -> None:
-        self._stop.set()
-
 
 def setup_logging(level: str) -> None:
     """One line per record on stderr (journald adds its own timestamps under systemd)."""

@@ -136,13 +136,14 @@ class TemplateScreen(ReportWorkerErrors, Screen[None]):
             self.query_one("#template-output", Static).update(Content(result["output"]))
             self.set_status("[b $success]✓ rendered[/] [dim]by the daemon, as an action would[/]")
             return
-        self.show_error(status, result)
+        self.show_error(result)
 
-    def show_error(self, status: int, result: Any) -> None:
-        line = result.get("line") if isinstance(result, dict) else None
-        message = result.get("message") if isinstance(result, dict) else None
+    def show_error(self, result: Any) -> None:
+        """A refusal: a template error (message, line) or a request the daemon rejected."""
+        info = result if isinstance(result, dict) else {"detail": result}
+        line, message = info.get("line"), info.get("message")
         if message is None:
-            detail = result.get("detail") if isinstance(result, dict) else result
+            detail = info.get("detail")
             if isinstance(detail, list):
                 message = "; ".join(f"{d.get('loc', '')}: {d.get('msg', '')}" for d in detail)
             else:

@@ -252,44 +252,38 @@ class EventStore:
         return decode_row(row[0]) if row else None
 
     async def query(self, f: EventFilter) -> tuple[list[Event], str | None]:
-        """Events matching the filter, one page, and the token of the next page (or None)."""
+        """Events matching the filter, one page, and the token of the next page (or None).
+
+        SQL answers what it can; when part of the filter is Python-only, rows are read in
+        chunks, each continuing after the last row seen, until the page is full.
+        """
         assert self._reader is not None
         compiled = f.compile()
-        desc = f.order == "newest"
-        where, params = compiled.where, list(compiled.params)
-        if f.page_token:
-            occurred, seq = _parse_token(f.page_token)
-            op = "<" if desc else ">"
-            where += f" AND (occurred, seq) {op} (?, ?)"
-            params += [occurred, seq]
-        direction = "DESC" if desc else "ASC"
-        sql = (f"SELECT seq, occurred, data FROM events WHERE {where} "
-               f"ORDER BY occurred {direction}, seq {direction} LIMIT ?")
+        direction, op = ("DESC", "<") if f.order == "newest" else ("ASC", ">")
+        chunk = max(500, f.limit * 4) if compiled.needs_python else f.limit + 1
+        after = _parse_token(f.page_token) if f.page_token else None
         found: list[Event] = []
-        last: tuple[int, int] | None = None
-        chunk = f.limit + 1 if not compiled.needs_python else max(500, f.limit * 4)
         while True:
+            where, params = compiled.where, list(compiled.params)
+            if after is not None:
+                where += f" AND (occurred, seq) {op} (?, ?)"
+                params += after
+            sql = (f"SELECT seq, occurred, data FROM events WHERE {where} "
+                   f"ORDER BY occurred {direction}, seq {direction} LIMIT ?")
             async with self._reader.execute(sql, [*params, chunk]) as cur:
                 rows = await cur.fetchall()
             for seq, occurred, data in rows:
                 event = decode_row(data)
                 if compiled.needs_python and not compiled(event):
-                    last = (occurred, seq)
+                    after = (occurred, seq)
                     continue
                 if len(found) == f.limit:
-                    assert last is not None
-                    return found, f"{last[0]}:{last[1]}"
+                    assert after is not None
+                    return found, f"{after[0]}:{after[1]}"
                 found.append(event)
-                last = (occurred, seq)
-            if len(rows) < chunk or last is None:
+                after = (occurred, seq)
+            if len(rows) < chunk:
                 return found, None
-            # Only Python-filtered queries reach here: continue after the last row seen.
-            op = "<" if desc else ">"
-            base_where, base_params = compiled.where, list(compiled.params)
-            where = base_where + f" AND (occurred, seq) {op} (?, ?)"
-            params = base_params + [last[0], last[1]]
-            sql = (f"SELECT seq, occurred, data FROM events WHERE {where} "
-                   f"ORDER BY occurred {direction}, seq {direction} LIMIT ?")
 
     async def count(self) -> int:
         assert self._reader is not None

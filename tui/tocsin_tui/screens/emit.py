@@ -89,10 +89,13 @@ class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
             event = build_test_event(self.value("name"), self.value("resource"),
                                      self.value("labels"), self.value("payload"))
         except FormError as exc:
-            self.query_one("#emit-error", Static).update(
-                Content.from_markup("[b $error]$msg[/]", msg=str(exc)))
+            self.show_error(str(exc))
             return
         self.send(event)
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#emit-error", Static).update(
+            Content.from_markup("[b $error]$msg[/]", msg=message))
 
     @on(Button.Pressed, "#emit-cancel")
     def cancel(self) -> None:
@@ -103,8 +106,7 @@ class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
         try:
             result = await self.app.api("POST", "/events", [event], what="test event")
         except ApiError as exc:
-            self.query_one("#emit-error", Static).update(
-                Content.from_markup("[b $error]$msg[/]", msg=str(exc)))
+            self.show_error(str(exc))
             return
         if result is not None:
             self.notify(f"Emitted {event['event']} ({event['id']})", markup=False)

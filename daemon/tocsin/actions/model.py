@@ -79,9 +79,27 @@ class TargetedAction(Action):
         return out
 
 
-class RunDeployment(TargetedAction, tag="run-deployment"):
+class DeploymentAction(TargetedAction):
     kind: ClassVar[str] = "deployment"
     deployment_id: str | None = None
+
+
+class WorkPoolAction(TargetedAction):
+    kind: ClassVar[str] = "work-pool"
+    work_pool_id: str | None = None
+
+
+class WorkQueueAction(TargetedAction):
+    kind: ClassVar[str] = "work-queue"
+    work_queue_id: str | None = None
+
+
+class AutomationAction(TargetedAction):
+    kind: ClassVar[str] = "automation"
+    automation_id: str | None = None
+
+
+class RunDeployment(DeploymentAction, tag="run-deployment"):
     parameters: dict[str, Any] | None = None
     job_variables: dict[str, Any] | None = None
     #: seconds, or a duration such as "90s" or "5m"
@@ -102,44 +120,36 @@ class RunDeployment(TargetedAction, tag="run-deployment"):
         return parse_duration(self.schedule_after).total_seconds()
 
 
-class PauseDeployment(TargetedAction, tag="pause-deployment"):
-    kind: ClassVar[str] = "deployment"
-    deployment_id: str | None = None
+class PauseDeployment(DeploymentAction, tag="pause-deployment"):
+    pass
 
 
-class ResumeDeployment(TargetedAction, tag="resume-deployment"):
-    kind: ClassVar[str] = "deployment"
-    deployment_id: str | None = None
+class ResumeDeployment(DeploymentAction, tag="resume-deployment"):
+    pass
 
 
-class PauseWorkPool(TargetedAction, tag="pause-work-pool"):
-    kind: ClassVar[str] = "work-pool"
-    work_pool_id: str | None = None
+class PauseWorkPool(WorkPoolAction, tag="pause-work-pool"):
+    pass
 
 
-class ResumeWorkPool(TargetedAction, tag="resume-work-pool"):
-    kind: ClassVar[str] = "work-pool"
-    work_pool_id: str | None = None
+class ResumeWorkPool(WorkPoolAction, tag="resume-work-pool"):
+    pass
 
 
-class PauseWorkQueue(TargetedAction, tag="pause-work-queue"):
-    kind: ClassVar[str] = "work-queue"
-    work_queue_id: str | None = None
+class PauseWorkQueue(WorkQueueAction, tag="pause-work-queue"):
+    pass
 
 
-class ResumeWorkQueue(TargetedAction, tag="resume-work-queue"):
-    kind: ClassVar[str] = "work-queue"
-    work_queue_id: str | None = None
+class ResumeWorkQueue(WorkQueueAction, tag="resume-work-queue"):
+    pass
 
 
-class PauseAutomation(TargetedAction, tag="pause-automation"):
-    kind: ClassVar[str] = "automation"
-    automation_id: str | None = None
+class PauseAutomation(AutomationAction, tag="pause-automation"):
+    pass
 
 
-class ResumeAutomation(TargetedAction, tag="resume-automation"):
-    kind: ClassVar[str] = "automation"
-    automation_id: str | None = None
+class ResumeAutomation(AutomationAction, tag="resume-automation"):
+    pass
 
 
 # -- flow-run actions: the target is always inferred (§8.2) ----------------------------------

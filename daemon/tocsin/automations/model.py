@@ -25,13 +25,6 @@ from ..events.matching import normalize_related
 Path = tuple[str | int, ...]
 
 PROACTIVE_MIN_WITHIN = 10.0
-ACTION_TYPES = frozenset({
-    "do-nothing", "send-notification", "call-webhook", "run-deployment",
-    "pause-deployment", "resume-deployment", "cancel-flow-run", "suspend-flow-run",
-    "resume-flow-run", "delete-flow-run", "change-flow-run-state",
-    "pause-work-pool", "resume-work-pool", "pause-work-queue", "resume-work-queue",
-    "pause-automation", "resume-automation",
-})
 
 
 def new_id() -> str:
@@ -402,29 +395,14 @@ def _parse_actions(data: dict, key: str, errors: Errors, required: bool = False)
     if not isinstance(value, list):
         errors.add((key,), "must be a list of actions")
         return []
-    try:  # the actions engineer's typed model, once it is in the tree
-        from ..actions.model import parse_actions
-    except ImportError:
-        return _parse_action_dicts(value, key, errors)
+    from ..actions.model import parse_actions  # here: it imports jinja2 (templates)
+
     try:
         return parse_actions(value, key)
     except InvalidInput as exc:
         for p, m in exc.errors:
             errors.add((p,), m)
         return []
-
-
-def _parse_action_dicts(value: list, key: str, errors: Errors) -> list[Any]:
-    out = []
-    for i, action in enumerate(value):
-        if not isinstance(action, dict):
-            errors.add((key, i), "must be an object with a `type`")
-        elif action.get("type") not in ACTION_TYPES:
-            errors.add((key, i, "type"), f"unknown action type {action.get('type')!r}; "
-                       f"known types: {', '.join(sorted(ACTION_TYPES))}")
-        else:
-            out.append(action)
-    return out
 
 
 # -- the automation ----------------------------------------------------------------------------

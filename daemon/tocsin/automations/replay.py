@@ -14,11 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from ..errors import InvalidInput
 from ..events.model import Event, decode_event
-from .emitted import actions_for, state_change_event
+from .emitted import state_change_event
 from .engine import Engine
 from .firing import Firing
 from .model import Automation
@@ -120,20 +118,8 @@ def record(automation: Automation, firing: Firing, state_event: Event) -> dict[s
     }
 
 
-TARGET_FIELDS = ("deployment_id", "flow_run_id", "work_pool_id", "work_queue_id",
-                 "automation_id", "block_document_id", "block")
-
-
 def preview(automation: Automation, firing: Firing, state_event: Event) -> list[Any]:
-    """The firing's actions as they would run: rendered, with resolved targets, by the
-    actions package when it is there; otherwise their type and target ids."""
-    try:
-        from ..actions.render import preview_firing
-    except ImportError:
-        return [_bare(action) for action in actions_for(automation, firing)]
+    """The firing's actions as they would run: rendered, with resolved targets."""
+    from ..actions.render import preview_firing  # here: it imports jinja2 (templates)
+
     return preview_firing(automation, firing, state_event)
-
-
-def _bare(action: Any) -> dict[str, Any]:
-    data = action if isinstance(action, dict) else msgspec.to_builtins(action)
-    return {"type": data.get("type"), **{k: data[k] for k in TARGET_FIELDS if data.get(k)}}

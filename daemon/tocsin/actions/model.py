@@ -1,6 +1,6 @@
 """Every action type Prefect names, with Prefect's fields and defaults, and their validation.
 
-Decoding is msgspec (a tagged union on `type`); the rules a type cannot say — `source`
+Decoding is msgspec (into the class `type` names); the rules a type cannot say — `source`
 against `<kind>_id`, templates that must parse, one target for a webhook — are checked after,
 so `parse_actions` reports every problem of every action at once, each with its path.
 """
@@ -243,11 +243,6 @@ ACTION_TYPES: tuple[type[Action], ...] = (
     SendNotification, CallWebhook,
 )
 TYPE_NAMES = {t.__struct_config__.tag: t for t in ACTION_TYPES}
-
-AnyAction = (DoNothing | RunDeployment | PauseDeployment | ResumeDeployment | CancelFlowRun
-             | SuspendFlowRun | ResumeFlowRun | DeleteFlowRun | ChangeFlowRunState
-             | PauseWorkPool | ResumeWorkPool | PauseWorkQueue | ResumeWorkQueue
-             | PauseAutomation | ResumeAutomation | SendNotification | CallWebhook)
 
 
 # -- parsing -----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ the dashboard and can be stopped like any other (`systemctl`, `kill`).
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ def spawn_daemon(socket_path: str) -> tuple[subprocess.Popen[bytes], Path]:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             daemon_command(socket_path), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, env=os.environ.copy(), close_fds=True)
+            start_new_session=True)
     return proc, log_path
 
 

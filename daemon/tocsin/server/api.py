@@ -148,25 +148,13 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     try:
-        first = await ws.receive(timeout=10)
-    except TimeoutError:
-        first = None
-    spec: dict[str, Any] = {}
-    if first is not None and first.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-        try:
-            spec = msgspec.json.decode(first.data)
-        except msgspec.DecodeError:
-            await ws.send_bytes(_encoder.encode(
-                {"type": "error", "detail": "first message must be JSON: {\"filter\": {...}}"}))
-            await ws.close()
-            return ws
-    try:
-        f = msgspec.convert(spec.get("filter") or {}, EventFilter)
-    except msgspec.ValidationError as exc:
-        await ws.send_bytes(_encoder.encode({"type": "error", "detail": f"filter: {exc}"}))
+        f, backfill = _stream_request(await ws.receive(timeout=10))
+    except TimeoutError:  # a reader that says nothing gets every event
+        f, backfill = EventFilter(), 0
+    except InvalidInput as exc:
+        await ws.send_bytes(_encoder.encode({"type": "error", "detail": str(exc)}))
         await ws.close()
         return ws
-    backfill = int(spec.get("backfill") or 0)
     sub = daemon.bus.subscribe(f.compile())
     reader = asyncio.create_task(_drain_client(ws))
     try:
@@ -189,21 +177,28 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
                     {"type": "dropped", "detail": "this reader fell behind and was cut off; "
                      "reconnect (with backfill) to catch up"}))
                 break
-            if sent and str(event.id) in sent:
-                continue
-            batch = [event]
-            while not sub.queue.empty() and len(batch) < 1000:
-                more = sub.queue.get_nowait()
-                if more is None:
-                    break
-                batch.append(more)
-            for e in batch:
-                await ws.send_bytes(_encoder.encode({"type": "event", "event": e}))
+            if not sent or str(event.id) not in sent:
+                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
     finally:
         sub.close()
         reader.cancel()
         await ws.close()
     return ws
+
+
+def _stream_request(first: Any) -> tuple[EventFilter, int]:
+    """The filter and backfill of `/events/out`'s first message (absent: everything, none)."""
+    if first.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return EventFilter(), 0
+    try:
+        spec = msgspec.json.decode(first.data, type=dict[str, Any])
+        backfill = int(spec.get("backfill") or 0)
+        return msgspec.convert(spec.get("filter") or {}, EventFilter), backfill
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InvalidInput([("filter", f"first message must be "
+                                       f'{{"filter": {{...}}, "backfill": N}}: {exc}')]) from None
+    except (TypeError, ValueError):
+        raise InvalidInput([("backfill", "must be a whole number")]) from None
 
 
 async def _drain_client(ws: web.WebSocketResponse) -> None:

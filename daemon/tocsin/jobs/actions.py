@@ -15,7 +15,7 @@ from ..actions.context import register_lazy_object
 from ..actions.executors import ActionResult, ActionRun, register_executor
 from ..actions.targets import ActionFailed
 from ..events.model import Event
-from .model import to_json
+from .model import ACTIVE_TYPES, to_json
 from .service import Rejected
 
 if TYPE_CHECKING:
@@ -123,31 +123,26 @@ async def resume_work_queue(run: ActionRun) -> ActionResult:
 
 
 # -- flow runs -------------------------------------------------------------------------------
-async def cancel_flow_run(run: ActionRun) -> ActionResult:
+async def _flow_run_op(run: ActionRun, op: str, *args: Any) -> ActionResult:
+    """Call the worker's `op` (cancel, suspend, resume) on the target run; a refusal is a 409."""
     jobs, flow_run = _flow_run(run)
     try:
-        await jobs.worker.cancel(flow_run, f"Cancelled by Automation {_automation(run)[0]}")
+        await getattr(jobs.worker, op)(flow_run, *args)
     except Rejected as exc:
-        raise ActionFailed(f"Failed to cancel flow run: {exc}", status_code=409) from None
+        raise ActionFailed(f"Failed to {op} flow run: {exc}", status_code=409) from None
     return _ok()
+
+
+async def cancel_flow_run(run: ActionRun) -> ActionResult:
+    return await _flow_run_op(run, "cancel", f"Cancelled by Automation {_automation(run)[0]}")
 
 
 async def suspend_flow_run(run: ActionRun) -> ActionResult:
-    jobs, flow_run = _flow_run(run)
-    try:
-        await jobs.worker.suspend(flow_run, f"Suspended by Automation {_automation(run)[0]}")
-    except Rejected as exc:
-        raise ActionFailed(f"Failed to suspend flow run: {exc}", status_code=409) from None
-    return _ok()
+    return await _flow_run_op(run, "suspend", f"Suspended by Automation {_automation(run)[0]}")
 
 
 async def resume_flow_run(run: ActionRun) -> ActionResult:
-    jobs, flow_run = _flow_run(run)
-    try:
-        await jobs.worker.resume(flow_run)
-    except Rejected as exc:
-        raise ActionFailed(f"Failed to resume flow run: {exc}", status_code=409) from None
-    return _ok()
+    return await _flow_run_op(run, "resume")
 
 
 async def change_flow_run_state(run: ActionRun) -> ActionResult:
@@ -164,7 +159,7 @@ async def change_flow_run_state(run: ActionRun) -> ActionResult:
 
 async def delete_flow_run(run: ActionRun) -> ActionResult:
     jobs, flow_run = _flow_run(run)
-    if flow_run.state.type in ("PENDING", "RUNNING", "CANCELLING", "PAUSED"):
+    if flow_run.state.type in ACTIVE_TYPES:
         await jobs.worker.cancel(flow_run, f"Deleted by Automation {_automation(run)[0]}")
     await jobs.service.delete_run(flow_run)
     return _ok()

@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidInput
@@ -67,17 +67,17 @@ def _json_arg(text: str, where: str) -> Any:
         raise InvalidInput([(where, f"not valid JSON: {exc}")]) from None
 
 
-_AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_AGE = re.compile(r"^\d+(?:\.\d+)?[smhdw]$")
 
 
 def parse_time(text: str | None, where: str) -> str | None:
     """An ISO 8601 time, or an age like `2h` counted back from now; as ISO 8601."""
     if text is None:
         return None
-    m = _AGE.match(text)
-    if m:
-        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-        return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+    if _AGE.match(text):
+        from ..config import parse_duration
+
+        return (datetime.now(UTC) - parse_duration(text)).isoformat()
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:

@@ -110,19 +110,10 @@ class Automation(msgspec.Struct, kw_only=True):
         return msgspec.to_builtins(self)
 
 
-def iter_triggers(trigger: Trigger) -> list[Trigger]:
-    """The trigger and all its descendants, depth-first."""
-    out: list[Trigger] = [trigger]
-    if isinstance(trigger, (CompoundTrigger, SequenceTrigger)):
-        for child in trigger.triggers:
-            out.extend(iter_triggers(child))
-    return out
-
-
 def reset_ids(trigger: Trigger) -> None:
     """New ids for every trigger (Prefect does this on create and replace: state starts over)."""
-    for t in iter_triggers(trigger):
-        t.id = str(uuid.uuid4())
+    for _, t in _trigger_paths(trigger, ()):
+        t.id = new_id()
 
 
 def format_path(path: Path) -> str:
@@ -377,12 +368,12 @@ def _parse_composite(kind: str, data: dict, path: Path,
 def _trigger_id(data: dict, path: Path, errors: Errors) -> str:
     tid = data.get("id")
     if tid is None:
-        return str(uuid.uuid4())
+        return new_id()
     try:
         return str(uuid.UUID(str(tid)))
     except ValueError:
         errors.add(path + ("id",), "must be a UUID (or left out)")
-        return str(uuid.uuid4())
+        return new_id()
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -445,7 +436,7 @@ def parse_automation(data: Any, *, keep_ids: bool = False) -> Automation:
     automation = Automation(
         name=name, description=description, enabled=enabled,
         tags=_str_list(data, "tags", (), errors),
-        trigger=trigger or EventTrigger(id=str(uuid.uuid4())),
+        trigger=trigger or EventTrigger(),
         actions=_parse_actions(data, "actions", errors, required=True),
         actions_on_trigger=_parse_actions(data, "actions_on_trigger", errors),
         actions_on_resolve=_parse_actions(data, "actions_on_resolve", errors),
@@ -485,6 +476,7 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
 
 
 def _trigger_paths(trigger: Trigger, path: Path) -> list[tuple[Path, Trigger]]:
+    """The trigger and all its descendants, depth-first, each with its field path."""
     out: list[tuple[Path, Trigger]] = [(path, trigger)]
     if isinstance(trigger, (CompoundTrigger, SequenceTrigger)):
         for i, child in enumerate(trigger.triggers):

@@ -207,6 +207,18 @@ def _spec(value: Any, path: Path, errors: Errors) -> dict[str, Any]:
     return value
 
 
+def _match_specs(data: dict, path: Path, errors: Errors) -> tuple[dict[str, Any], Any]:
+    """`match` and `match_related` (one spec or a list of them), checked."""
+    match = _spec(data.get("match") or {}, path + ("match",), errors)
+    related = data.get("match_related") or {}
+    if isinstance(related, list):
+        for i, spec in enumerate(related):
+            _spec(spec, path + ("match_related", i), errors)
+    else:
+        _spec(related, path + ("match_related",), errors)
+    return match, related
+
+
 def _within(data: dict, path: Path, errors: Errors, default: float | None,
             nullable: bool = False) -> float | None:
     if "within" not in data or (nullable and data["within"] is None):
@@ -256,13 +268,7 @@ def _parse_trigger(data: Any, path: Path, errors: Errors) -> Trigger | None:
 
 def _parse_event_trigger(data: dict, path: Path, errors: Errors) -> EventTrigger:
     _check_unknown(data, EVENT_FIELDS, path, errors)
-    match = _spec(data.get("match") or {}, path + ("match",), errors)
-    related = data.get("match_related") or {}
-    if isinstance(related, list):
-        for i, spec in enumerate(related):
-            _spec(spec, path + ("match_related", i), errors)
-    else:
-        _spec(related, path + ("match_related",), errors)
+    match, related = _match_specs(data, path, errors)
     posture = data.get("posture", "Reactive")
     if posture not in ("Reactive", "Proactive"):
         errors.add(path + ("posture",), f"must be \"Reactive\" or \"Proactive\", not {posture!r}")
@@ -297,11 +303,7 @@ def _parse_metric_trigger(data: dict, path: Path, errors: Errors) -> MetricTrigg
     _check_unknown(data, METRIC_FIELDS, path, errors)
     if data.get("posture", "Metric") != "Metric":
         errors.add(path + ("posture",), "must be \"Metric\" for a metric trigger")
-    match = _spec(data.get("match") or {}, path + ("match",), errors)
-    related = data.get("match_related") or {}
-    for i, spec in enumerate(related if isinstance(related, list) else [related]):
-        _spec(spec, path + ("match_related",) + ((i,) if isinstance(related, list) else ()),
-              errors)
+    match, related = _match_specs(data, path, errors)
     query = data.get("metric")
     qpath = path + ("metric",)
     if not isinstance(query, dict):

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError, DaemonNotRunning, TocsinError
+from ..ids import uuid7
 from ..paths import default_socket
 
 
@@ -20,12 +18,7 @@ def default_socket_path() -> Path:
 
 
 def new_event_id() -> str:
-    """A uuid7 (time-ordered), written out without importing the event model."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = ((ms & ((1 << 48) - 1)) << 80) | (0x7 << 76) | (((rand >> 62) & 0xFFF) << 64)
-    value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
-    return str(uuid.UUID(int=value))
+    return str(uuid7())
 
 
 class _Connection:

@@ -8,9 +8,7 @@ names the field.
 
 from __future__ import annotations
 
-import os
 import re
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import msgspec
 
 from ..errors import InvalidInput
+from ..ids import uuid7
 
 MAX_LABELS_PER_RESOURCE = 500
 MAX_RELATED_RESOURCES = 100
@@ -25,18 +24,6 @@ MAX_EVENT_NAME_LENGTH = 1024
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
 
 Resource = dict[str, str]
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 v7), as Prefect uses for event ids."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
 
 
 def utcnow() -> datetime:

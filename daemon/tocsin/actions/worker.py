@@ -24,7 +24,7 @@ from ..templates import is_template, referenced_names
 from .context import LAZY_OBJECTS, template_context
 from .events import outcome_events
 from .executors import ActionResult, ActionRun, executor_for
-from .model import Action, parse_action
+from .model import parse_action
 from .outbox import MARK_DONE, MARK_FAILED, MARK_RETRY, PRUNE, SELECT_DUE, Job, decode_job
 from .render import render_fields
 from .targets import ActionFailed, resolve_targets, target_resources
@@ -211,7 +211,7 @@ class Worker:
         try:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
-            await self._load_lazy(action, context, job)
+            await self._load_lazy(context, job)
             targets = resolve_targets(action, job.event, job.firing.triggering_labels)
             related = target_resources(targets)
             rendered = render_fields(action, context)
@@ -232,11 +232,11 @@ class Worker:
         return Outcome(ok=True, details=result.details,
                        related=related + run.related + result.related, events=run.events)
 
-    async def _load_lazy(self, action: Action, context: dict[str, Any], job: Job) -> None:
+    async def _load_lazy(self, context: dict[str, Any], job: Job) -> None:
         """Fetch `flow_run`, `deployment`, ... only when a template of the action (a field
         or a run-deployment parameter) names them."""
         wanted: set[str] = set()
-        for source in _template_strings(action.to_dict()):
+        for source in _template_strings(job.action):
             wanted |= referenced_names(source)
         for name in wanted & LAZY_OBJECTS.keys():
             try:

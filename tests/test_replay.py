@@ -85,8 +85,10 @@ def test_virtual_time_runs_from_since_to_until(tmp_path, capsys):
 
 
 def test_events_before_since_are_not_seen(tmp_path, capsys):
-    _, lines, _ = run(tmp_path, capsys, SAMPLES / "order-flow.yaml",
-                      [ev("order.created", "00:00:00", "u"), ev("order.complete", "00:01:00", "u")],
+    events = [ev("order.created", "00:00:00", "u"), ev("order.complete", "00:01:00", "u")]
+    _, lines, _ = run(tmp_path, capsys, SAMPLES / "order-flow.yaml", events)
+    assert len(lines) == 1  # without --since the pair fires
+    _, lines, _ = run(tmp_path, capsys, SAMPLES / "order-flow.yaml", events,
                       "--since", "2026-01-01T00:00:30Z")
     assert lines == []
 
@@ -97,6 +99,9 @@ def test_duplicate_event_ids_count_once(tmp_path, capsys):
     walk["resource"].update({"genus": "Marmota", "species": "monax"})
     _, lines, _ = run(tmp_path, capsys, woodchonk, [walk, walk, walk])
     assert lines == []
+    more = [ev("animal.walked", f"00:00:0{s}", "a", resource={**walk["resource"]}) for s in (1, 2)]
+    _, lines, _ = run(tmp_path, capsys, woodchonk, [walk, walk, walk, *more])
+    assert [l["at"][11:19] for l in lines] == ["00:00:02"]  # the third distinct walk fires
 
 
 def test_automations_react_to_automations(tmp_path, capsys):

@@ -20,6 +20,7 @@ from ..events.model import Event
 from ..events.store import Statements
 from . import events as ev
 from .model import (
+    ACTIVE_TYPES,
     DEFAULT_NAMES,
     STATE_TYPES,
     Deployment,
@@ -192,11 +193,8 @@ class JobsService:
         return queue
 
     # -- status events ---------------------------------------------------------------------
-    def _pool_status(self, pool: WorkPool) -> str:
-        return "PAUSED" if pool.is_paused else ("READY" if self.online else "NOT_READY")
-
-    def _queue_status(self, queue: WorkQueue) -> str:
-        return "PAUSED" if queue.is_paused else ("READY" if self.online else "NOT_READY")
+    def _dispatch_status(self, obj: WorkPool | WorkQueue) -> str:
+        return "PAUSED" if obj.is_paused else ("READY" if self.online else "NOT_READY")
 
     def _deployment_status(self, dep: Deployment) -> str:
         if dep.served_by is not None:
@@ -210,7 +208,7 @@ class JobsService:
         events: list[Event] = []
         rows: Statements = []
         for pool in self.pools.values():
-            status = self._pool_status(pool)
+            status = self._dispatch_status(pool)
             if status != pool.status:
                 pool.status = status
                 event = ev.work_pool_status_event(pool, now, pool.last_status_event_id)
@@ -218,7 +216,7 @@ class JobsService:
                 events.append(event)
                 rows.append(_object_row("pool", pool))
         for queue in self.queues.values():
-            status = self._queue_status(queue)
+            status = self._dispatch_status(queue)
             if status != queue.status:
                 queue.status = status
                 events.append(ev.work_queue_status_event(
@@ -365,7 +363,7 @@ class JobsService:
         queues: dict[str, int] = {}
         deps: dict[str, int] = {}
         for run in self.runs.values():
-            if run.state.type in ("PENDING", "RUNNING", "CANCELLING", "PAUSED"):
+            if run.state.type in ACTIVE_TYPES:
                 for key, counts in ((run.work_pool_id, pools), (run.work_queue_id, queues),
                                     (run.deployment_id, deps)):
                     if key:

@@ -341,6 +341,8 @@ def test_duplicate_event_id_is_ignored():
     tl.send(e)
     tl.send(e)
     assert tl.firings == []
+    tl.emit("x", 1)  # a second, distinct event is counted
+    assert tl.times() == [1]
 
 
 # -- the loop guard ----------------------------------------------------------------------------
@@ -355,8 +357,8 @@ def test_automation_firing_too_often_is_paused():
 
 def test_firing_at_is_processing_time_and_labels_are_strings():
     tl = Timeline(reactive())
-    fired = tl.emit("x", 5)
-    assert fired[0].at == T0.replace(second=5)
+    fired = tl.emit("x", 5, received=7)
+    assert fired[0].at == T0.replace(second=7)
 
 
 # -- matching through triggers (§2, §15) -------------------------------------------------------

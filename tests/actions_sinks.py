@@ -108,11 +108,6 @@ class HttpSink:
             await asyncio.sleep(0.01)
         raise AssertionError(f"sink got {len(self.received)} requests, expected {n}")
 
-    def json_bodies(self) -> list[Any]:
-        import json
-
-        return [json.loads(r.body) for r in self.received]
-
 
 class SmtpSink:
     """aiosmtpd on 127.0.0.1, keeping each message as parsed email."""

@@ -13,7 +13,7 @@ from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automation_inspect import InspectScreen
 from tocsin_tui.screens.confirm import ConfirmScreen
 from tocsin_tui.screens.templates import TemplateScreen
-from tui_helpers import wait_for
+from tui_helpers import set_threshold, wait_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "automations" / "order-flow.yaml"
 
@@ -83,10 +83,7 @@ async def test_editor_shows_an_error_at_its_line_and_saving_the_fix_changes_the_
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen), what="editor")
         editor = app.screen.editor
-        lines = editor.text.splitlines()
-        row = next(i for i, line in enumerate(lines) if line.strip().startswith("threshold:"))
-        end = (row, len(lines[row]))
-        editor.replace("  threshold: lots", (row, 0), end)
+        row = set_threshold(editor, "lots")
         await wait_for(pilot, lambda: app.screen.errors, what="validation errors")
         assert any(e.get("line") == row + 1 and "threshold" in e["loc"] for e in app.screen.errors)
         assert editor.error_lines == {row}
@@ -95,7 +92,7 @@ async def test_editor_shows_an_error_at_its_line_and_saving_the_fix_changes_the_
         await pilot.pause(0.3)
         assert isinstance(app.screen, AutomationEditorScreen)
         assert get(daemon, made["id"])["trigger"]["threshold"] == 1
-        editor.replace("  threshold: 3", (row, 0), (row, len(editor.text.splitlines()[row])))
+        set_threshold(editor, "3")
         await wait_for(pilot, lambda: not app.screen.errors and not editor.error_lines,
                        what="errors cleared")
         await pilot.press("ctrl+s")

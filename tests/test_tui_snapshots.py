@@ -26,7 +26,7 @@ from tocsin_tui.app import LIGHT, TocsinApp
 from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automation_inspect import InspectScreen
 from tocsin_tui.screens.event_detail import EventDetailScreen
-from tui_helpers import wait_for
+from tui_helpers import set_threshold, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -195,11 +195,8 @@ def test_editor_with_an_error(snap_compare, snap_daemon, size):
         await pilot.press("e")
         screen = pilot.app.screen
         assert isinstance(screen, AutomationEditorScreen)
-        editor = screen.editor
-        lines = editor.text.splitlines()
-        row = next(i for i, line in enumerate(lines) if line.strip().startswith("threshold:"))
-        editor.replace("  threshold: lots", (row, 0), (row, len(lines[row])))
-        editor.move_cursor((0, 0))
+        set_threshold(screen.editor, "lots")
+        screen.editor.move_cursor((0, 0))
         await wait_for(pilot, lambda: screen.errors, what="validation errors")
 
     assert snapshot(snap_compare, snap_daemon, size, steps)

@@ -66,6 +66,12 @@ class ApiError(TocsinError):
         self.detail = detail
         super().__init__(_format_detail(status, detail))
 
+    @classmethod
+    def from_answer(cls, status: int, payload: object) -> ApiError:
+        """From an error answer's JSON: its `detail` when it has one."""
+        detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
+        return cls(status, detail)
+
     @property
     def exit_code(self) -> int:  # type: ignore[override]
         return 65 if self.status in (400, 422) else 1

@@ -39,8 +39,7 @@ class AsyncClient:
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = await self.request_status(method, path, body)
         if status >= 400:
-            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
-            raise ApiError(status, detail)
+            raise ApiError.from_answer(status, payload)
         return payload
 
     async def request_status(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:

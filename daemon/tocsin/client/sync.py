@@ -95,8 +95,7 @@ class SyncClient:
                     raise DaemonNotRunning(self.socket_path) from None
         payload = json.loads(raw) if raw else None
         if status >= 400:
-            detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
-            raise ApiError(status, detail)
+            raise ApiError.from_answer(status, payload)
         return payload
 
     def close(self) -> None:

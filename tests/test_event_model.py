@@ -8,7 +8,7 @@ from datetime import UTC
 
 import pytest
 from tocsin.errors import InvalidInput
-from tocsin.events.model import check_size, decode_events, encode, event_from_dict
+from tocsin.events.model import check_size, decode_events, event_from_dict
 
 
 def ev(**overrides):
@@ -76,7 +76,7 @@ def test_malformed_json_is_reported_as_such():
 def test_size_limit_refuses_the_whole_batch():
     events = decode_one([ev(), ev(payload={"blob": "x" * 5000})])
     with pytest.raises(InvalidInput) as info:
-        check_size(events, 4096, [encode(e) for e in events])
+        check_size(events, 4096)
     where, message = info.value.errors[0]
     assert where == "$[1]" and "limit is 4096" in message
 

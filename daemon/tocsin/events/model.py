@@ -183,9 +183,10 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         raise invalid_input(exc) from None
 
 
-def check_size(events: list[Event], limit: int, encoded: list[bytes]) -> None:
+def check_size(events: list[Event], limit: int) -> None:
     """Refuse the batch if any event is over the size limit (one bad event refuses all)."""
-    for i, raw in enumerate(encoded):
+    for i, event in enumerate(events):
+        raw = encode(event)
         if len(raw) > limit:
             where = f"$[{i}]" if len(events) > 1 else "$"
             raise InvalidInput(

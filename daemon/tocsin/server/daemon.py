@@ -16,7 +16,7 @@ from aiohttp import web
 from .. import __version__
 from ..config import Config, load_config
 from ..errors import ConfigError, TocsinError
-from ..events.model import Event, check_size, encode
+from ..events.model import Event, check_size
 from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
 from . import systemd
@@ -80,7 +80,7 @@ class Daemon:
         cannot hold an event over it, so only large bodies pay for encoding each event."""
         limit = self.config.max_event_bytes
         if body_bytes * 2 > limit:
-            check_size(events, limit, [encode(e) for e in events])
+            check_size(events, limit)
 
     async def ingest(self, events: list[Event], *, extra: Statements | None = None) -> list[Event]:
         """Store (group commit), then publish what was new to the engine and live readers."""

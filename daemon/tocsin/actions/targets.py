@@ -10,9 +10,6 @@ from typing import Any
 from ..events.model import Event
 from .model import Action, FlowRunAction, TargetedAction
 
-_HUMAN = {"deployment": "deployment", "work-pool": "work pool", "work-queue": "work queue",
-          "automation": "automation", "flow-run": "flow run"}
-
 
 class ActionFailed(Exception):
     """An expected failure: recorded as `action.failed` with `reason` (and details).
@@ -42,7 +39,7 @@ def resolve_targets(action: Action, event: Event | None,
 
 def infer(kind: str, event: Event | None) -> str:
     """The first involved resource of that kind; its id suffix must be a UUID."""
-    human = _HUMAN[kind]
+    human = kind.replace("-", " ")
     if event is None:
         raise ActionFailed(f"No event to infer the {human}")
     found = _first_of_kind(kind, event)

@@ -174,11 +174,11 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
         current = "triggered"
     elif firings:
         current = firings[0]["firing"]["state"]
+    compiled = engine.automations[automation.id]
     slots = [{"trigger_id": parent, "child_trigger_id": child, "at": persist.iso(slot.at)}
-             for parent, children in engine.slots.items()
-             if parent in component.engine.automations[automation.id].composites
+             for parent, children in engine.slots.items() if parent in compiled.composites
              for child, slot in children.items()]
-    leaf_ids = {leaf.id for leaf in engine.automations[automation.id].leaves}
+    leaf_ids = {leaf.id for leaf in compiled.leaves}
     held = sum(len(h) for (tid, _), h in engine.held.items() if tid in leaf_ids)
     return {
         "id": automation.id, "name": automation.name, "enabled": automation.enabled,

@@ -168,5 +168,4 @@ INSERT_FIRING = ("INSERT OR IGNORE INTO automation_firings "
 
 
 def iso(t: float | None) -> str | None:
-
     return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()

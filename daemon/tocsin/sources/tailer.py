@@ -24,7 +24,14 @@ from ..config import WatchConfig, parse_duration
 from ..events.model import Event
 from ..events.store import Statements
 from . import checkpoints as cps
-from .identity import end_of_last_line, find_copy, find_inode, head_of, marker_at
+from .identity import (
+    MARKER_BYTES,
+    end_of_last_line,
+    find_copy,
+    find_inode,
+    head_of,
+    marker_at,
+)
 from .lines import JsonlParser, Parser, RegexParser, Rejected, rejected_event
 
 log = logging.getLogger("tocsin.tail")
@@ -149,6 +156,12 @@ class Counters:
     truncations: int = 0
     rotations: int = 0
     last_error: str | None = None
+
+    def add(self, lines: int, rejected: int, events: int) -> None:
+        """Count committed lines; `events` includes the rejection events."""
+        self.lines_read += lines
+        self.rejected += rejected
+        self.events += events - rejected
 
 
 class TailSource:
@@ -367,10 +380,7 @@ class TailSource:
             return False
         cp, got = pending.checkpoint, pending.read
         pending.tf.committed = (cp.offset, cp.lineno, cp.marker, cp.head)
-        c = self.counters
-        c.lines_read += got.lines
-        c.rejected += got.rejected
-        c.events += len(got.events) - got.rejected
+        self.counters.add(got.lines, got.rejected, len(got.events))
         return True
 
     def _read(self, tf: TrackedFile, final: bool) -> Read | object | None:
@@ -398,7 +408,7 @@ class TailSource:
             end = len(data)
         chunk = data[:end] if end < len(data) else data
         events, lineno, rejected, lines = self._parse(chunk, tf.path, tf.lineno, tf.offset)
-        marker = chunk[-64:] if len(chunk) >= 64 else (tf.marker + chunk)[-64:]
+        marker = (chunk if len(chunk) >= MARKER_BYTES else tf.marker + chunk)[-MARKER_BYTES:]
         return Read(events, tf.offset + len(chunk), lineno, marker, lines, rejected)
 
     def _skip_long_line(self, tf: TrackedFile, final: bool) -> Read | object | None:
@@ -468,9 +478,7 @@ class TailSource:
         reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
         await self._commit(events, [reset.upsert(self.spec.name)])
         tf.place(0, 0, b"", None, committed=True)
-        self.counters.lines_read += lines
-        self.counters.rejected += rejected
-        self.counters.events += len(events) - rejected
+        self.counters.add(lines, rejected, len(events))
         log.info("source %s: %s was truncated or rewritten; reading it again from the start"
                  "%s", self.spec.name, tf.path, f" (recovered {lines} lines)" if lines else "")
 

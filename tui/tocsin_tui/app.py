@@ -17,7 +17,6 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from tocsin.errors import ApiError
 
 from .connection import OFFLINE_ERRORS, Connection
 from .feed_buffer import FeedBuffer
@@ -112,12 +111,10 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         """Call the daemon; when it is unreachable, say so (unless `quiet`: background
         refreshes) and return None, so the app keeps going with what it has.
 
-        ApiError (the daemon answered with an error) is raised for the caller to show.
+        ApiError (the daemon answered with an error) propagates for the caller to show.
         """
         try:
             return await self.connection.request(method, path, body)
-        except ApiError:
-            raise
         except OFFLINE_ERRORS as exc:
             if not quiet:
                 self.notify(f"The {what} did not reach the daemon: {exc}",

@@ -76,7 +76,7 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
             automations.append(parse_automation(data))
         except InvalidInput as exc:
             for loc, msg in exc.errors:
-                errors.append((prefix + loc if loc else prefix.rstrip(". ") , msg))
+                errors.append((prefix + loc if loc else prefix.rstrip(". "), msg))
                 lines.append(_line_of(node, loc))
     if errors:
         raise FileError(errors, lines, source)
@@ -125,9 +125,10 @@ def _line_of(node: yaml.Node | None, loc: str) -> int | None:
         node = _child(node, part)
         if key_line is not None:
             line = key_line
+        elif node is not None:
+            line = node.start_mark.line + 1
         if node is None:
             break
-        line = node.start_mark.line + 1 if key_line is None else key_line
     return line
 
 

@@ -272,11 +272,9 @@ class Worker:
 
     def _until_next_run(self) -> float:
         now = self.clock()
-        upcoming = [r.expected_start_time for r in self.service.runs.values()
-                    if r.state.type == "SCHEDULED" and r.expected_start_time > now]
-        if not upcoming:
-            return 1.0
-        return min(1.0, max(0.005, (min(upcoming) - now).total_seconds()))
+        return _seconds_until([r.expected_start_time for r in self.service.runs.values()
+                               if r.state.type == "SCHEDULED" and r.expected_start_time > now],
+                              now)
 
     # -- schedules -------------------------------------------------------------------------
     async def schedule_tick(self, now: datetime) -> list[FlowRun]:
@@ -303,10 +301,7 @@ class Worker:
     def _until_next_schedule(self, now: datetime) -> float:
         nexts = [scheduler.next_time(s, now, d.created) for d in self.service.deployments.values()
                  if not d.paused for s in d.schedules]
-        nexts = [t for t in nexts if t is not None]
-        if not nexts:
-            return 1.0
-        return min(1.0, max(0.005, (min(nexts) - now).total_seconds()))
+        return _seconds_until([t for t in nexts if t is not None], now)
 
     async def _schedule_loop(self) -> None:
         while True:
@@ -316,6 +311,13 @@ class Worker:
             except Exception:
                 log.exception("the jobs scheduler failed; will retry")
             await asyncio.sleep(self._until_next_schedule(self.clock()))
+
+
+def _seconds_until(times: list[datetime], now: datetime) -> float:
+    """How long a loop sleeps: until the earliest of `times`, between 5 ms and 1 s."""
+    if not times:
+        return 1.0
+    return min(1.0, max(0.005, (min(times) - now).total_seconds()))
 
 
 def _full(limit: int | None, counts: dict[str, int], key: str) -> bool:

@@ -8,8 +8,6 @@ import sys
 import time
 from typing import Any
 
-FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="flow runs: list, inspect, logs, cancel, suspend, resume")
@@ -41,7 +39,7 @@ def _client(args: argparse.Namespace) -> Any:
     return SyncClient(args.socket)
 
 
-def _run_path(client: Any, key: str) -> str:
+def _run_path(key: str) -> str:
     from urllib.parse import quote
 
     return f"/flow_runs/{quote(key, safe='')}"
@@ -69,7 +67,7 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        print(json.dumps(client.request("GET", _run_path(client, args.run)), indent=2))
+        print(json.dumps(client.request("GET", _run_path(args.run)), indent=2))
     return 0
 
 
@@ -77,7 +75,7 @@ def run_logs(args: argparse.Namespace) -> int:
     offset = 0
     with _client(args) as client:
         while True:
-            chunk = client.request("GET", f"{_run_path(client, args.run)}/logs?offset={offset}")
+            chunk = client.request("GET", f"{_run_path(args.run)}/logs?offset={offset}")
             sys.stdout.write(chunk["text"])
             sys.stdout.flush()
             offset = chunk["offset"]
@@ -90,6 +88,6 @@ def run_logs(args: argparse.Namespace) -> int:
 
 def run_action(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        run = client.request("POST", f"{_run_path(client, args.run)}/{args.action}", {})
+        run = client.request("POST", f"{_run_path(args.run)}/{args.action}", {})
     print(f"{run['name']}: {run['state']['name']}")
     return 0

@@ -247,11 +247,6 @@ TYPE_NAMES = {t.__struct_config__.tag: t for t in ACTION_TYPES}
 
 # -- parsing -----------------------------------------------------------------------------
 
-def parse_action(data: Any, path: str = "action") -> Action:
-    """Validate one action; raises InvalidInput with every problem found."""
-    return _parse_one(data, path)
-
-
 def parse_actions(data: Any, path: str = "actions") -> list[Action]:
     """Validate a list of actions; raises InvalidInput with every (path, message) found."""
     if data is None:
@@ -262,7 +257,7 @@ def parse_actions(data: Any, path: str = "actions") -> list[Action]:
     errors: Problems = []
     for i, item in enumerate(data):
         try:
-            actions.append(_parse_one(item, f"{path}[{i}]"))
+            actions.append(parse_action(item, f"{path}[{i}]"))
         except InvalidInput as exc:
             errors.extend(exc.errors)
     if errors:
@@ -270,7 +265,8 @@ def parse_actions(data: Any, path: str = "actions") -> list[Action]:
     return actions
 
 
-def _parse_one(item: Any, where: str) -> Action:
+def parse_action(item: Any, where: str = "action") -> Action:
+    """Validate one action; raises InvalidInput with every problem found."""
     if not isinstance(item, dict):
         raise InvalidInput([(where, "an action must be an object with a `type`")])
     kind = item.get("type")

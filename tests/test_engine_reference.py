@@ -160,14 +160,19 @@ class ProactiveReference:
         while due := [(b["end"], k) for k, b in self.buckets.items() if b["end"] <= t]:
             end, key = min(due)
             bucket = self.buckets.pop(key)
-            if bucket["count"] < self.threshold:
+            fired = bucket["count"] < self.threshold
+            if fired:
                 self.out.append((end, "triggered", key, bucket["last"]))
                 self.open.add(key)
             elif self.keyed or self.after:
                 continue  # satisfied: forgotten
             if not self.after:  # the next window follows at once
-                self.buckets[key] = {"start": end, "end": end + self.within, "count": 0,
+                start = self.next_start(end, t, fired)
+                self.buckets[key] = {"start": start, "end": start + self.within, "count": 0,
                                      "last": None}
+
+    def next_start(self, end: float, t: float, fired: bool) -> float:
+        return end
 
     def _open(self, key: str, start: float, end: float, count: int, last: tuple,
               now: float) -> dict:
@@ -334,20 +339,8 @@ class JumpingReference(ProactiveReference):
     them): a window that ends unsatisfied fires once; if the next one is then already over,
     windows restart from now instead of firing once per missed window."""
 
-    def deadlines(self, t: float) -> None:
-        while due := [(b["end"], k) for k, b in self.buckets.items() if b["end"] <= t]:
-            end, key = min(due)
-            bucket = self.buckets.pop(key)
-            fired = bucket["count"] < self.threshold
-            if fired:
-                self.out.append((end, "triggered", key, bucket["last"]))
-                self.open.add(key)
-            elif self.keyed or self.after:
-                continue
-            if not self.after:
-                start = t if fired and end + self.within < t else end
-                self.buckets[key] = {"start": start, "end": start + self.within, "count": 0,
-                                     "last": None}
+    def next_start(self, end: float, t: float, fired: bool) -> float:
+        return t if fired and end + self.within < t else end
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -103,8 +103,8 @@ def jobs_for_firing(firing: Firing, automation: Any, state_change_event: Event |
     ]
 
 
-def insert_statements(jobs: list[Job], now: float | None = None) -> Statements:
-    now = time.time() if now is None else now
+def insert_statements(jobs: list[Job]) -> Statements:
+    now = time.time()
     rows = [(j.firing_id, j.action_index, str(j.automation.get("id", "")), j.action["type"],
              encode_job(j), now, now, now) for j in jobs]
     return [(INSERT, rows)] if rows else []

@@ -7,11 +7,10 @@ import asyncio
 import functools
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from ..errors import InvalidInput
-from ..server.api import daemon_of, json_response
+from ..server.api import daemon_of, decode_body, json_response
 from .component import JobsComponent
 from .model import DEFAULT_NAMES, STATE_TYPES, to_json
 from .project import check_spec
@@ -43,10 +42,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw:
         return {}
-    try:
-        data = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidInput([("", f"body is not valid JSON: {exc}")]) from None
+    data = decode_body(raw, Any)
     if not isinstance(data, dict):
         raise InvalidInput([("", "body must be a JSON object")])
     return data
@@ -220,25 +216,26 @@ def _read_log(path: str, offset: int) -> tuple[str, int]:
     return chunk.decode(errors="replace"), offset + len(chunk)
 
 
-@handler
-async def cancel_run(request: web.Request, jobs: JobsComponent) -> web.Response:
+async def _run_op(request: web.Request, jobs: JobsComponent, op: str) -> web.Response:
+    """The worker's `op` (cancel, suspend, resume) on the run, with the body's `message`."""
     run = jobs.service.get_run(request.match_info["id"])
     message = (await _body(request)).get("message", "")
-    return json_response(to_json(await jobs.worker.cancel(run, message)))
+    return json_response(to_json(await getattr(jobs.worker, op)(run, message)))
+
+
+@handler
+async def cancel_run(request: web.Request, jobs: JobsComponent) -> web.Response:
+    return await _run_op(request, jobs, "cancel")
 
 
 @handler
 async def suspend_run(request: web.Request, jobs: JobsComponent) -> web.Response:
-    run = jobs.service.get_run(request.match_info["id"])
-    message = (await _body(request)).get("message", "")
-    return json_response(to_json(await jobs.worker.suspend(run, message)))
+    return await _run_op(request, jobs, "suspend")
 
 
 @handler
 async def resume_run(request: web.Request, jobs: JobsComponent) -> web.Response:
-    run = jobs.service.get_run(request.match_info["id"])
-    message = (await _body(request)).get("message", "")
-    return json_response(to_json(await jobs.worker.resume(run, message)))
+    return await _run_op(request, jobs, "resume")
 
 
 @handler

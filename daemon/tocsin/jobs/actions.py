@@ -33,12 +33,17 @@ def _automation(run: ActionRun) -> tuple[str, str]:
     return str(run.job.automation.get("id", "")), str(run.job.automation.get("name", ""))
 
 
-def _flow_run(run: ActionRun) -> Any:
+def _target(run: ActionRun, table: str, id_field: str, label: str) -> tuple[JobsComponent, Any]:
+    """The jobs part and the object `run.targets[id_field]` names in the service's `table`."""
     jobs = _jobs(run.daemon)
-    flow_run = jobs.service.runs.get(run.targets["flow_run_id"])
-    if flow_run is None:
-        raise ActionFailed(f"Flow run {run.targets['flow_run_id']} not found", status_code=404)
-    return jobs, flow_run
+    obj = getattr(jobs.service, table).get(run.targets[id_field])
+    if obj is None:
+        raise ActionFailed(f"{label} {run.targets[id_field]} not found", status_code=404)
+    return jobs, obj
+
+
+def _flow_run(run: ActionRun) -> tuple[JobsComponent, Any]:
+    return _target(run, "runs", "flow_run_id", "Flow run")
 
 
 def _ok(**details: Any) -> ActionResult:
@@ -48,11 +53,7 @@ def _ok(**details: Any) -> ActionResult:
 # -- deployments -----------------------------------------------------------------------------
 async def run_deployment(run: ActionRun) -> ActionResult:
     """A new flow run, Scheduled at now + schedule_after, with the rendered parameters."""
-    jobs = _jobs(run.daemon)
-    dep = jobs.service.deployments.get(run.targets["deployment_id"])
-    if dep is None:
-        raise ActionFailed(f"Deployment {run.targets['deployment_id']} not found",
-                           status_code=404)
+    jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
     action: Any = run.action
     aid, name = _automation(run)
     parameters = run.rendered.get("parameters") if action.parameters is not None else None
@@ -69,11 +70,7 @@ async def run_deployment(run: ActionRun) -> ActionResult:
 
 
 async def _deployment_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs = _jobs(run.daemon)
-    dep = jobs.service.deployments.get(run.targets["deployment_id"])
-    if dep is None:
-        raise ActionFailed(f"Deployment {run.targets['deployment_id']} not found",
-                           status_code=404)
+    jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
     await jobs.service.set_deployment_paused(dep, paused)
     return _ok()
 
@@ -88,20 +85,13 @@ async def resume_deployment(run: ActionRun) -> ActionResult:
 
 # -- work pools and queues -------------------------------------------------------------------
 async def _pool_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs = _jobs(run.daemon)
-    pool = jobs.service.pools.get(run.targets["work_pool_id"])
-    if pool is None:
-        raise ActionFailed(f"Work pool {run.targets['work_pool_id']} not found", status_code=404)
+    jobs, pool = _target(run, "pools", "work_pool_id", "Work pool")
     await jobs.service.update_pool(pool, {"is_paused": paused})
     return _ok()
 
 
 async def _queue_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs = _jobs(run.daemon)
-    queue = jobs.service.queues.get(run.targets["work_queue_id"])
-    if queue is None:
-        raise ActionFailed(f"Work queue {run.targets['work_queue_id']} not found",
-                           status_code=404)
+    jobs, queue = _target(run, "queues", "work_queue_id", "Work queue")
     await jobs.service.update_queue(queue, {"is_paused": paused})
     return _ok()
 

@@ -48,10 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("pool", metavar="NAME")
     p.add_argument("--concurrency-limit", type=int)
     p.set_defaults(func=pool_create)
-    for name, func in (("pause", pool_pause), ("resume", pool_resume)):
+    for name, paused in (("pause", True), ("resume", False)):
         p = psub.add_parser(name, help=f"{name} dispatch from a work pool")
         p.add_argument("pool", metavar="NAME")
-        p.set_defaults(func=func)
+        p.set_defaults(func=pool_set_paused, paused=paused)
 
     queue = sub.add_parser("work-queue", help="work queues: create, pause, resume")
     qsub = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
@@ -61,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--priority", type=int)
     p.add_argument("--concurrency-limit", type=int)
     p.set_defaults(func=queue_create)
-    for name, func in (("pause", queue_pause), ("resume", queue_resume)):
+    for name, paused in (("pause", True), ("resume", False)):
         p = qsub.add_parser(name, help=f"{name} dispatch from a work queue")
         p.add_argument("queue", metavar="NAME")
         p.add_argument("--pool", default="default")
-        p.set_defaults(func=func)
+        p.set_defaults(func=queue_set_paused, paused=paused)
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -223,19 +223,12 @@ def pool_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pool_patch(args: argparse.Namespace, paused: bool) -> int:
+def pool_set_paused(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        pool = client.request("PATCH", f"/work_pools/{_quote(args.pool)}", {"is_paused": paused})
+        pool = client.request("PATCH", f"/work_pools/{_quote(args.pool)}",
+                              {"is_paused": args.paused})
     print(f"work pool {pool['name']}: {pool['status']}")
     return 0
-
-
-def pool_pause(args: argparse.Namespace) -> int:
-    return _pool_patch(args, True)
-
-
-def pool_resume(args: argparse.Namespace) -> int:
-    return _pool_patch(args, False)
 
 
 def queue_create(args: argparse.Namespace) -> int:
@@ -250,18 +243,10 @@ def queue_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _queue_patch(args: argparse.Namespace, paused: bool) -> int:
+def queue_set_paused(args: argparse.Namespace) -> int:
     with _client(args) as client:
         q = client.request("PATCH", f"/work_pools/{_quote(args.pool)}/queues/{_quote(args.queue)}",
-                           {"is_paused": paused})
+                           {"is_paused": args.paused})
     print(f"work queue {q['work_pool_name']}/{q['name']}: {q['status']}")
     return 0
-
-
-def queue_pause(args: argparse.Namespace) -> int:
-    return _queue_patch(args, True)
-
-
-def queue_resume(args: argparse.Namespace) -> int:
-    return _queue_patch(args, False)
 

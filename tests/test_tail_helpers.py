@@ -63,6 +63,15 @@ class Rig:
         self.specs.append(spec)
         return spec
 
+    async def tailing(self, count: int) -> Path:
+        """`app.log` with lines 0..count-1, tailed by the default spec until all are stored."""
+        log = self.dir / "app.log"
+        append(log, lines(range(count)))
+        self.spec()
+        await self.start()
+        await self.wait_for(count)
+        return log
+
     async def start(self) -> Rig:
         self.sources = [TailSource(s, self._commit, self.store.read_sql) for s in self.specs]
         self.watcher = Watcher(self.sources, mode=self.mode, tick=self.tick)

@@ -21,11 +21,7 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path):
 
 async def test_copytruncate_while_down_reads_the_unread_tail_then_the_new_content(
         rig: Rig) -> None:  # 22
-    log = rig.dir / "app.log"
-    append(log, lines(range(3)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(3)
+    log = await rig.tailing(3)
     await rig.stop()
     append(log, line(3))  # written while down, before logrotate copies
     shutil.copyfile(log, rig.dir / "app.log.1")
@@ -37,11 +33,7 @@ async def test_copytruncate_while_down_reads_the_unread_tail_then_the_new_conten
 
 
 async def test_resume_from_checkpoint_then_ignore_checkpoints(rig: Rig) -> None:  # 23
-    log = rig.dir / "app.log"
-    append(log, lines(range(3)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(3)
+    log = await rig.tailing(3)
     await rig.stop()
     append(log, lines(range(3, 5)))
     await rig.start()
@@ -54,11 +46,7 @@ async def test_resume_from_checkpoint_then_ignore_checkpoints(rig: Rig) -> None:
 
 
 async def test_rename_rotation_while_down(rig: Rig) -> None:  # 25
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    log = await rig.tailing(2)
     await rig.stop()
     append(log, line(2))  # the rotated file's unread tail
     old = inode(log)
@@ -83,11 +71,7 @@ async def test_renamed_while_down_is_not_replayed(rig: Rig) -> None:  # 26: iden
 
 
 async def test_stale_checkpoint_does_not_apply_to_a_new_file(rig: Rig) -> None:  # 27
-    log = rig.dir / "app.log"
-    append(log, lines(range(3)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(3)
+    log = await rig.tailing(3)
     await rig.stop()
     old = inode(log)
     log.unlink()
@@ -100,11 +84,7 @@ async def test_stale_checkpoint_does_not_apply_to_a_new_file(rig: Rig) -> None: 
 
 
 async def test_a_corrupt_checkpoint_is_dropped_not_fatal(rig: Rig) -> None:  # 28
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    log = await rig.tailing(2)
     await rig.stop()
     await rig.store.run([("UPDATE tail_checkpoints SET offset = -5, marker = 'x'", [()])])
     append(log, line(2))
@@ -115,11 +95,7 @@ async def test_a_corrupt_checkpoint_is_dropped_not_fatal(rig: Rig) -> None:  # 2
 
 
 async def test_an_offset_past_the_end_is_a_truncation(rig: Rig) -> None:  # 28
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    await rig.tailing(2)
     await rig.stop()
     await rig.store.run([("UPDATE tail_checkpoints SET offset = offset + 1000", [()])])
     await rig.start()

@@ -30,11 +30,7 @@ def rotate(log: Path, to: Path) -> int:
 
 
 async def test_rename_rotation_reads_late_writes_to_the_old_file(rig: Rig) -> None:  # 8
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    log = await rig.tailing(2)
     with open(log, "ab") as writer:  # a writer that keeps its descriptor across the rename
         rotate(log, rig.dir / "app.log.1")
         writer.write(line(2))
@@ -119,11 +115,7 @@ async def test_a_file_moved_into_place_is_read_from_its_start(rig: Rig) -> None:
 
 
 async def test_delete_then_recreate_reads_the_new_file_from_0(rig: Rig) -> None:  # 13
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    log = await rig.tailing(2)
     log.unlink()
     append(log, lines(range(2, 4)))
     assert await rig.wait_for(4) == [0, 1, 2, 3]
@@ -183,11 +175,7 @@ async def test_copytruncate_with_a_writer_that_keeps_its_descriptor(rig: Rig) ->
 
 
 async def test_copytruncate_recovers_the_unread_tail_from_the_copy(rig: Rig) -> None:  # 18
-    log = rig.dir / "app.log"
-    append(log, lines(range(2)))
-    rig.spec()
-    await rig.start()
-    await rig.wait_for(2)
+    log = await rig.tailing(2)
     assert rig.watcher is not None
     async with rig.watcher.paused():
         append(log, lines(range(2, 5)))  # not read yet when logrotate copies and truncates

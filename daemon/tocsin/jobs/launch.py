@@ -59,16 +59,24 @@ def read_result(path: str | Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def is_run_process(pid: int, run_id: str) -> bool:
-    """True if `pid` is alive (not a zombie) and is this run's runner (not a reused pid)."""
+def pid_alive(pid: int) -> bool:
+    """True if `pid` is a live process (not a zombie)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     state = stat.rpartition(")")[2].split()[0] if ")" in stat else "?"
-    return (state not in ("Z", "X") and b"tocsin.jobs.runner" in cmdline
-            and run_id.encode() in cmdline)
+    return state not in ("Z", "X")
+
+
+def is_run_process(pid: int, run_id: str) -> bool:
+    """True if `pid` is alive (not a zombie) and is this run's runner (not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return (b"tocsin.jobs.runner" in cmdline and run_id.encode() in cmdline
+            and pid_alive(pid))
 
 
 def find_run_process(run_id: str) -> int | None:

@@ -18,19 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from . import scheduler
-from .launch import find_run_process, is_run_process, read_result, run_paths, spawn
+from .launch import (
+    find_run_process,
+    is_run_process,
+    pid_alive,
+    read_result,
+    run_paths,
+    spawn,
+)
 from .model import ACTIVE_TYPES, Deployment, FlowRun, utcnow
 from .service import JobsService, Rejected
 
 log = logging.getLogger("tocsin.jobs.worker")
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 class Worker:

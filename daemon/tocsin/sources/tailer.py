@@ -164,6 +164,10 @@ class Counters:
         self.events += events - rejected
 
 
+def _too_long(length: int, limit: int) -> str:
+    return f"line is {length} bytes, over max_line_bytes ({limit}); skipped"
+
+
 class TailSource:
     """The files of one source. `poll()` does all the work; call it as often as you like."""
 
@@ -422,8 +426,7 @@ class TailSource:
             return None
         end = tf.scan + nl + 1 if nl >= 0 else tf.scan
         length = end - tf.offset - (1 if nl >= 0 else 0)
-        reason = (f"line is {length} bytes, over max_line_bytes ({self.spec.max_line_bytes}); "
-                  "skipped")
+        reason = _too_long(length, self.spec.max_line_bytes)
         event = rejected_event(self.spec.name, tf.path, tf.lineno + 1, tf.offset, reason,
                                os.pread(tf.fd, 200, tf.offset))
         return Read([event], end, tf.lineno + 1, marker_at(tf.fd, end), 1, 1)
@@ -448,8 +451,7 @@ class TailSource:
             if not line or line.isspace():
                 result: Event | Rejected | None = None
             elif len(line) > limit:
-                result = Rejected(f"line is {len(line)} bytes, over max_line_bytes ({limit}); "
-                                  "skipped")
+                result = Rejected(_too_long(len(line), limit))
             else:
                 try:
                     result = parse(line, path, lineno)

@@ -259,6 +259,11 @@ def test_bad_input_is_refused_with_the_field(daemon):
         with pytest.raises(ApiError) as exc:
             c.request("POST", "/deployments/nope/create_flow_run", {})
         assert exc.value.status == 404
+        run = c.request("POST", "/deployments", {"name": "q", "command": "true"})
+        run = c.request("POST", f"/deployments/{run['id']}/create_flow_run", {})
+        with pytest.raises(ApiError) as exc:  # was a 500
+            c.request("GET", f"/flow_runs/{run['id']}/logs?offset=abc")
+        assert exc.value.status == 422 and "offset" in str(exc.value)
     out = cli(daemon, "deployment", "run", "nope")
     assert out.returncode == 1 and "no deployment with id or name 'nope'" in out.stderr
 

@@ -184,11 +184,15 @@ async def list_runs(request: web.Request, jobs: JobsComponent) -> web.Response:
         runs = [r for r in runs if r.deployment_id == dep.id]
     if state := q.get("state"):
         runs = [r for r in runs if state in (r.state.name, r.state.type)]
-    try:
-        limit = int(q.get("limit", "200"))
-    except ValueError:
-        raise InvalidInput([("limit", "must be an integer")]) from None
+    limit = _int_query(request, "limit", 200)
     return json_response([to_json(r) for r in runs[:limit]])
+
+
+def _int_query(request: web.Request, name: str, default: int) -> int:
+    try:
+        return int(request.query.get(name, default))
+    except ValueError:
+        raise InvalidInput([(name, "must be an integer")]) from None
 
 
 @handler
@@ -199,7 +203,7 @@ async def get_run(request: web.Request, jobs: JobsComponent) -> web.Response:
 @handler
 async def run_logs(request: web.Request, jobs: JobsComponent) -> web.Response:
     run = jobs.service.get_run(request.match_info["id"])
-    offset = int(request.query.get("offset", "0"))
+    offset = _int_query(request, "offset", 0)
     text, end = "", offset
     if run.log_path:
         text, end = await asyncio.to_thread(_read_log, run.log_path, offset)

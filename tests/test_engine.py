@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from engine_timeline import T0, Timeline, event, ts
@@ -328,7 +329,7 @@ def test_without_follows_the_early_event_is_lost():
 
 def test_lost_follower_is_evaluated_after_fifteen_minutes():
     tl = Timeline(reactive(expect=["b"]))
-    tl.send(event("b", 0, follows="00000000-0000-0000-0000-000000000001"))
+    tl.send(event("b", 0, follows=uuid.UUID(int=1)))
     tl.tick(899)
     assert tl.firings == []
     tl.tick(900)

@@ -25,8 +25,9 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon_proc import DaemonProcess
+from rows import event_rows
 from tocsin.events.model import decode_events
-from tocsin.events.store import SCHEMA, event_row
+from tocsin.events.store import SCHEMA
 
 BATCH = 1000
 
@@ -49,7 +50,7 @@ def raw_sqlite_rate(events: list[dict]) -> float:
     now = datetime.now(UTC)
     for e in parsed:
         e.received = now
-    rows = [event_row(e) for e in parsed]
+    rows = event_rows(parsed)
     path = Path(tempfile.mkdtemp(dir="/tmp")) / "raw.db"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")

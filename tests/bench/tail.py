@@ -62,14 +62,16 @@ def store_ceiling(path: Path, limit: int = 200_000) -> float:
     executemany per 20,000, in a fresh WAL file (no parsing, no event loop)."""
     import sqlite3
 
-    from tocsin.events.store import INSERT, SCHEMA, event_row
+    from tocsin.events.store import SCHEMA
+    from rows import event_rows
+    from tocsin.events.writer import INSERT
 
     decoder = msgspec.json.Decoder(Event)
     with open(path, "rb") as f:
         events = [decoder.decode(raw) for raw, _ in zip(f, range(limit))]
     for e in events:
         e.received = e.occurred
-    rows = [event_row(e) for e in events]
+    rows = event_rows(events)
     db = path.with_suffix(".db")
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")

@@ -125,7 +125,7 @@ class EngineComponent(Component):
             "SELECT kind, k, data FROM engine_state"))
         for (eid,) in await store.read_sql(
                 "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
-            self.engine.seen[uuid.UUID(eid)] = clock
+            self.engine.seen[uuid.UUID(eid).int] = clock
         self.engine.seen = type(self.engine.seen)(reversed(self.engine.seen.items()))
         caught_up = await self._catch_up(last_seq)
         if caught_up:

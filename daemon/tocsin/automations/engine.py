@@ -73,8 +73,9 @@ class Engine:
         self.followers: dict[str, Follower] = {}
         #: leader id -> ids of the followers waiting for it
         self.waiting: dict[uuid.UUID, list[str]] = {}
-        #: ids evaluated recently (for `follows` and duplicates), oldest first
-        self.seen: OrderedDict[uuid.UUID, float] = OrderedDict()
+        #: ids evaluated recently (for `follows` and duplicates), oldest first; keyed by the
+        #: UUID's integer, whose hash is computed in C (a UUID's `__hash__` is Python code)
+        self.seen: OrderedDict[int, float] = OrderedDict()
         self._seen_check = 0.0
         self.dirty: set[tuple[str, Any]] = set()
         #: automations the loop guard paused: (automation id, reason)
@@ -163,11 +164,11 @@ class Engine:
         """Evaluate one event at processing time `now`; returns the root firings it caused
         (after any deadline that fell due before it)."""
         self._advance(now)
-        eid = event.id
+        eid = event.id.int
         if eid in self.seen:
             return self._take()
         leader = event.follows
-        if leader is not None and leader != eid and leader not in self.seen:
+        if leader is not None and leader.int != eid and leader.int not in self.seen:
             received = event.received.timestamp() if event.received else self.now
             if self.now - received < LOOKBACK:
                 self._wait_for(leader, event, received + LOOKBACK)
@@ -228,8 +229,9 @@ class Engine:
     def _expire_caches(self) -> None:
         seen = self.seen
         if len(seen) > SEEN_MAX or self.now >= self._seen_check:
-            cutoff = self.now - SEEN_TTL
-            while seen and (len(seen) > SEEN_MAX or next(iter(seen.values())) < cutoff):
+            # A full cache is trimmed a tenth below its bound, not by one id per event.
+            keep, cutoff = SEEN_MAX - SEEN_MAX // 10, self.now - SEEN_TTL
+            while seen and (len(seen) > keep or next(iter(seen.values())) < cutoff):
                 seen.popitem(last=False)
             self._seen_check = (next(iter(seen.values())) if seen else self.now) + SEEN_TTL
         expiry = self._held_expiry
@@ -254,7 +256,7 @@ class Engine:
         self._wait_for(follower.event.follows, follower.event, follower.until)
 
     def _handle(self, event: Event, depth: int) -> None:
-        self.seen[event.id] = self.now
+        self.seen[event.id.int] = self.now
         self._evaluate(event)
         waiting = self.waiting.pop(event.id, None) if self.waiting else None
         if not waiting or depth >= MAX_FOLLOWER_DEPTH:

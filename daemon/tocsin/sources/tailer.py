@@ -37,6 +37,10 @@ from .lines import JsonlParser, Parser, RegexParser, Rejected, rejected_event
 log = logging.getLogger("tocsin.tail")
 
 READ_BYTES = 1024 * 1024
+#: While a file has a backlog (a read came back full), reads grow up to this: fewer, larger
+#: transactions, which SQLite writes much faster (each commit rewrites the index pages it
+#: touched), at the cost of more events held in memory at once.
+BACKLOG_READ_BYTES = 4 * 1024 * 1024
 MAX_GAP_BYTES = 64 * 1024 * 1024
 ROUND_SECONDS = 0.1
 
@@ -184,6 +188,7 @@ class TailSource:
         self._first_run = False
         self._checkpoints: dict[tuple[int, int], cps.Checkpoint] = {}
         self._read_size = max(READ_BYTES, spec.max_line_bytes + 1)
+        self._batch_bytes = READ_BYTES
         self._inflight: InFlight | None = None
 
     # -- the watcher's view ----------------------------------------------------------------
@@ -217,6 +222,10 @@ class TailSource:
         if c.last_error:
             out["last_error"] = c.last_error
         return out
+
+    async def settle(self) -> None:
+        """Wait for the batch still in flight from a poll that ran out of time."""
+        await self._flush()
 
     def close(self) -> None:
         for tf in self.files.values():
@@ -324,17 +333,16 @@ class TailSource:
     # -- reading ---------------------------------------------------------------------------
     async def _drain_round(self) -> bool:
         """Read each file a batch at a time, round-robin, so a busy file cannot starve a quiet
-        one; stop after ROUND_SECONDS and say whether anything is left."""
+        one; stop after ROUND_SECONDS and say whether anything is left (and then leave the
+        last batch committing: `settle` waits for it)."""
         deadline = self._clock() + ROUND_SECONDS
         active = list(self.files.values())
-        try:
-            while active:
-                active = [tf for tf in active if await self._step(tf)]
-                if active and self._clock() > deadline:
-                    return True
-            return False
-        finally:
-            await self._flush()
+        while active:
+            active = [tf for tf in active if await self._step(tf)]
+            if active and self._clock() > deadline:
+                return True  # the last batch stays in flight: the next poll parses beside it
+        await self._flush()
+        return False
 
     async def _step(self, tf: TrackedFile, final: bool = False) -> bool:
         """Read one batch and hand it to the store; True if it made progress.
@@ -367,6 +375,7 @@ class TailSource:
         self._inflight = InFlight(tf, got, cp, task)
         tf.place(cp.offset, cp.lineno, cp.marker, cp.head, committed=False)
         tf.last_change = self._clock()
+        await asyncio.sleep(0)  # the commit task queues the batch before we parse the next
         return True
 
     async def _flush(self) -> bool:
@@ -393,14 +402,17 @@ class TailSource:
         if tf.scan:
             return self._skip_long_line(tf, final)
         m = len(tf.marker)
-        data = os.pread(tf.fd, READ_BYTES + m, tf.offset - m)
+        size = self._batch_bytes
+        data = os.pread(tf.fd, size + m, tf.offset - m)
         if data[:m] != tf.marker:
             return TRUNCATED
         data = data[m:]
         if not data:
             return None
         end = data.rfind(b"\n") + 1
-        if end == 0 and len(data) == READ_BYTES and self._read_size > READ_BYTES:
+        self._batch_bytes = (min(2 * size, BACKLOG_READ_BYTES) if len(data) == size
+                             else READ_BYTES)
+        if end == 0 and len(data) == size and self._read_size > size:
             data = os.pread(tf.fd, self._read_size, tf.offset)  # one line longer than a read
             end = data.rfind(b"\n") + 1
         if end == 0:
@@ -437,9 +449,13 @@ class TailSource:
         lines = chunk.split(b"\n")
         if chunk.endswith(b"\n"):
             lines.pop()
+        limit = self.spec.max_line_bytes
+        if len(chunk) <= limit or max(map(len, lines)) <= limit:
+            clean = self.parser.parse_all(lines)
+            if clean is not None:
+                return clean, lineno + len(lines), 0, len(lines)
         events: list[Event] = []
         rejected = 0
-        limit = self.spec.max_line_bytes
         parse = self.parser.parse
         for raw in lines:
             lineno += 1

@@ -61,6 +61,8 @@ class Watcher:
                 self._wake.clear()
         finally:
             await self._stop_hints()
+            for source in self.sources:
+                await source.settle()
 
     async def poll_until_idle(self) -> None:
         """Poll every source, again and again while any still has lines waiting (a reload
@@ -81,6 +83,8 @@ class Watcher:
         """Swap the source list between polls; returns the sources no longer used."""
         async with self._lock:
             old = [s for s in self.sources if s not in sources]
+            for source in old:  # its last batch committed before a successor reads checkpoints
+                await source.settle()
             self.sources = sources
         self._wake.set()
         return old

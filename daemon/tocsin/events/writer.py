@@ -1,0 +1,218 @@
+"""The store's one writing connection, on its own thread, with group commit.
+
+Callers queue a `Write` and await its future; the thread takes everything queued, commits it
+as one transaction and resolves every caller's future on its event loop only after COMMIT
+(DESIGN rule 2). Other parts of the daemon (the trigger engine, the action outbox, the log
+tailer) add their own statements to the same transaction through `Write.extra`, so their
+state and the events that caused it are committed together or not at all.
+
+The thread takes work from a thread-safe queue by itself instead of being handed it by an
+event-loop task: a caller that goes on with CPU work right after queueing (the tailer parsing
+its next batch) would otherwise leave the writer idle until the loop got a turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .filter import us
+from .model import Event
+
+log = logging.getLogger(__name__)
+
+INSERT = (
+    "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, data) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+COLUMNS = 6
+
+# Rows per INSERT statement (a power of two; 6 parameters each, under SQLite's 32,766).
+# sqlite3 releases the GIL for each step of a statement: with one row per step (executemany)
+# the writer thread has to win the GIL back for every row, and while the event loop is busy
+# parsing it waits milliseconds each time. Many rows per statement make the SQLite work one
+# long stretch without the GIL, running beside the event loop on another core.
+ROWS_PER_STATEMENT = 4096
+
+# Most rows one transaction takes: large enough to amortise the commit, small enough that a
+# group's wait stays in milliseconds.
+MAX_GROUP_ROWS = 50_000
+
+Statements = list[tuple[str, Sequence[Sequence[Any]]]]
+
+_encoder = msgspec.json.Encoder()
+
+
+def event_params(events: list[Event]) -> list[Any]:
+    """INSERT's parameters for events whose `received` is stamped, flattened (COLUMNS per
+    event). Built in one pass per batch: this runs on the event loop for every event stored."""
+    ids = msgspec.to_builtins([e.id for e in events])  # UUIDs formatted in C: 6x str()
+    params: list[Any] = []
+    received_at: datetime | None = None
+    received_us = 0
+    for event, event_id in zip(events, ids, strict=True):
+        if event.received is not received_at:  # one stamp per batch, converted once
+            assert event.received is not None
+            received_at, received_us = event.received, us(event.received)
+        params += (event_id, us(event.occurred), received_us, event.event,
+                   event.resource["prefect.resource.id"], _encoder.encode(event))
+    return params
+
+
+@dataclass
+class Write:
+    """One caller's share of a group commit."""
+
+    events: list[Event]
+    #: The events' rows, flattened (COLUMNS values per event), built by the caller so that
+    #: the writer thread does not need the GIL for them.
+    params: list[Any]
+    extra: Statements = field(default_factory=list)
+    future: asyncio.Future[list[Event]] | None = None
+
+    @classmethod
+    def of(cls, events: list[Event], extra: Statements | None = None) -> Write:
+        return cls(events, event_params(events), extra or [])
+
+    @property
+    def rows(self) -> int:
+        return len(self.params) // COLUMNS
+
+
+class GroupWriter:
+    """Commits queued writes in groups on a thread that owns `conn`."""
+
+    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None]) -> None:
+        self._conn = conn
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="event-store-writer",
+                                        daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread.start()
+
+    def submit(self, write: Write) -> asyncio.Future[list[Event]]:
+        """Queue a write; its future resolves (on this loop) after the commit that holds it."""
+        if self._loop is None or self._stopping:
+            raise RuntimeError("the event store is closed")
+        write.future = self._loop.create_future()
+        self._queue.put(write)
+        return write.future
+
+    async def stop(self) -> None:
+        """Commit everything already queued, then end the thread."""
+        if self._loop is None or self._stopping:
+            return
+        self._stopping = True
+        self._queue.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group, rows, closing = [first], first.rows, False
+            while rows < MAX_GROUP_ROWS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    closing = True
+                    break
+                group.append(nxt)
+                rows += nxt.rows
+            self._commit_group(group)
+            if closing:
+                return
+
+    def _commit_group(self, group: list[Write]) -> None:
+        assert self._loop is not None
+        try:
+            new_ids = _write_group(self._conn, group)
+        except Exception as exc:  # a failed group fails each caller, never the writer
+            log.exception("event store write failed")
+            self._loop.call_soon_threadsafe(_fail, group, exc)
+            return
+        self._loop.call_soon_threadsafe(self._resolve, group, new_ids)
+
+    def _resolve(self, group: list[Write], new_ids: set[str] | None) -> None:
+        """On the loop: count the commit and hand each caller the events that were new."""
+        self._on_commit()
+        for w in group:
+            if w.future is not None and not w.future.done():
+                stored = (w.events if new_ids is None
+                          else [e for e in w.events if str(e.id) in new_ids])
+                w.future.set_result(stored)
+
+
+def _fail(group: list[Write], exc: Exception) -> None:
+    for w in group:
+        if w.future is not None and not w.future.done():
+            w.future.set_exception(exc)
+
+
+@functools.cache
+def _insert_sql(rows: int) -> str:
+    return INSERT + ", (?, ?, ?, ?, ?, ?)" * (rows - 1)
+
+
+def _insert_rows(conn: sqlite3.Connection, params: list[Any]) -> None:
+    """Insert in statements of ROWS_PER_STATEMENT rows, then powers of two for the rest, so
+    that only a few distinct statements exist and SQLite's statement cache keeps them."""
+    i, rows = 0, len(params) // COLUMNS
+    while i < rows:
+        n = min(ROWS_PER_STATEMENT, 1 << ((rows - i).bit_length() - 1))
+        conn.execute(_insert_sql(n), params[i * COLUMNS:(i + n) * COLUMNS])
+        i += n
+
+
+def _write_group(conn: sqlite3.Connection, group: list[Write]) -> set[str] | None:
+    """One transaction for the whole group.
+
+    Returns None when every event was new, else the set of ids actually inserted, so that
+    duplicates are not published twice.
+    """
+    params = group[0].params if len(group) == 1 else [v for w in group for v in w.params]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        before = conn.total_changes
+        _insert_rows(conn, params)
+        new_ids: set[str] | None = None
+        if conn.total_changes - before != len(params) // COLUMNS:
+            new_ids = _ids_inserted_now(conn, params)
+        for w in group:
+            for sql, rows in w.extra:
+                conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return new_ids
+
+
+def _ids_inserted_now(conn: sqlite3.Connection, params: list[Any]) -> set[str]:
+    """Ids whose stored row is the one from this transaction (same data)."""
+    new: set[str] = set()
+    for i in range(0, len(params), COLUMNS):
+        event_id, data = params[i], params[i + COLUMNS - 1]
+        got = conn.execute("SELECT data FROM events WHERE id = ?", (event_id,)).fetchone()
+        if got is not None and got[0] == data:
+            new.add(event_id)
+    return new

@@ -413,3 +413,16 @@ def test_deadline_heap_does_not_grow_with_replaced_buckets():
         tl.emit("x", i * 0.001)
     assert len(tl.firings) == 30_000
     assert len(tl.engine._heap) <= 10_001
+
+
+def test_a_commit_with_nothing_loaded_is_only_remembered_and_followers_still_wait():
+    """process_all's shortcut (no trigger, metric or waiting follower): the ids are seen, and
+    an event whose leader is missing still waits for it."""
+    from tocsin.automations.engine import Engine
+
+    engine = Engine()
+    a, b = event("a", 0), event("b", 0)
+    orphan = event("c", 0, follows=uuid.UUID(int=7))
+    assert engine.process_all([a, b, orphan], ts(0)) == []
+    assert {a.id.int, b.id.int} <= set(engine.seen)
+    assert orphan.id.int not in engine.seen and engine.waiting == {uuid.UUID(int=7): [str(orphan.id)]}

@@ -10,6 +10,7 @@ One asyncio timer is armed for the engine's earliest deadline.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -187,9 +188,9 @@ class EngineComponent(Component):
         """Evaluate events (then the clock); returns the awaitable that commits the result."""
         engine = self.engine
         firings: list[Firing] = []
-        for event in events:
-            received = event.received.timestamp() if event.received else engine.now
-            firings.extend(engine.process(event, received))
+        for stamp, same in itertools.groupby(events, key=lambda e: e.received):
+            received = stamp.timestamp() if stamp else engine.now  # one per commit
+            firings.extend(engine.process_all(list(same), received))
         if tick:
             firings.extend(engine.advance(time.time()))
         self.evaluated += len(events)

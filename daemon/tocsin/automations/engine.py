@@ -176,6 +176,24 @@ class Engine:
         self._handle(event, 0)
         return self._take()
 
+    def process_all(self, events: list[Event], now: float) -> list[Firing]:
+        """`process` for events that share the processing time `now` (one commit's).
+
+        With no trigger or metric loaded and no follower waiting nothing can react, so the
+        events are only remembered (for `follows` and duplicates): a daemon that tails logs
+        before any automation exists pays a dict insert per event, not a full evaluation.
+        """
+        if self.leaves or self.metrics or self.waiting:
+            return [firing for event in events for firing in self.process(event, now)]
+        self._advance(now)
+        seen = self.seen
+        for i, event in enumerate(events):
+            if event.follows is not None:  # may have to wait for its leader: the full path
+                return self._take() + [f for e in events[i:] for f in self.process(e, now)]
+            seen[event.id.int] = self.now
+        self._expire_caches()
+        return self._take()
+
     def advance(self, now: float) -> list[Firing]:
         """Move the clock to `now`, firing every deadline up to it in time order."""
         self._advance(now)

@@ -48,7 +48,8 @@ async def jobs():
 
 
 async def events_named(store: EventStore, prefix: str) -> list:
-    rows = await store.read_sql("SELECT event FROM events ORDER BY seq")
+    rows = await store.read_sql("SELECT n.name FROM events JOIN event_names AS n ON n.id = events.name "
+                                "ORDER BY seq")
     return [r[0] for r in rows if r[0].startswith(prefix)]
 
 

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from tocsin.events.filter import EventFilter
 from tocsin.events.model import Event
@@ -109,6 +110,63 @@ async def test_prune_removes_only_old_events(tmp_path):
     await s.append([make("new", "n", now - timedelta(days=1))])
     assert await s.prune(now=now) == 12_000
     assert await s.count() == 1
+    await s.close()
+
+
+async def test_names_and_resources_no_event_uses_are_forgotten_and_come_back(tmp_path):
+    """Retention also empties the id tables of names and resource ids; the writer's cache of
+    those ids is dropped with them, so a name seen again gets a row again."""
+    s = EventStore(tmp_path / "p.db", retention=timedelta(days=7))
+    await s.open()
+    now = T0 + timedelta(days=30)
+    await s.append([make("old", "gone", T0), make("kept", "here", now)])
+    await s.prune(now=now)
+    assert await s.read_sql("SELECT name FROM event_names") == [("kept",)]
+    assert await s.read_sql("SELECT resource_id FROM event_resources") == [("here",)]
+    await s.append([make("old", "gone", now)])
+    found, _ = await s.query(EventFilter(names=["old"], resource={"prefect.resource.id": "gone"}))
+    assert [e.event for e in found] == ["old"]
+    await s.close()
+
+
+async def test_a_failed_group_leaves_no_name_behind_and_the_next_gets_it(tmp_path):
+    """Ids created in a transaction that rolls back are not cached."""
+    s = EventStore(tmp_path / "x.db")
+    await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);"])
+    await s.append([], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
+    with pytest.raises(sqlite3.IntegrityError):
+        await s.append([make("new", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
+    assert await s.read_sql("SELECT name FROM event_names") == []
+    await s.append([make("new", "r", T0)])
+    found, _ = await s.query(EventFilter(names=["new"]))
+    assert len(found) == 1
+    await s.close()
+
+
+async def test_a_database_of_the_text_column_schema_is_converted_at_open(tmp_path):
+    """The first schema indexed the name and resource id as text; its events, their seq
+    and their order survive the conversion."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.executescript("""
+            CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                occurred INTEGER NOT NULL, received INTEGER NOT NULL, event TEXT NOT NULL,
+                resource_id TEXT NOT NULL, data BLOB NOT NULL);
+            CREATE INDEX events_occurred ON events (occurred);
+            CREATE INDEX events_event_occurred ON events (event, occurred);
+            CREATE INDEX events_resource_occurred ON events (resource_id, occurred);
+        """)
+        for seq, (name, rid) in enumerate([("a", "r1"), ("b", "r2"), ("a", "r2")], start=5):
+            e = make(name, rid, T0 + timedelta(seconds=seq), received=T0)
+            old.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (seq, str(e.id), seq, seq, name, rid, msgspec.json.encode(e)))
+    s = EventStore(path)
+    await s.open()
+    found, _ = await s.query(EventFilter(names=["a"], order="oldest"))
+    assert [e.resource_id for e in found] == ["r1", "r2"]
+    assert await s.read_sql("SELECT seq FROM events ORDER BY seq") == [(5,), (6,), (7,)]
+    await s.append([make("c", "r1", T0)])
+    assert await s.count() == 4
     await s.close()
 
 

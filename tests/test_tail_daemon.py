@@ -30,7 +30,8 @@ def config_for(tmp: Path, *watches: dict[str, str]) -> Path:
 def stored_ns(db: Path) -> list[int]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
-        rows = conn.execute("SELECT data FROM events WHERE event = ? ORDER BY seq",
+        rows = conn.execute("SELECT data FROM events WHERE name = "
+                            "(SELECT id FROM event_names WHERE name = ?) ORDER BY seq",
                             (EVENT,)).fetchall()
     finally:
         conn.close()

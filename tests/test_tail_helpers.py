@@ -5,6 +5,7 @@ poller, the reconcile tick alone). No tests here; the test_tail_* modules use it
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -78,8 +79,8 @@ class Rig:
         self._task = asyncio.create_task(self.watcher.run())
         return self
 
-    async def _commit(self, events: list[Event], extra: Any) -> None:
-        await self.store.append(events, extra=extra)
+    def _commit(self, events: list[Event], extra: Any) -> Callable[[], Awaitable[Any]]:
+        return functools.partial(self.store.submit, self.store.prepare(events, extra=extra))
 
     async def stop(self) -> None:
         if self.watcher is not None and self._task is not None:
@@ -113,7 +114,8 @@ class Rig:
         any extra would show)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            rows = await self.store.read_sql("SELECT count(*) FROM events WHERE event != ?",
+            rows = await self.store.read_sql("SELECT count(*) FROM events WHERE name NOT IN "
+                "(SELECT id FROM event_names WHERE name = ?)",
                                              [REJECTED_EVENT])
             if rows[0][0] >= count:
                 await self.settle()

@@ -125,12 +125,15 @@ async def test_a_failed_commit_is_read_again_from_the_committed_offset(
     calls = {"batches": 0}
     real_commit = rig._commit
 
-    async def refusing_second_batch(events, extra):
+    def refusing_second_batch(events, extra):
+        store = real_commit(events, extra)
         if events:
             calls["batches"] += 1
             if calls["batches"] == 2:
-                raise OSError("database or disk is full (injected)")
-        await real_commit(events, extra)
+                async def refuse() -> None:
+                    raise OSError("database or disk is full (injected)")
+                return refuse
+        return store
 
     rig._commit = refusing_second_batch  # type: ignore[method-assign]
     count = 30_000  # about 3 MiB: several 1 MiB batches, one commit in flight at a time

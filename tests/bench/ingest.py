@@ -28,6 +28,7 @@ from daemon_proc import DaemonProcess
 from rows import event_rows
 from tocsin.events.model import decode_events
 from tocsin.events.store import SCHEMA
+from tocsin.events.writer import INSERT
 
 BATCH = 1000
 
@@ -58,8 +59,7 @@ def raw_sqlite_rate(events: list[dict]) -> float:
     db.executescript(SCHEMA)
     start = time.perf_counter()
     db.execute("BEGIN")
-    db.executemany("INSERT INTO events (id, occurred, received, event, resource_id, data) "
-                   "VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.executemany(INSERT, rows)
     db.execute("COMMIT")
     elapsed = time.perf_counter() - start
     db.close()
@@ -114,7 +114,8 @@ def rss_mb(pid: int) -> float:
 
 def count(d: DaemonProcess, prefix: str) -> int:
     with sqlite3.connect(d.home / "tocsin.db") as db:
-        return db.execute("SELECT count(*) FROM events WHERE event GLOB ?", (prefix + "*",)).fetchone()[0]
+        return db.execute("SELECT count(*) FROM events WHERE name IN "
+                          "(SELECT id FROM event_names WHERE name GLOB ?)", (prefix + "*",)).fetchone()[0]
 
 
 def main() -> None:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -62,8 +64,8 @@ def store_ceiling(path: Path, limit: int = 200_000) -> float:
     executemany per 20,000, in a fresh WAL file (no parsing, no event loop)."""
     import sqlite3
 
-    from tocsin.events.store import SCHEMA
     from rows import event_rows
+    from tocsin.events.store import SCHEMA
     from tocsin.events.writer import INSERT
 
     decoder = msgspec.json.Decoder(Event)
@@ -97,8 +99,8 @@ async def tailer_and_store_only(path: Path) -> float:
     store = EventStore(path.with_name("bare.db"))
     await store.open([checkpoints.SCHEMA])
 
-    async def commit(events: list[Event], extra: object) -> None:
-        await store.append(events, extra=extra)  # type: ignore[arg-type]
+    def commit(events: list[Event], extra: object) -> Callable[[], Awaitable[list[Event]]]:
+        return functools.partial(store.submit, store.prepare(events, extra=extra))  # type: ignore[arg-type]
 
     source = TailSource(SourceSpec(name="bare", path=str(path), start="beginning"), commit,
                         store.read_sql)

@@ -82,14 +82,15 @@ class CompiledFilter:
         return any(_sql_glob(v) is None for v in values)
 
     @staticmethod
-    def _or_globs(column: str, patterns: Sequence[str], where: list[str],
-                  params: list[object]) -> None:
+    def _or_globs(ref: str, table: str, column: str, patterns: Sequence[str],
+                  where: list[str], params: list[object]) -> None:
+        """`events.<ref>` is the id of a row of `table` whose `column` matches a pattern."""
         globs = [_sql_glob(p) for p in patterns]
         if patterns and all(g is not None for g in globs):
             clause = " OR ".join(
                 f"{column} GLOB ?" if is_glob(g) else f"{column} = ?" for g in globs  # type: ignore[arg-type]
             )
-            where.append(f"({clause})")
+            where.append(f"{ref} IN (SELECT id FROM {table} WHERE {clause})")
             params.extend(globs)
 
     def _sql(self, f: EventFilter) -> tuple[str, list[object]]:
@@ -101,10 +102,11 @@ class CompiledFilter:
         if f.until is not None:
             where.append("occurred <= ?")
             params.append(us(f.until))
-        self._or_globs("event", f.names, where, params)
+        self._or_globs("name", "event_names", "name", f.names, where, params)
         ids = f.resource.get("prefect.resource.id")
         if ids is not None:
-            self._or_globs("resource_id", [ids] if isinstance(ids, str) else ids, where, params)
+            self._or_globs("resource", "event_resources", "resource_id",
+                           [ids] if isinstance(ids, str) else ids, where, params)
         return (" AND ".join(where) or "1"), params
 
     def __call__(self, event: Event) -> bool:

@@ -26,19 +26,51 @@ from .writer import GroupWriter, Statements, Write
 log = logging.getLogger(__name__)
 
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS event_resources (
+    id INTEGER PRIMARY KEY,
+    resource_id TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     occurred INTEGER NOT NULL,
     received INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    resource_id TEXT NOT NULL,
+    name INTEGER NOT NULL,      -- event_names.id
+    resource INTEGER NOT NULL,  -- event_resources.id (the primary resource's id)
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_occurred ON events (occurred);
-CREATE INDEX IF NOT EXISTS events_event_occurred ON events (event, occurred);
-CREATE INDEX IF NOT EXISTS events_resource_occurred ON events (resource_id, occurred);
+CREATE INDEX IF NOT EXISTS events_name_occurred ON events (name, occurred);
+CREATE INDEX IF NOT EXISTS events_resource_occurred ON events (resource, occurred);
 """
+
+# The first schema kept the name and resource id as text in `events` and indexed the text;
+# a database made by it is converted once, at open, keeping every seq.
+_UPGRADE_FROM_TEXT_COLUMNS = """
+DROP INDEX IF EXISTS events_occurred;
+DROP INDEX IF EXISTS events_event_occurred;
+DROP INDEX IF EXISTS events_resource_occurred;
+ALTER TABLE events RENAME TO events_text_columns;
+""" + SCHEMA + """
+INSERT OR IGNORE INTO event_names (name) SELECT DISTINCT event FROM events_text_columns;
+INSERT OR IGNORE INTO event_resources (resource_id)
+    SELECT DISTINCT resource_id FROM events_text_columns;
+INSERT INTO events (seq, id, occurred, received, name, resource, data)
+    SELECT old.seq, old.id, old.occurred, old.received, n.id, r.id, old.data
+    FROM events_text_columns AS old
+    JOIN event_names AS n ON n.name = old.event
+    JOIN event_resources AS r ON r.resource_id = old.resource_id;
+DROP TABLE events_text_columns;
+"""
+
+# Retention: names and resource ids no event uses any more.
+FORGET_UNUSED_REFS: Statements = [
+    ("DELETE FROM event_names WHERE NOT EXISTS "
+     "(SELECT 1 FROM events WHERE events.name = event_names.id)", [()]),
+    ("DELETE FROM event_resources WHERE NOT EXISTS "
+     "(SELECT 1 FROM events WHERE events.resource = event_resources.id)", [()]),
+]
 
 PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
@@ -68,6 +100,10 @@ def _open_writer(path: Path, schema: str) -> sqlite3.Connection:
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
                    "wal_autocheckpoint=0", f"cache_size=-{WRITER_CACHE_KIB}"):
         conn.execute(f"PRAGMA {pragma}")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "event" in columns:
+        log.info("converting %s to the current events schema (once)", path)
+        conn.executescript(f"BEGIN IMMEDIATE; {_UPGRADE_FROM_TEXT_COLUMNS} COMMIT;")
     conn.executescript(schema)
     return conn
 
@@ -133,11 +169,17 @@ class EventStore:
 
         An event whose id is already stored is skipped (Prefect dedupes by id).
         """
+        return await self.submit(self.prepare(events, extra=extra, now=now))
+
+    def prepare(self, events: list[Event], *, extra: Statements | None = None,
+                now: datetime | None = None) -> Write:
+        """`append`'s first half: stamp `received` and build the rows, for a caller that
+        wants that done while an earlier write of its own is still committing."""
         received = now or utcnow()
         for event in events:
             if event.received is None:
                 event.received = received
-        return await self.submit(Write.of(events, extra))
+        return Write.of(events, extra)
 
     async def submit(self, write: Write) -> list[Event]:
         """Queue a prepared write and wait for the commit that holds it."""
@@ -213,10 +255,13 @@ class EventStore:
                 (cutoff, PRUNE_CHUNK),
             )
             if not rows:
-                return total
+                break
             await self.run([("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])])
             total += len(rows)
             await asyncio.sleep(0)
+        if total:
+            await self.submit(Write([], [], list(FORGET_UNUSED_REFS), forgets_refs=True))
+        return total
 
 
 def _parse_token(token: str) -> tuple[int, int]:

@@ -32,10 +32,11 @@ from .model import Event
 log = logging.getLogger(__name__)
 
 INSERT = (
-    "INSERT OR IGNORE INTO events (id, occurred, received, event, resource_id, data) "
+    "INSERT OR IGNORE INTO events (id, occurred, received, name, resource, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 COLUMNS = 6
+NAME, RESOURCE = 3, 4  # positions of the texts the writer turns into ids
 
 # Rows per INSERT statement (a power of two; 6 parameters each, under SQLite's 32,766).
 # sqlite3 releases the GIL for each step of a statement: with one row per step (executemany)
@@ -55,7 +56,8 @@ _encoder = msgspec.json.Encoder()
 
 def event_params(events: list[Event]) -> list[Any]:
     """INSERT's parameters for events whose `received` is stamped, flattened (COLUMNS per
-    event). Built in one pass per batch: this runs on the event loop for every event stored."""
+    event), with the name and resource id as text (the writer thread swaps in their ids).
+    Built in one pass per batch: this runs on the event loop for every event stored."""
     ids = msgspec.to_builtins([e.id for e in events])  # UUIDs formatted in C: 6x str()
     params: list[Any] = []
     received_at: datetime | None = None
@@ -79,6 +81,8 @@ class Write:
     params: list[Any]
     extra: Statements = field(default_factory=list)
     future: asyncio.Future[list[Event]] | None = None
+    #: `extra` may delete rows of event_names / event_resources (retention)
+    forgets_refs: bool = False
 
     @classmethod
     def of(cls, events: list[Event], extra: Statements | None = None) -> Write:
@@ -100,6 +104,8 @@ class GroupWriter:
                                         daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._names = RefCache("event_names", "name")
+        self._resources = RefCache("event_resources", "resource_id")
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -145,12 +151,41 @@ class GroupWriter:
     def _commit_group(self, group: list[Write]) -> None:
         assert self._loop is not None
         try:
-            new_ids = _write_group(self._conn, group)
+            new_ids = self._write_group(group)
         except Exception as exc:  # a failed group fails each caller, never the writer
             log.exception("event store write failed")
             self._loop.call_soon_threadsafe(_fail, group, exc)
             return
         self._loop.call_soon_threadsafe(self._resolve, group, new_ids)
+
+    def _write_group(self, group: list[Write]) -> set[str] | None:
+        """One transaction for the whole group.
+
+        Returns None when every event was new, else the set of ids actually inserted, so that
+        duplicates are not published twice.
+        """
+        conn = self._conn
+        params = group[0].params if len(group) == 1 else [v for w in group for v in w.params]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            created = (self._names.swap_in(conn, params, NAME),
+                       self._resources.swap_in(conn, params, RESOURCE))
+            before = conn.total_changes
+            _insert_rows(conn, params)
+            new_ids: set[str] | None = None
+            if conn.total_changes - before != len(params) // COLUMNS:
+                new_ids = _ids_inserted_now(conn, params)
+            for w in group:
+                for sql, rows in w.extra:
+                    conn.executemany(sql, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        forgets = any(w.forgets_refs for w in group)
+        for cache, new in zip((self._names, self._resources), created, strict=True):
+            cache.committed(new, forget=forgets)
+        return new_ids
 
     def _resolve(self, group: list[Write], new_ids: set[str] | None) -> None:
         """On the loop: count the commit and hand each caller the events that were new."""
@@ -168,6 +203,46 @@ def _fail(group: list[Write], exc: Exception) -> None:
             w.future.set_exception(exc)
 
 
+class RefCache:
+    """Ids of the texts of one lookup table (event names, or resource ids).
+
+    The events table's indexes hold these small integers instead of the text, which makes
+    their pages smaller and inserts about 30% faster. Ids are looked up, and missing ones
+    created, with one statement each per group (json_each: no step per value); only ids
+    whose transaction committed are cached.
+    """
+
+    MAX = 100_000
+
+    def __init__(self, table: str, column: str) -> None:
+        self.ids: dict[str, int] = {}
+        self._create = f"INSERT OR IGNORE INTO {table} ({column}) SELECT value FROM json_each(?)"
+        self._select = (f"SELECT json_group_object({column}, id) FROM {table} "
+                        f"WHERE {column} IN (SELECT value FROM json_each(?))")
+
+    def swap_in(self, conn: sqlite3.Connection, params: list[Any], at: int) -> dict[str, int]:
+        """Replace the texts at `at`, `at + COLUMNS`, ... with their ids; returns the ids
+        not cached before (created or found in this transaction)."""
+        texts = params[at::COLUMNS]
+        ids = self.ids
+        missing = [t for t in set(texts) if t not in ids]
+        found: dict[str, int] = {}
+        if missing:
+            arg = _encoder.encode(missing)
+            conn.execute(self._create, (arg,))
+            found = msgspec.json.decode(conn.execute(self._select, (arg,)).fetchone()[0])
+        params[at::COLUMNS] = [ids.get(t) or found[t] for t in texts]
+        return found
+
+    def committed(self, found: dict[str, int], *, forget: bool) -> None:
+        """After COMMIT: cache what this transaction found, or start over if it may have
+        deleted ids (or the cache is full)."""
+        if forget or len(self.ids) + len(found) > self.MAX:
+            self.ids = {}
+        else:
+            self.ids.update(found)
+
+
 @functools.cache
 def _insert_sql(rows: int) -> str:
     return INSERT + ", (?, ?, ?, ?, ?, ?)" * (rows - 1)
@@ -181,30 +256,6 @@ def _insert_rows(conn: sqlite3.Connection, params: list[Any]) -> None:
         n = min(ROWS_PER_STATEMENT, 1 << ((rows - i).bit_length() - 1))
         conn.execute(_insert_sql(n), params[i * COLUMNS:(i + n) * COLUMNS])
         i += n
-
-
-def _write_group(conn: sqlite3.Connection, group: list[Write]) -> set[str] | None:
-    """One transaction for the whole group.
-
-    Returns None when every event was new, else the set of ids actually inserted, so that
-    duplicates are not published twice.
-    """
-    params = group[0].params if len(group) == 1 else [v for w in group for v in w.params]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        before = conn.total_changes
-        _insert_rows(conn, params)
-        new_ids: set[str] | None = None
-        if conn.total_changes - before != len(params) // COLUMNS:
-            new_ids = _ids_inserted_now(conn, params)
-        for w in group:
-            for sql, rows in w.extra:
-                conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return new_ids
 
 
 def _ids_inserted_now(conn: sqlite3.Connection, params: list[Any]) -> set[str]:

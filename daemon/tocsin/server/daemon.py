@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,9 +85,20 @@ class Daemon:
 
     async def ingest(self, events: list[Event], *, extra: Statements | None = None) -> list[Event]:
         """Store (group commit), then publish what was new to the engine and live readers."""
-        stored = await self.store.append(events, extra=extra)
-        self.bus.publish(stored)
-        return stored
+        return await self.prepared(events, extra=extra)()
+
+    def prepared(self, events: list[Event], *,
+                 extra: Statements | None = None) -> Callable[[], Awaitable[list[Event]]]:
+        """`ingest` in two steps: the rows are built now; awaiting the returned function
+        stores and publishes them (the tailer builds a batch while the last one commits)."""
+        write = self.store.prepare(events, extra=extra)
+
+        async def store_and_publish() -> list[Event]:
+            stored = await self.store.submit(write)
+            self.bus.publish(stored)
+            return stored
+
+        return store_and_publish
 
     def component(self, name: str) -> Component | None:
         return next((c for c in self.components if c.name == name), None)

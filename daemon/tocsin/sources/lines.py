@@ -97,7 +97,6 @@ class RegexParser:
 
     def parse_all(self, lines: list[bytes]) -> None:
         """No shortcut: every line goes through `parse` (matching is counted per line)."""
-        return None
 
     def parse(self, line: bytes, path: str, lineno: int) -> Event | Rejected | None:
         from ..templates import TemplateError, render

@@ -34,7 +34,7 @@ class SpoolTail(TailSource):
             if os.fstat(tf.fd).st_size != tf.offset or not _truncate(tf.path, tf.key):
                 return
             reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
-            await self._commit([], [reset.upsert(self.spec.name)])
+            await self._commit([], [reset.upsert(self.spec.name)])()
             tf.place(0, 0, b"", None, committed=True)
         finally:
             fcntl.flock(tf.fd, fcntl.LOCK_UN)

@@ -44,7 +44,9 @@ BACKLOG_READ_BYTES = 4 * 1024 * 1024
 MAX_GAP_BYTES = 64 * 1024 * 1024
 ROUND_SECONDS = 0.1
 
-Commit = Callable[[list[Event], Statements], Awaitable[Any]]
+#: Prepares a batch (events and the statements to commit with them); awaiting the function
+#: it returns stores it. Preparing is done while the previous batch is still committing.
+Commit = Callable[[list[Event], Statements], Callable[[], Awaitable[Any]]]
 ReadSql = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
 
 
@@ -278,14 +280,14 @@ class TailSource:
                 tf.rotated_since = now  # renamed away while we were down: finish it
             # else: there but unreadable for now; the checkpoint waits for it
         statements.append((cps.MARK_SOURCE, [[self.spec.name, time.time()]]))
-        await self._commit([], statements)
+        await self._commit([], statements)()
         self._started = True
 
     async def _record_new(self, opened: list[TrackedFile]) -> None:
         """Checkpoint a file as soon as we open it, even at offset 0: were it renamed away
         while we are down, the checkpoint is how the restart finds and finishes it."""
         if opened:
-            await self._commit([], [tf.checkpoint().upsert(self.spec.name) for tf in opened])
+            await self._commit([], [tf.checkpoint().upsert(self.spec.name) for tf in opened])()
 
     def _discover(self) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
         spec = self.spec
@@ -347,9 +349,10 @@ class TailSource:
     async def _step(self, tf: TrackedFile, final: bool = False) -> bool:
         """Read one batch and hand it to the store; True if it made progress.
 
-        The batch is committed while the next one is parsed (one commit in flight), and it
-        is only handed over once the previous commit succeeded: after a failed commit
-        nothing later is committed, and the files fall back to their committed offsets.
+        The batch is parsed and prepared while the previous one commits (one commit in
+        flight), and it is only handed over once the previous commit succeeded: after a
+        failed commit nothing later is committed, and the files fall back to their
+        committed offsets.
         """
         try:
             got = self._read(tf, final)
@@ -366,12 +369,13 @@ class TailSource:
             await self._flush()  # first settle the batch in flight: it may be this file's
             tf.rewind()
             return False
+        cp = cps.Checkpoint(tf.dev, tf.ino, tf.path, tf.head or head_of(tf.fd), got.offset,
+                            got.marker, got.lineno)
+        store = self._commit(got.events, [cp.upsert(self.spec.name)])
         if not await self._flush():
             tf.rewind()
             return False
-        cp = cps.Checkpoint(tf.dev, tf.ino, tf.path, tf.head or head_of(tf.fd), got.offset,
-                            got.marker, got.lineno)
-        task = asyncio.ensure_future(self._commit(got.events, [cp.upsert(self.spec.name)]))
+        task = asyncio.ensure_future(store())
         self._inflight = InFlight(tf, got, cp, task)
         tf.place(cp.offset, cp.lineno, cp.marker, cp.head, committed=False)
         tf.last_change = self._clock()
@@ -494,7 +498,7 @@ class TailSource:
             if copy is not None:
                 events, rejected, lines = self._read_gap(copy, tf)
         reset = cps.Checkpoint(tf.dev, tf.ino, tf.path, None, 0, b"", 0)
-        await self._commit(events, [reset.upsert(self.spec.name)])
+        await self._commit(events, [reset.upsert(self.spec.name)])()
         tf.place(0, 0, b"", None, committed=True)
         self.counters.add(lines, rejected, len(events))
         log.info("source %s: %s was truncated or rewritten; reading it again from the start"
@@ -526,7 +530,7 @@ class TailSource:
                 pass
             if not await self._flush() or tf.offset < os.fstat(tf.fd).st_size:
                 continue  # a commit failed; keep it and try again
-            await self._commit([], [(cps.DELETE, [[self.spec.name, tf.dev, tf.ino]])])
+            await self._commit([], [(cps.DELETE, [[self.spec.name, tf.dev, tf.ino]])])()
             os.close(tf.fd)
             del self.files[tf.key]
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..server.component import Component
@@ -186,9 +186,9 @@ class WatchComponent(Component):
         kind = SpoolTail if spec.name == SPOOL_SOURCE else TailSource
         return kind(spec, self._commit, self._daemon.store.read_sql)
 
-    async def _commit(self, events: list[Any], extra: Any) -> None:
+    def _commit(self, events: list[Any], extra: Any) -> Callable[[], Awaitable[Any]]:
         assert self._daemon is not None
-        await self._daemon.ingest(events, extra=extra)
+        return self._daemon.prepared(events, extra=extra)
 
     async def reload(self, config: Config) -> None:
         if self.watcher is None:

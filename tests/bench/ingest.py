@@ -131,6 +131,7 @@ def main() -> None:
         ws = asyncio.run(ws_rate(d.socket, make_events(n, "ws")))
         assert count(d, "bench.ws.") == n
         emits = emit_times(d.socket)
+        time.sleep(2)  # settled: a second after the last burst the daemon trims freed memory
         rss = rss_mb(d.proc.pid)
     finally:
         d.cleanup()

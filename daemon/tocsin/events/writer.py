@@ -14,6 +14,7 @@ its next batch) would otherwise leave the writer idle until the loop got a turn.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import logging
 import queue
@@ -38,16 +39,22 @@ INSERT = (
 COLUMNS = 6
 NAME, RESOURCE = 3, 4  # positions of the texts the writer turns into ids
 
-# Rows per INSERT statement (a power of two; 6 parameters each, under SQLite's 32,766).
-# sqlite3 releases the GIL for each step of a statement: with one row per step (executemany)
-# the writer thread has to win the GIL back for every row, and while the event loop is busy
-# parsing it waits milliseconds each time. Many rows per statement make the SQLite work one
-# long stretch without the GIL, running beside the event loop on another core.
-ROWS_PER_STATEMENT = 4096
+# Rows per INSERT statement (a power of two). sqlite3 releases the GIL for each step of a
+# statement: with one row per step (executemany) the writer thread has to win the GIL back
+# for every row, and while the event loop is busy parsing it waits milliseconds each time.
+# Many rows per statement make the SQLite work one long stretch without the GIL, beside the
+# event loop on another core. More than 512 gains nothing and the prepared statements (one
+# per power of two, cached) grow large: 4,096 cost the daemon ~10 MB of resident memory.
+ROWS_PER_STATEMENT = 512
 
 # Most rows one transaction takes: large enough to amortise the commit, small enough that a
 # group's wait stays in milliseconds.
-MAX_GROUP_ROWS = 50_000
+MAX_GROUP_ROWS = 20_000
+
+# After this many rows, a second without writes ends a burst: the writer then gives back the
+# memory it took (SQLite's page cache, and the heap the burst freed).
+BURST_ROWS = 10_000
+IDLE_SECONDS = 1.0
 
 Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 
@@ -129,8 +136,15 @@ class GroupWriter:
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
+        written = 0
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE_SECONDS if written >= BURST_ROWS else None)
+            except queue.Empty:
+                self._conn.execute("PRAGMA shrink_memory")
+                _release_free_memory()
+                written = 0
+                continue
             if first is None:
                 return
             group, rows, closing = [first], first.rows, False
@@ -145,6 +159,7 @@ class GroupWriter:
                 group.append(nxt)
                 rows += nxt.rows
             self._commit_group(group)
+            written += rows
             if closing:
                 return
 
@@ -195,6 +210,14 @@ class GroupWriter:
                 stored = (w.events if new_ids is None
                           else [e for e in w.events if str(e.id) in new_ids])
                 w.future.set_result(stored)
+
+
+def _release_free_memory() -> None:
+    """glibc keeps freed heap memory (a burst's large lists and read buffers) in the process,
+    fragmented; malloc_trim hands it back. A no-op where there is no such call."""
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def _fail(group: list[Write], exc: Exception) -> None:

@@ -196,3 +196,22 @@ def test_a_failing_listener_does_not_keep_events_from_others():
     bus.add_listener(lambda events: got.extend(e.event for e in events))
     bus.publish([make("a", "r", T0)])
     assert got == ["a"]
+
+
+async def test_after_a_burst_and_a_quiet_moment_the_writer_gives_memory_back(tmp_path, monkeypatch):
+    """Only a burst is followed by a release (shrink_memory and malloc_trim), once."""
+    from tocsin.events import writer
+
+    released = []
+    monkeypatch.setattr(writer, "BURST_ROWS", 50)
+    monkeypatch.setattr(writer, "IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(writer, "_release_free_memory", lambda: released.append(1))
+    s = EventStore(tmp_path / "m.db")
+    await s.open()
+    await s.append([make("a", "r", T0) for _ in range(10)])
+    await asyncio.sleep(0.3)
+    assert released == []  # ten rows are no burst
+    await s.append([make("a", "r", T0) for _ in range(100)])
+    await asyncio.sleep(0.3)
+    assert released == [1]
+    await s.close()

@@ -136,7 +136,7 @@ async def test_a_failed_commit_is_read_again_from_the_committed_offset(
         return store
 
     rig._commit = refusing_second_batch  # type: ignore[method-assign]
-    count = 30_000  # about 3 MiB: several 1 MiB batches, one commit in flight at a time
+    count = 30_000  # about 3 MiB: a 1 MiB batch, then a 2 MiB one (reads grow on a backlog)
     for f in range(files):
         append(tmp_path / f"app{f}.log",
                b"".join(line(n, pad="p" * 30) for n in range(f, count, files)))

@@ -117,6 +117,8 @@ class TrackedFile:
     scan: int = 0
     rotated_since: float | None = None
     last_change: float = 0.0
+    #: how much the next read asks for (grows while the file has a backlog)
+    read_bytes: int = READ_BYTES
 
     #: (offset, lineno, marker, head) as last committed; the fields above run ahead of it
     #: while a batch is being committed and fall back to it if that commit fails.
@@ -190,7 +192,6 @@ class TailSource:
         self._first_run = False
         self._checkpoints: dict[tuple[int, int], cps.Checkpoint] = {}
         self._read_size = max(READ_BYTES, spec.max_line_bytes + 1)
-        self._batch_bytes = READ_BYTES
         self._inflight: InFlight | None = None
 
     # -- the watcher's view ----------------------------------------------------------------
@@ -406,7 +407,7 @@ class TailSource:
         if tf.scan:
             return self._skip_long_line(tf, final)
         m = len(tf.marker)
-        size = self._batch_bytes
+        size = tf.read_bytes
         data = os.pread(tf.fd, size + m, tf.offset - m)
         if data[:m] != tf.marker:
             return TRUNCATED
@@ -414,8 +415,7 @@ class TailSource:
         if not data:
             return None
         end = data.rfind(b"\n") + 1
-        self._batch_bytes = (min(2 * size, BACKLOG_READ_BYTES) if len(data) == size
-                             else READ_BYTES)
+        tf.read_bytes = min(2 * size, BACKLOG_READ_BYTES) if len(data) == size else READ_BYTES
         if end == 0 and len(data) == size and self._read_size > size:
             data = os.pread(tf.fd, self._read_size, tf.offset)  # one line longer than a read
             end = data.rfind(b"\n") + 1

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..errors import InvalidInput
+from .files import read_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,19 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=template_render)
 
 
-def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise InvalidInput([(path, f"cannot read: {exc.strerror}")]) from None
-
-
 def _load_event(path: str):  # -> Event
     from ..events.model import event_from_dict
 
-    text = _read(path)
+    text = read_arg(path, "--event")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -57,7 +48,7 @@ def template_render(args: argparse.Namespace) -> int:
     from ..actions.context import template_context
     from ..templates import TemplateError, render, validate_template
 
-    source = _read(args.file)
+    source = read_arg(args.file, "FILE")
     event = _load_event(args.event) if args.event else None
     try:
         validate_template(source)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-from ..errors import InvalidInput
+from .files import read_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,15 +27,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=delete)
 
 
-def _read_template(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text()
-    except OSError as exc:
-        raise InvalidInput([("--template", f"cannot read {path}: {exc.strerror}")]) from None
-
-
 def _where(hook: dict) -> str:
     return hook.get("url") or (f"/hooks/{hook['slug']} (the listener is off: set "
                                "[webhooks] enabled = true in the config)")
@@ -46,7 +35,7 @@ def _where(hook: dict) -> str:
 def create(args: argparse.Namespace) -> int:
     from ..client.sync import SyncClient
 
-    body = {"name": args.name, "template": _read_template(args.template),
+    body = {"name": args.name, "template": read_arg(args.template, "--template"),
             "description": args.description}
     with SyncClient(args.socket) as client:
         hook = client.request("POST", "/webhooks", body)

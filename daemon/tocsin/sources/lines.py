@@ -88,19 +88,19 @@ class RegexParser:
     `line`, `path` and `lineno`, in the one sandboxed Jinja environment."""
 
     def __init__(self, pattern: str, template: str) -> None:
-        from ..templates import compile_template
+        # Imported here, once: a JSONL-only daemon never loads Jinja for its sources.
+        from ..templates import TemplateError, compile_template, render
 
         self.pattern = re.compile(pattern)
         self.template = template
         compile_template(template)  # a syntax error is a config error, found at load
         self.counters = ParseCounters()
+        self._render, self._render_error = render, TemplateError
 
     def parse_all(self, lines: list[bytes]) -> None:
         """No shortcut: every line goes through `parse` (matching is counted per line)."""
 
     def parse(self, line: bytes, path: str, lineno: int) -> Event | Rejected | None:
-        from ..templates import TemplateError, render
-
         text = _text(line, self.counters)
         m = self.pattern.search(text)
         if m is None:
@@ -110,8 +110,8 @@ class RegexParser:
         context: dict[str, Any] = {**groups, "groups": groups, "line": text, "path": path,
                                    "lineno": lineno}
         try:
-            rendered = render(self.template, context)
-        except TemplateError as exc:
+            rendered = self._render(self.template, context)
+        except self._render_error as exc:
             return Rejected(f"template failed: {exc}")
         try:
             return _event_decoder.decode(rendered)

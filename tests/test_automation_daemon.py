@@ -224,3 +224,16 @@ def test_pause_and_resume_events_carry_the_new_enabled(daemon):
         events = c.filter_events(names=["prefect.automation.updated"], order="oldest",
                                  limit=10)["events"]
     assert [e["payload"]["enabled"] for e in events] == [False, True]
+
+
+async def test_a_body_that_is_not_json_is_refused_at_the_root_like_everywhere(daemon):
+    """The automations API names the whole body `$`, as the events API does."""
+    import aiohttp
+
+    connector = aiohttp.UnixConnector(path=str(daemon.socket))
+    async with aiohttp.ClientSession(connector=connector) as s:
+        for path in ("/automations/", "/events"):
+            async with s.post(f"http://tocsin{path}", data=b"{nope") as answer:
+                assert answer.status in (400, 422)
+                detail = (await answer.json())["detail"]
+                assert detail[0]["loc"] == "$" and "not valid JSON" in detail[0]["msg"], path

@@ -264,8 +264,11 @@ def test_bad_input_is_refused_with_the_field(daemon):
         with pytest.raises(ApiError) as exc:  # was a 500
             c.request("GET", f"/flow_runs/{run['id']}/logs?offset=abc")
         assert exc.value.status == 422 and "offset" in str(exc.value)
+        assert c.request("GET", "/flow_runs?state=Late") == []  # known, just none
     out = cli(daemon, "deployment", "run", "nope")
     assert out.returncode == 1 and "no deployment with id or name 'nope'" in out.stderr
+    out = cli(daemon, "run", "ls", "--state", "bogus")  # was an empty list and exit 0
+    assert out.returncode == 65 and "'bogus' is not a state name or type" in out.stderr
 
 
 def test_serve_several_deployments_with_a_schedule(daemon, tmp_path):

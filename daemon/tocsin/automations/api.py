@@ -37,12 +37,12 @@ async def _json_body(request: web.Request, default: Any = None) -> Any:
     body = await request.read()
     if not body.strip():
         if default is None:
-            raise InvalidInput([("", "a JSON body is required")])
+            raise InvalidInput([("$", "a JSON body is required")])
         return default
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise InvalidInput([("", f"body is not valid JSON: {exc}")]) from None
+        raise InvalidInput([("$", f"body is not valid JSON: {exc}")]) from None
 
 
 def _not_found(what: str) -> web.Response:

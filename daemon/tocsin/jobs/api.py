@@ -44,7 +44,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
         return {}
     data = decode_body(raw, Any)
     if not isinstance(data, dict):
-        raise InvalidInput([("", "body must be a JSON object")])
+        raise InvalidInput([("$", "body must be a JSON object")])
     return data
 
 
@@ -183,6 +183,10 @@ async def list_runs(request: web.Request, jobs: JobsComponent) -> web.Response:
         dep = jobs.service.get_deployment(dep_key)
         runs = [r for r in runs if r.deployment_id == dep.id]
     if state := q.get("state"):
+        known = set(STATE_TYPES) | set(DEFAULT_NAMES)
+        if state not in known and all(state != r.state.name for r in runs):
+            raise InvalidInput([("state", f"{state!r} is not a state name or type; use one of "
+                                          f"{', '.join(sorted(known))}")])
         runs = [r for r in runs if state in (r.state.name, r.state.type)]
     limit = _int_query(request, "limit", 200)
     return json_response([to_json(r) for r in runs[:limit]])
@@ -263,7 +267,7 @@ async def claim_runs(request: web.Request, jobs: JobsComponent) -> web.Response:
     data = await _body(request)
     ids, pid = data.get("deployment_ids"), data.get("pid")
     if not isinstance(ids, list) or not isinstance(pid, int):
-        raise InvalidInput([("", "needs `deployment_ids` (a list) and `pid` (an integer)")])
+        raise InvalidInput([("$", "needs `deployment_ids` (a list) and `pid` (an integer)")])
     timeout = min(float(data.get("timeout", 10)), 60.0)
     return json_response(await jobs.claim(ids, pid, timeout))
 

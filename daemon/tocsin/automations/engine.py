@@ -184,15 +184,18 @@ class Engine:
         before any automation exists pays a dict insert per event, not a full evaluation.
         """
         if self.leaves or self.metrics or self.waiting:
-            return [firing for event in events for firing in self.process(event, now)]
+            return self._process_each(events, now)
         self._advance(now)
         seen = self.seen
         for i, event in enumerate(events):
             if event.follows is not None:  # may have to wait for its leader: the full path
-                return self._take() + [f for e in events[i:] for f in self.process(e, now)]
+                return self._take() + self._process_each(events[i:], now)
             seen[event.id.int] = self.now
         self._expire_caches()
         return self._take()
+
+    def _process_each(self, events: list[Event], now: float) -> list[Firing]:
+        return [firing for event in events for firing in self.process(event, now)]
 
     def advance(self, now: float) -> list[Firing]:
         """Move the clock to `now`, firing every deadline up to it in time order."""

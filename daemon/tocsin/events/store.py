@@ -66,10 +66,9 @@ DROP TABLE events_text_columns;
 
 # Retention: names and resource ids no event uses any more.
 FORGET_UNUSED_REFS: Statements = [
-    ("DELETE FROM event_names WHERE NOT EXISTS "
-     "(SELECT 1 FROM events WHERE events.name = event_names.id)", [()]),
-    ("DELETE FROM event_resources WHERE NOT EXISTS "
-     "(SELECT 1 FROM events WHERE events.resource = event_resources.id)", [()]),
+    (f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.{ref} = {table}.id)",
+     [()])
+    for table, ref in (("event_names", "name"), ("event_resources", "resource"))
 ]
 
 PRUNE_CHUNK = 5_000

@@ -32,11 +32,10 @@ from .model import Event
 
 log = logging.getLogger(__name__)
 
-INSERT = (
-    "INSERT OR IGNORE INTO events (id, occurred, received, name, resource, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
 COLUMNS = 6
+_ROW = "(" + ", ".join("?" * COLUMNS) + ")"
+INSERT = ("INSERT OR IGNORE INTO events (id, occurred, received, name, resource, data) "
+          f"VALUES {_ROW}")
 NAME, RESOURCE = 3, 4  # positions of the texts the writer turns into ids
 
 # Rows per INSERT statement (a power of two). sqlite3 releases the GIL for each step of a
@@ -268,7 +267,7 @@ class RefCache:
 
 @functools.cache
 def _insert_sql(rows: int) -> str:
-    return INSERT + ", (?, ?, ?, ?, ?, ?)" * (rows - 1)
+    return INSERT + f", {_ROW}" * (rows - 1)
 
 
 def _insert_rows(conn: sqlite3.Connection, params: list[Any]) -> None:

@@ -61,7 +61,15 @@ class DaemonProcess:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # the daemon writes its threads' stacks
+            time.sleep(0.5)
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"daemon did not stop within {timeout}s of SIGTERM:\n"
+                                 f"{self.log()[-4000:]}") from None
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

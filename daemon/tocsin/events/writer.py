@@ -140,9 +140,12 @@ class GroupWriter:
             try:
                 first = self._queue.get(timeout=IDLE_SECONDS if written >= BURST_ROWS else None)
             except queue.Empty:
-                self._conn.execute("PRAGMA shrink_memory")
-                _release_free_memory()
                 written = 0
+                try:
+                    self._conn.execute("PRAGMA shrink_memory")
+                    _release_free_memory()
+                except Exception:  # only memory is at stake; the thread must live on
+                    log.exception("releasing memory after a burst failed")
                 continue
             if first is None:
                 return

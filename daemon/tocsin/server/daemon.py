@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import os
@@ -220,6 +221,8 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
                           f"{exc.strerror or exc}") from None
     daemon = Daemon(cfg, paths)
     tune_gc()
+    # `kill -USR1` writes every thread's stack to stderr (the log): how to see a stuck daemon.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     asyncio.run(daemon.serve_forever())
     return 0
 

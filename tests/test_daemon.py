@@ -334,7 +334,7 @@ def test_an_unknown_log_level_is_a_config_error_not_a_traceback(tmp_path):
 def test_status_separates_each_part_from_its_counters(daemon):
     out = cli(daemon, "status")
     assert out.returncode == 0, out.stderr
-    assert "  webhooks listening off" in out.stdout and "  socket   " in out.stdout
+    assert "  webhooks listener off" in out.stdout and "  socket   " in out.stdout
     assert "  watch    spool (files " in out.stdout and "{" not in out.stdout
 
 

@@ -44,6 +44,18 @@ def resolve(text: str, environ: Mapping[str, str] | None = None) -> str:
     return REF.sub(value, text)
 
 
+#: What may stand beside references in a value still shown as typed (`Bearer {env:TOKEN}`).
+_SHOWN_WITH_REFS = {"", "bearer", "basic", "token"}
+MASK = "****"
+
+
+def masked(value: str) -> str:
+    """A secret as it may be shown: `****`, or as typed when it holds nothing but references
+    (they name a variable, they do not tell its value) and an auth scheme."""
+    rest = REF.sub("", value).strip().lower()
+    return value if has_refs(value) and rest in _SHOWN_WITH_REFS else MASK
+
+
 def resolved_values(text: str) -> list[str]:
     """The values of the references in `text` that are set (for scrubbing error text)."""
     return [os.environ[name] for name in REF.findall(text) if name in os.environ]

@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
 
-from ..envrefs import REF, has_refs, resolve, resolved_values
+from ..envrefs import MASK, REF, has_refs, masked, resolve, resolved_values
 from ..errors import InvalidInput
 from ..events.model import Event, utcnow
 
@@ -31,9 +31,7 @@ CREATE TABLE IF NOT EXISTS blocks (
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SAFE_HEADERS = {"content-type", "accept", "user-agent", "content-language"}
-_SHOWN_WITH_REFS = {"", "bearer", "basic", "token"}
 _URL_PARTS = re.compile(r"([/:@?&=#])")
-MASK = "****"
 
 
 class WebhookTarget(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -209,22 +207,15 @@ def mask_url(url: str) -> str:
     if "@" in netloc:
         userinfo, _, host = netloc.rpartition("@")
         user, colon, password = userinfo.partition(":")
-        netloc = (f"{user}:{_masked(password)}@{host}" if colon
-                  else f"{_masked(userinfo)}@{host}")
-    query = "&".join(f"{kv.split('=', 1)[0]}={_masked(kv.split('=', 1)[1])}" if "=" in kv else kv
+        netloc = (f"{user}:{masked(password)}@{host}" if colon
+                  else f"{masked(userinfo)}@{host}")
+    query = "&".join(f"{kv.split('=', 1)[0]}={masked(kv.split('=', 1)[1])}" if "=" in kv else kv
                      for kv in parts.query.split("&")) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def _masked(value: str) -> str:
-    """A secret's place: `****`, or as typed when it holds nothing but references (they name
-    a variable, they do not tell its value) and an auth scheme (`Bearer {env:TOKEN}`)."""
-    rest = REF.sub("", value).strip().lower()
-    return value if has_refs(value) and rest in _SHOWN_WITH_REFS else MASK
-
-
 def mask_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k: v if k.lower() in _SAFE_HEADERS else _masked(v) for k, v in headers.items()}
+    return {k: v if k.lower() in _SAFE_HEADERS else masked(v) for k, v in headers.items()}
 
 
 def scrub(text: str, secrets: list[str]) -> str:

@@ -108,6 +108,14 @@ def _health(sock: Path, timeout: float = 20.0) -> dict:
             time.sleep(0.02)
 
 
+def _reap(procs: list[subprocess.Popen[bytes]], d: DaemonProcess) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+    d.cleanup()
+
+
 def test_a_second_daemon_on_the_same_home_refuses_naming_the_first(daemon):
     began = time.monotonic()
     other = subprocess.run([*TOCSIN, "daemon", "--home", str(daemon.home),
@@ -139,11 +147,7 @@ def test_restart_race_kill_then_start_20_times_leaves_one_reachable_daemon(tmp_p
             assert procs[-1].poll() is None
         assert [p.pid for p in procs if p.poll() is None] == [procs[-1].pid]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        d.cleanup()
+        _reap(procs, d)
 
 
 def test_daemons_started_at_once_on_one_home_leave_exactly_one(tmp_path):
@@ -156,11 +160,7 @@ def test_daemons_started_at_once_on_one_home_leave_exactly_one(tmp_path):
         assert codes == [4, 4], d.log()
         assert next(p for p in procs if p.pid == winner).poll() is None
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
-        d.cleanup()
+        _reap(procs, d)
 
 
 def test_a_deleted_socket_file_is_noticed_and_bound_again(daemon):

@@ -186,6 +186,14 @@ def _loose(path: Path) -> list[str]:
 
 def test_every_file_and_folder_in_the_home_is_private_after_a_run(daemon):
     emit_event("x", resource={"prefect.resource.id": "a"}, socket_path=daemon.socket)
+    cli = [*TOCSIN, "--socket", str(daemon.socket)]
+    project = Path(__file__).parent.parent / "samples" / "project" / "tocsin.yaml"
+    assert subprocess.run([*cli, "deploy", "--file", str(project)], capture_output=True,
+                          timeout=30).returncode == 0
+    run = subprocess.run([*cli, "deployment", "run", "upstream_deployment", "-p", "batch=1",
+                          "--watch"], capture_output=True, text=True, timeout=60)
+    assert "Completed" in run.stdout, run.stderr
+    assert list(daemon.home.rglob("*.log"))  # the run's log, spec and result are there
     assert _loose(daemon.home) == []  # the database, its WAL and SHM while running
     daemon.stop()
     # the CLI's own writes: the spool (no daemon answers)
@@ -211,3 +219,33 @@ def test_loose_modes_in_the_home_are_tightened_at_start_with_one_log_line(make_d
     assert _loose(home) == []
     assert d.log().count("private to this user") == 1
     assert "made 4 paths" in d.log()
+
+
+async def test_autostart_whose_daemon_loses_the_home_waits_for_the_winner(monkeypatch):
+    """`tocsin` (the dashboard) starts a daemon when none answers. When another daemon owns
+    the home but does not answer yet (still starting), the one it started exits 4 and the
+    dashboard waits for the winner instead of failing."""
+    import asyncio
+
+    from tocsin.client.aio import AsyncClient
+    from tocsin_tui.autostart import start_daemon
+
+    d = DaemonProcess()
+    d.home.mkdir(parents=True)
+    monkeypatch.setenv("TOCSIN_HOME", str(d.home))
+    holder = _held_by(d.home, "running")  # the winner, still starting
+    client = AsyncClient(str(d.socket))
+    started = []
+
+    async def winner_comes_up() -> None:
+        await asyncio.sleep(2.0)  # after the autostarted daemon gave up (1 s settle)
+        os.close(holder)
+        started.append(await asyncio.to_thread(d.start))
+
+    try:
+        (proc, _log), _ = await asyncio.gather(start_daemon(client), winner_comes_up())
+        assert proc.wait(10) == 4
+        assert (await client.health())["pid"] == d.proc.pid
+    finally:
+        await client.close()
+        _reap([], d)

@@ -153,11 +153,11 @@ def test_restart_race_kill_then_start_20_times_leaves_one_reachable_daemon(tmp_p
 def test_daemons_started_at_once_on_one_home_leave_exactly_one(tmp_path):
     """Two `tocsin` autostarts (or a start racing `systemctl restart`) at the same moment."""
     d = DaemonProcess()
-    procs = [_spawn(d.home, d.socket, d.log_path) for _ in range(3)]
+    procs = [_spawn(d.home, d.socket, d.log_path) for _ in range(2)]
     try:
         winner = _health(d.socket)["pid"]
-        codes = sorted(p.wait(30) for p in procs if p.pid != winner)
-        assert codes == [4, 4], d.log()
+        codes = [p.wait(30) for p in procs if p.pid != winner]
+        assert codes == [4], d.log()
         assert next(p for p in procs if p.pid == winner).poll() is None
     finally:
         _reap(procs, d)

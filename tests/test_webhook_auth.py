@@ -60,8 +60,8 @@ def test_hmac_and_bearer_webhooks_refuse_wrong_and_missing_secrets(make_daemon, 
                      "ci": {"type": "bearer", "secret": "****"}}
     assert "[hmac-sha256]" in tocsin(d, "webhook", "ls").stdout
     d.restart()  # the requirement is stored with the webhook
-    port_url = {h["name"]: h["url"] for h in json.loads(tocsin(d, "webhook", "ls", "--json").stdout)}
-    assert post(port_url["ci"], body)[0] == 401
+    listed = json.loads(tocsin(d, "webhook", "ls", "--json").stdout)
+    assert post({h["name"]: h["url"] for h in listed}["ci"], body)[0] == 401
 
 
 def test_listener_state_is_reported_listening_failed_or_off(make_daemon, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -66,7 +67,9 @@ def test_masking_shows_references_as_typed_and_hides_what_apprise_calls_secret()
         {"Authorization": "Bearer {env:T}", "X-Key": "****", "X-Other": "{env:O}"}
 
 
-async def test_webhook_block_secrets_resolved_at_send_time_never_stored(sink, monkeypatch):
+async def test_webhook_block_secrets_resolved_at_send_time_never_stored(sink, monkeypatch,
+                                                                        caplog):
+    caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("TOCSIN_T_TOKEN", "tok-first-1234")
     monkeypatch.setenv("TOCSIN_T_KEY", "qkey-5678")
     async with InProcessDaemon() as daemon:
@@ -87,7 +90,7 @@ async def test_webhook_block_secrets_resolved_at_send_time_never_stored(sink, mo
         events = msgspec.json.encode(await action_events(daemon)).decode()
         stored = _stored_blocks(daemon)
         for secret in ("tok-first-1234", "tok-second-9999", "qkey-5678"):
-            assert secret not in shown and secret not in events
+            assert secret not in shown and secret not in events and secret not in caplog.text
             assert secret.encode() not in stored
         assert "Bearer {env:TOCSIN_T_TOKEN}" in shown and "{env:TOCSIN_T_KEY}" in shown
 

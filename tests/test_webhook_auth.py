@@ -31,9 +31,12 @@ def _create(d, tmp_path: Path, name: str, *flags: str) -> str:
 def test_hmac_and_bearer_webhooks_refuse_wrong_and_missing_secrets(make_daemon, tmp_path):
     config = tmp_path / "tocsin.toml"
     config.write_text("[webhooks]\nenabled = true\nport = 0\n")
-    d = make_daemon(config=config, env={"TOCSIN_T_HOOK_KEY": "k3y-from-env"}).start()
+    d = make_daemon(config=config, env={"TOCSIN_T_HOOK_KEY": "k3y-from-env",
+                                        "TOCSIN_T_EMPTY": ""}).start()
     signed = _create(d, tmp_path, "gh", "--hmac-secret", "{env:TOCSIN_T_HOOK_KEY}")
     bearer = _create(d, tmp_path, "ci", "--bearer-token", "t0ken-typed-here")
+    unset = _create(d, tmp_path, "unset", "--bearer-token", "{env:TOCSIN_T_NOT_SET}")
+    empty = _create(d, tmp_path, "empty", "--bearer-token", "{env:TOCSIN_T_EMPTY}")
     body = b'{"action": "opened"}'
 
     assert post(signed, body, headers={"X-Hub-Signature-256": _sign(b"k3y-from-env", body)})[0] \
@@ -47,17 +50,22 @@ def test_hmac_and_bearer_webhooks_refuse_wrong_and_missing_secrets(make_daemon, 
     assert post(bearer, body, headers={"Authorization": "Bearer t0ken-typed-here"})[0] == 202
     assert post(bearer, body, headers={"Authorization": "Bearer t0ken-typed-her"})[0] == 401
     assert post(bearer, body)[0] == 401
+    assert post(unset, body, headers={"Authorization": "Bearer "})[0] == 401  # never matches
+    assert post(empty, body, headers={"Authorization": "Bearer "})[0] == 401
 
     with d.client() as c:
         counters = c.health()["components"]["webhooks"]
         stored = c.filter_events(names=["hook.called"], limit=10)["events"]
-    assert (counters["stored"], counters["unauthorized"]) == (2, 5)
+    assert (counters["stored"], counters["unauthorized"]) == (2, 7)
+    assert "TOCSIN_T_NOT_SET" in d.log()  # the variable the daemon lacks is named
     assert len(stored) == 2
     listed = tocsin(d, "webhook", "ls", "--json").stdout
     assert "t0ken-typed-here" not in listed and "k3y-from-env" not in listed
     auths = {h["name"]: h["auth"] for h in json.loads(listed)}
     assert auths == {"gh": {"type": "hmac-sha256", "secret": "{env:TOCSIN_T_HOOK_KEY}"},
-                     "ci": {"type": "bearer", "secret": "****"}}
+                     "ci": {"type": "bearer", "secret": "****"},
+                     "unset": {"type": "bearer", "secret": "{env:TOCSIN_T_NOT_SET}"},
+                     "empty": {"type": "bearer", "secret": "{env:TOCSIN_T_EMPTY}"}}
     assert "[hmac-sha256]" in tocsin(d, "webhook", "ls").stdout
     d.restart()  # the requirement is stored with the webhook
     listed = json.loads(tocsin(d, "webhook", "ls", "--json").stdout)

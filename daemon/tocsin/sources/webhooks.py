@@ -264,6 +264,9 @@ class WebhookComponent(Component):
         except MissingEnv as exc:
             log.error("webhook %s refused a request: %s", hook.name, exc)
             return False
+        if not secret:  # an empty variable: "Bearer " must not let everyone in
+            log.error("webhook %s refused a request: its secret is empty", hook.name)
+            return False
         return authorized(hook.auth, secret, request.headers, raw)
 
     def _refuse(self, hook: Webhook, reason: str) -> web.Response:

@@ -44,13 +44,15 @@ def _held_by(home: Path, state: str) -> int:
     return fd
 
 
-def test_home_lock_waits_for_a_stopping_holder_then_takes_it(tmp_path):
+def test_home_lock_waits_for_a_stopping_holder_then_takes_it(tmp_path, caplog):
+    caplog.set_level("INFO")
     fd = _held_by(tmp_path, "stopping")
     t = FakeTime()
     t.on_sleep.append(lambda now: now >= 3.0 and os.close(fd) is None and t.on_sleep.clear())
     lock = HomeLock(tmp_path)
     lock.acquire(tmp_path / "s.sock", clock=lambda: t.now, sleep=t.sleep)
     assert 3.0 <= t.now < 3.1
+    assert caplog.text.count("waiting (up to 30s) for the daemon pid 4242, which is stopping") == 1
     assert (tmp_path / "daemon.lock").read_text() == f"{os.getpid()}\n{tmp_path}/s.sock\nrunning\n"
     lock.release()
 

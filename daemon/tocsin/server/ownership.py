@@ -10,6 +10,7 @@ and a daemon started while the previous one is still stopping (`systemctl restar
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HomeInUse
+
+log = logging.getLogger("tocsin.daemon")
 
 LOCK_NAME = "daemon.lock"
 #: How long a new daemon waits for one that says it is stopping (a stop commits what it
@@ -64,6 +67,7 @@ class HomeLock:
         running one keeps it (after `settle`) or a stopping one outlasts the wait."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         start = clock()
+        said = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -75,6 +79,10 @@ class HomeLock:
                     os.close(fd)
                     raise HomeInUse(str(self.home), holder.pid, holder.socket,
                                     waited if holder.stopping else None) from None
+                if holder.stopping and not said:
+                    log.info("waiting (up to %.0fs) for the daemon pid %s, which is stopping, "
+                             "to leave the home %s", stop_wait, holder.pid, self.home)
+                    said = True
                 sleep(POLL)
         self._fd = fd
         self._socket = str(socket)

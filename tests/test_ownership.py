@@ -251,3 +251,19 @@ async def test_autostart_whose_daemon_loses_the_home_waits_for_the_winner(monkey
     finally:
         await client.close()
         _reap([], d)
+
+
+def test_a_group_shared_socket_inside_the_home_leaves_the_home_passable_only(make_daemon,
+                                                                            tmp_path):
+    import grp
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    config = tmp_path / "c.toml"
+    config.write_text(f'socket_mode = "0660"\nsocket_group = "{group}"\n')
+    d = make_daemon(config=config)
+    d.socket = d.home / "s.sock"  # no XDG_RUNTIME_DIR: the socket lives in the home
+    d.start()
+    emit_event("x", resource={"prefect.resource.id": "a"}, socket_path=d.socket)
+    assert stat.S_IMODE(os.stat(d.home).st_mode) == 0o710  # the group passes, cannot list
+    assert stat.S_IMODE(os.stat(d.socket).st_mode) == 0o660
+    assert _loose(d.home) == [f"{d.home} 0o710"]  # nothing else is the group's

@@ -267,7 +267,7 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
     setup_logging(log_level or cfg.log_level)
     paths = Paths.resolve(home, socket, config, cfg)
     user_umask = filemodes.set_private_umask()
-    lock = own_home(paths)
+    lock = own_home(paths, filemodes.home_mode(paths.socket, paths.home, cfg.socket_group))
     try:
         daemon = Daemon(cfg, paths, lock=lock)
         tune_gc()
@@ -280,9 +280,9 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
     return 0
 
 
-def own_home(paths: Paths) -> HomeLock:
-    """Make the home (0700), take its lock (HomeInUse when another daemon has it), and
-    tighten what an older or hand-made home left readable to others."""
+def own_home(paths: Paths, mode: int = filemodes.DIR_MODE) -> HomeLock:
+    """Make the home (0700, or `mode`), take its lock (HomeInUse when another daemon has it),
+    and tighten what an older or hand-made home left readable to others."""
     try:
         paths.home.mkdir(parents=True, exist_ok=True, mode=filemodes.DIR_MODE)
         lock = HomeLock(paths.home)
@@ -290,10 +290,10 @@ def own_home(paths: Paths) -> HomeLock:
     except OSError as exc:
         raise TocsinError(f"cannot use {paths.home} as the tocsin home: "
                           f"{exc.strerror or exc}") from None
-    changed = filemodes.tighten(paths.home)
+    changed = filemodes.tighten(paths.home, mode)
     if changed:
-        log.warning("made %d paths in %s private to this user (folders 0700, files 0600), "
-                    "e.g. %s", len(changed), paths.home, changed[0])
+        log.warning("made %d paths in %s private to this user (the home %o, folders 0700, "
+                    "files 0600), e.g. %s", len(changed), paths.home, mode, changed[0])
     return lock
 
 

@@ -307,9 +307,11 @@ class TailSource:
                 st = os.stat(path)
             except OSError:
                 continue
-            if not stat.S_ISREG(st.st_mode) or not self._safe(path):
+            if not stat.S_ISREG(st.st_mode):
                 continue
             key = (st.st_dev, st.st_ino)
+            if key not in self.files and not self._safe(path):  # an open file was vetted
+                continue
             if (key not in self.files and spec.ignore_older is not None
                     and time.time() - st.st_mtime > spec.ignore_older):
                 continue

@@ -275,7 +275,7 @@ def parse_action(item: Any, where: str = "action") -> Action:
         what = "is missing" if kind is None else f"{kind!r} is not an action type"
         raise InvalidInput([(f"{where}.type", f"`type` {what}; use one of: {known}")])
     try:
-        action = msgspec.convert(item, TYPE_NAMES[kind])
+        action = msgspec.convert(item, TYPE_NAMES[kind], strict=False)  # lax, as Prefect
     except msgspec.ValidationError as exc:
         at, message = error_path(exc)
         raise InvalidInput([(where + at.removeprefix("$"), message)]) from None

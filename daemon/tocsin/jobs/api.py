@@ -140,7 +140,7 @@ async def get_deployment(request: web.Request, jobs: JobsComponent) -> web.Respo
 @handler
 async def delete_deployment(request: web.Request, jobs: JobsComponent) -> web.Response:
     dep = jobs.service.get_deployment(request.match_info["key"])
-    await jobs.service.delete_deployment(dep)
+    await jobs.delete_deployment(dep)
     return json_response({"deleted": dep.id})
 
 

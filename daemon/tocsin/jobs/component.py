@@ -15,7 +15,7 @@ from aiohttp import web
 from ..server.component import Component
 from .model import Deployment, FlowRun, utcnow
 from .service import SCHEMA, JobsService
-from .triggers import parse_all, replace_automations
+from .triggers import delete_automations, parse_all, replace_automations
 from .worker import Worker
 
 log = logging.getLogger("tocsin.jobs")
@@ -87,6 +87,15 @@ class JobsComponent(Component):
         elif dep.triggers:
             log.warning("deployment %s has triggers but no automation engine runs here", dep.name)
         return dep
+
+    async def delete_deployment(self, dep: Deployment) -> None:
+        """Delete a deployment and the automations its triggers made (Prefect deletes a
+        deployment's owned automations with it; left behind they would fire at nothing)."""
+        assert self.service is not None and self.daemon is not None
+        engine = self.daemon.component("engine")
+        if engine is not None:
+            await delete_automations(engine, dep)
+        await self.service.delete_deployment(dep)
 
     def _changed(self) -> None:
         assert self.worker is not None

@@ -98,12 +98,14 @@ class WorkQueue(msgspec.Struct, kw_only=True):
 
 
 class Schedule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A cron (with timezone) or a fixed interval in seconds; `active: false` keeps it idle."""
+    """A cron (with timezone) or a fixed interval in seconds; `active: false` keeps it idle.
+    `day_or` is Prefect's (and croniter's): day-of-month OR day-of-week when both are set."""
 
     cron: str | None = None
     interval: float | None = None
     timezone: str = "UTC"
     active: bool = True
+    day_or: bool = True
 
 
 class Deployment(msgspec.Struct, kw_only=True):

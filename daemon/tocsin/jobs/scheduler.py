@@ -42,7 +42,7 @@ def times_between(s: Schedule, after: datetime, until: datetime,
     if s.cron is not None:
         # get_prev is strict: start one second past `until` (cron has 1 s resolution).
         start = until.replace(microsecond=0) + timedelta(seconds=1)
-        it = croniter(s.cron, start.astimezone(ZoneInfo(s.timezone)))
+        it = croniter(s.cron, start.astimezone(ZoneInfo(s.timezone)), day_or=s.day_or)
         while len(out) < MAX_CATCH_UP:
             t = it.get_prev(datetime).astimezone(until.tzinfo)
             if t <= after:
@@ -66,7 +66,8 @@ def next_time(s: Schedule, after: datetime, anchor: datetime | None = None) -> d
         return None
     if s.cron is not None:
         tz = ZoneInfo(s.timezone)
-        return croniter(s.cron, after.astimezone(tz)).get_next(datetime).astimezone(after.tzinfo)
+        return (croniter(s.cron, after.astimezone(tz), day_or=s.day_or).get_next(datetime)
+                .astimezone(after.tzinfo))
     assert s.interval is not None
     step = timedelta(seconds=s.interval)
     base = anchor or after

@@ -125,11 +125,18 @@ class JobsService:
         return queue
 
     def get_deployment(self, key: str) -> Deployment:
+        """By id, `flow/deployment`, or a deployment name that only one flow uses (an
+        ambiguous name is refused with the `flow/deployment` names to choose from)."""
         dep = self.deployments.get(key)
         if dep is None:
             flow, _, name = key.rpartition("/")
-            dep = next((d for d in self.deployments.values()
-                        if d.name == name and (not flow or d.flow_name == flow)), None)
+            found = [d for d in self.deployments.values()
+                     if d.name == name and (not flow or d.flow_name == flow)]
+            if len(found) > 1:
+                choices = ", ".join(sorted(f"{d.flow_name}/{d.name}" for d in found))
+                raise InvalidInput([("deployment", f"{key!r} names {len(found)} deployments; "
+                                                   f"give one of: {choices}")])
+            dep = found[0] if found else None
         if dep is None:
             raise NotFound(f"no deployment with id or name {key!r} "
                            "(see `tocsin deployment ls`)")

@@ -13,7 +13,7 @@ import msgspec
 from aiohttp import web
 
 from ..server.component import Component
-from .model import Deployment, FlowRun, utcnow
+from .model import SERVE_STOPPED, Deployment, FlowRun, utcnow
 from .service import SCHEMA, JobsService
 from .triggers import delete_automations, parse_all, replace_automations
 from .worker import Worker
@@ -136,6 +136,17 @@ class JobsComponent(Component):
                 pass
             finally:
                 self._waiters.discard(waiter)
+
+    async def release(self, deployment_ids: list[str], pid: int) -> None:
+        """A `serve` process is stopping: its deployments are not ready from now on (their
+        triggers queue no runs until a `serve` claims them again)."""
+        svc = self.service
+        assert svc is not None
+        for dep in (svc.get_deployment(d) for d in deployment_ids):
+            if dep.served_by == pid:
+                dep.served_by = SERVE_STOPPED
+                await svc.save_deployment(dep)
+        await svc.reconcile_status()
 
     def _due_served(self, wanted: set[str], now: datetime) -> list[tuple[FlowRun, Deployment]]:
         svc = self.service

@@ -38,6 +38,8 @@ DEFAULT_NAMES = {
     "PAUSED": "Paused",
 }
 TERMINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: `served_by` of a deployment whose `serve` process stopped (no process has pid 0)
+SERVE_STOPPED = 0
 # A run in one of these holds a process (and a concurrency slot).
 ACTIVE_TYPES = {"PENDING", "RUNNING", "CANCELLING", "PAUSED"}
 
@@ -132,7 +134,8 @@ class Deployment(msgspec.Struct, kw_only=True):
     triggers: list[dict[str, Any]] = msgspec.field(default_factory=list)
     concurrency_limit: int | None = None
     paused: bool = False
-    #: pid of the `serve` process that runs this deployment's runs (None: the daemon's worker)
+    #: pid of the `serve` process that runs this deployment's runs (None: the daemon's worker;
+    #: SERVE_STOPPED: its serve process said it stopped)
     served_by: int | None = None
     status: str = "NOT_READY"
     #: the scheduler has created runs for every schedule time up to here

@@ -251,13 +251,14 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         echo.stop()
+        client.close()  # an interrupted long poll may still be waiting on this connection
         try:
-            client.request("POST", "/flow_runs/claim",
-                           {"deployment_ids": ids, "pid": os.getpid(), "stopping": True})
+            with SyncClient(socket_path, timeout=5) as last:
+                last.request("POST", "/flow_runs/claim",
+                             {"deployment_ids": ids, "pid": os.getpid(), "stopping": True})
         except TocsinError as exc:  # the daemon sees the process gone in any case
             print(f"tocsin: could not tell the daemon that serving stopped: {exc}",
                   file=sys.stderr)
-        client.close()
 
 
 class _Echo(threading.Thread):

@@ -1,0 +1,301 @@
+"""Prefect's Automations guide, verbatim but for `prefect` -> `tocsin`: each example under
+samples/guide/ run end to end against a real daemon, as a user would run it (the webhook
+example is tests/test_webhooks.py::test_prefects_documented_example_works_as_written)."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from actions_sinks import SmtpSink
+from daemon_proc import DaemonProcess
+from test_jobs import FINAL, TOCSIN, cli, wait_for, wait_state
+
+GUIDE = Path(__file__).parent.parent / "samples" / "guide"
+API = GUIDE / "api-example"
+
+
+def env_for(d: DaemonProcess, **extra: str) -> dict[str, str]:
+    return {**os.environ, "TOCSIN_SOCKET": str(d.socket), "TOCSIN_HOME": str(d.home), **extra}
+
+
+def python(d: DaemonProcess, script: Path, *args: str, **extra: str
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(script), *args], cwd=script.parent,
+                          env=env_for(d, **extra), capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def tocsin_in(d: DaemonProcess, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TOCSIN, "--socket", str(d.socket), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+def request(d: DaemonProcess, method: str, path: str, body: object = None) -> object:
+    with d.client() as c:
+        return c.request(method, path, body)
+
+
+def automations(d: DaemonProcess) -> list[dict]:
+    return request(d, "POST", "/automations/filter", {})
+
+
+def runs(d: DaemonProcess, deployment: str | None = None) -> list[dict]:
+    return request(d, "GET", f"/flow_runs?deployment={deployment}" if deployment else "/flow_runs")
+
+
+def emit(d: DaemonProcess, name: str, resource_id: str) -> None:
+    with d.client() as c:
+        c.emit([{"event": name, "resource": {"prefect.resource.id": resource_id}}])
+
+
+def events_named(d: DaemonProcess, name: str) -> list[dict]:
+    with d.client() as c:
+        return c.filter_events(names=[name], limit=100, order="oldest")["events"]
+
+
+class Served:
+    """A guide script that serves deployments, running until stopped; its output is kept."""
+
+    def __init__(self, d: DaemonProcess, script: Path) -> None:
+        self.out_path = d.dir / f"{script.stem}.out"
+        with open(self.out_path, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, str(script)], cwd=script.parent,
+                                         env=env_for(d), stdout=out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(15)
+
+
+@pytest.fixture
+def served(daemon) -> Iterator:
+    started: list[Served] = []
+
+    def serve(script: Path) -> Served:
+        started.append(Served(daemon, script))
+        return started[-1]
+
+    yield serve
+    for s in started:
+        s.stop()
+
+
+# -- automations from Python, REST and YAML ------------------------------------------------
+
+def test_woodchonk_automation_created_from_python_and_read_back(daemon):
+    out = python(daemon, GUIDE / "create_automation.py")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("name='woodchonk'") == 2
+    [auto] = automations(daemon)
+    assert auto["name"] == "woodchonk" and auto["enabled"] is True
+    assert auto["trigger"]["expect"] == ["animal.walked"]
+    assert auto["trigger"]["match"] == {"genus": "Marmota", "species": "monax"}
+    assert (auto["trigger"]["posture"], auto["trigger"]["threshold"]) == ("Reactive", 3)
+    assert auto["actions"] == [{"type": "cancel-flow-run"}]
+
+
+def test_rest_and_yaml_create_or_update_helpers_against_the_socket_api(daemon):
+    assert tocsin_in(daemon, API, "deploy").returncode == 0
+    dep = json.loads(cli(daemon, "deployment", "inspect", "build-names/deploy-build-names").stdout)
+
+    out = python(daemon, API / "create_event_driven_automation.py", dep["id"])
+    assert out.returncode == 0, out.stderr
+    [auto] = automations(daemon)
+    assert auto["name"] == "Event Driven Redeploy"
+    assert auto["enabled"] is True  # the guide's "true", coerced as Prefect's schema does
+    assert auto["actions"][0]["deployment_id"] == dep["id"]
+
+    first = python(daemon, API / "create_or_update_automation.py")
+    again = python(daemon, API / "create_or_update_automation.py")
+    assert first.stdout == "Creating automation 'Cancel long running flows'\n", first.stderr
+    assert again.stdout == ("Automation 'Cancel long running flows' already exists and will "
+                            "be updated\n"), again.stderr
+    names = sorted(a["name"] for a in automations(daemon))
+    assert names == ["Cancel long running flows", "Event Driven Redeploy"]
+
+
+# -- deployment triggers: prefect.yaml, --trigger, .serve, .deploy -------------------------
+
+def test_guide_prefect_yaml_deployed_by_tocsin_deploy_and_its_compound_trigger_fires(daemon):
+    out = tocsin_in(daemon, GUIDE, "deploy")  # no tocsin.yaml here: prefect.yaml is used
+    assert out.returncode == 0, out.stderr
+    [auto] = automations(daemon)
+    assert auto["name"] == "my-deployment__automation_1"  # Prefect's naming rule
+    emit(daemon, "external.resource.pinged", "my.external.resource")
+    time.sleep(0.3)
+    assert runs(daemon) == []  # require: all — one of two is not enough
+    emit(daemon, "external.resource.replied", "my.external.resource")
+    [run] = wait_for(lambda: runs(daemon, "decorated-fn/my-deployment"))
+    run = wait_state(daemon, run["id"], *FINAL)
+    assert run["state"]["name"] == "Completed", cli(daemon, "run", "logs", run["id"]).stdout
+    assert run["work_pool_name"] == "my-work-pool"
+    assert "external.resource.replied" in str(run["parameters"]["param_1"])
+
+
+def test_trigger_file_with_a_triggers_list_and_deployment_delete_and_ambiguous_names(
+        daemon, tmp_path):
+    out = tocsin_in(daemon, GUIDE, "deploy", "-f", "event-trigger.yaml", "-n", "my-deployment",
+                    "--trigger", "triggers.yaml")
+    assert out.returncode == 0, out.stderr
+    autos = sorted(automations(daemon), key=lambda a: a["name"])
+    assert [a["name"] for a in autos] == ["my-deployment__automation_1",
+                                          "my-deployment__automation_2"]
+    assert [a["trigger"]["expect"] for a in autos] == [["external.resource.pinged"],
+                                                       ["some.other.event"]]
+
+    other = tmp_path / "tocsin.yaml"  # a second flow with a deployment of the same name
+    other.write_text(f"deployments:\n  - name: my-deployment\n"
+                     f"    entrypoint: {API / 'test-automations.py'}:build_names\n")
+    assert tocsin_in(daemon, tmp_path, "deploy").returncode == 0
+    refused = cli(daemon, "deployment", "run", "my-deployment")
+    assert refused.returncode == 65
+    assert "build-names/my-deployment, decorated-fn/my-deployment" in refused.stderr
+
+    assert cli(daemon, "deployment", "delete", "decorated-fn/my-deployment").returncode == 0
+    assert automations(daemon) == []  # its trigger automations went with it
+
+
+def test_serve_trigger_runs_shows_output_and_stops_queuing_runs_once_serve_stops(daemon, served):
+    serving = served(GUIDE / "serve_trigger.py")
+    [auto] = wait_for(lambda: automations(daemon))
+    assert auto["name"] == "my-deployment__automation_1"  # the same rule as deploy's
+    emit(daemon, "external.resource.pinged", "my.external.resource")
+    [run] = wait_for(lambda: runs(daemon, "decorated-fn/my-deployment"))
+    run = wait_state(daemon, run["id"], *FINAL)
+    assert run["state"]["name"] == "Completed"
+    # The run's print (log_prints) shows in the serve terminal, as in Prefect.
+    wait_for(lambda: f"Flow run '{run['name']}' - " in serving.output())
+    wait_for(lambda: "exited with status code 0" in serving.output())
+
+    serving.stop()
+    wait_for(lambda: events_named(daemon, "prefect.deployment.not-ready"))
+    emit(daemon, "external.resource.pinged", "my.external.resource")
+    [failed] = wait_for(lambda: events_named(daemon, "prefect.automation.action.failed"))
+    assert "not ready" in failed["payload"]["reason"]
+    assert len(runs(daemon)) == 1  # no run queued that nobody would start
+
+
+def test_deploy_with_image_and_compound_trigger_runs_here(daemon):
+    out = python(daemon, GUIDE / "deploy_compound.py")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.count("my-image-registry/my-image:my-tag") == 1
+    assert "use this machine's environment" in out.stderr
+    [auto] = automations(daemon)
+    assert auto["name"] == "my-compound-trigger"
+    dep = json.loads(cli(daemon, "deployment", "inspect", "decorated-fn/my-deployment").stdout)
+    assert dep["work_pool_name"] == "my-work-pool"
+    assert dep["job_variables"]["image"] == "my-image-registry/my-image:my-tag"
+    emit(daemon, "external.resource.pinged", "my.external.resource")
+    emit(daemon, "external.resource.replied", "my.external.resource")
+    [run] = wait_for(lambda: runs(daemon, dep["id"]))
+    assert wait_state(daemon, run["id"], *FINAL)["state"]["name"] == "Completed"
+
+
+# -- the examples ---------------------------------------------------------------------------
+
+def test_upstream_completion_runs_the_downstream_deployment(daemon, served):
+    served(GUIDE / "event_driven_deployments.py")
+    wait_for(lambda: automations(daemon))
+    out = cli(daemon, "deployment", "run", "upstream-flow/upstream_deployment")
+    assert out.returncode == 0, out.stderr
+    [down] = wait_for(lambda: runs(daemon, "downstream-flow/downstream_deployment"), timeout=30)
+    assert wait_state(daemon, down["id"], *FINAL)["state"]["name"] == "Completed"
+    assert "downstream flow" in cli(daemon, "run", "logs", down["id"]).stdout
+
+
+def test_order_example_runs_once_for_user_123(daemon, served):
+    served(GUIDE / "post_order_deployment.py")
+    wait_for(lambda: automations(daemon))
+    out = python(daemon, GUIDE / "simulate_events.py")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["123 emitted order.created", "456 emitted order.created",
+                                       "123 emitted order.complete"]
+    [run] = wait_for(lambda: runs(daemon, "post-order-complete/post-order-complete"))
+    run = wait_state(daemon, run["id"], *FINAL)
+    assert run["state"]["name"] == "Completed" and run["parameters"] == {"user_id": "123"}
+    time.sleep(0.5)
+    assert len(runs(daemon)) == 1
+
+
+class _RandomUser(http.server.BaseHTTPRequestHandler):
+    """randomuser.me's answer, on 127.0.0.1."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({"results": [{"name": {"first": "Ada", "last": "Lovelace"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _text(message) -> str:
+    part = message.get_payload(0) if message.is_multipart() else message
+    return part.get_payload(decode=True).decode()
+
+
+def test_flow_called_directly_fires_the_email_notification(daemon):
+    """The guide's "no deployment created" tip: a flow run executed locally fires a flow-run
+    state trigger that emails, with the guide's templates."""
+    smtp = SmtpSink().start()
+    api = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RandomUser)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        url = (f"mailto://example.com:{smtp.port}?smtp=127.0.0.1&to=me@example.com"
+               "&from=tocsin@example.com&mode=insecure")
+        assert cli(daemon, "block", "create", "email", "--url", url).returncode == 0
+        out = cli(daemon, "automation", "apply", "-f", str(API / "notify-on-completion.yaml"))
+        assert out.returncode == 0, out.stderr
+
+        out = python(daemon, API / "test-automations.py",
+                     RANDOMUSER_URL=f"http://127.0.0.1:{api.server_port}/")
+        assert out.returncode == 0, out.stderr
+        assert "Built 10 names" in out.stdout and "Task run 'fetch-" in out.stdout
+        [run] = runs(daemon)
+        assert run["flow_name"] == "build-names" and run["deployment_id"] is None
+        assert run["state"]["name"] == "Completed" and run["parameters"] == {"num": 10}
+        names = [e["event"] for e in request(daemon, "POST", "/events/filter", {
+            "resource": {"prefect.resource.id": f"prefect.flow-run.{run['id']}"},
+            "order": "oldest"})["events"]]
+        assert names == ["prefect.flow-run.Pending", "prefect.flow-run.Running",
+                         "prefect.flow-run.Completed"]
+        assert "Cleaned results" in cli(daemon, "run", "logs", run["id"]).stdout
+
+        message = next(m for m in smtp.wait_for(1, timeout=20)
+                       if m["Subject"].startswith("Flow run"))
+        assert message["Subject"] == f"Flow run {run['name']} completed"
+        body = _text(message)
+        assert f"Flow run {run['name']} entered state Completed." in body
+        assert f"Flow Run ID: {run['id']}" in body and f"Flow ID: {run['flow_id']}" in body
+
+        # The guide's second template iterates a resource as (label, value) pairs: that is
+        # issue 19's template work (helper i19); until it is merged that email is not sent.
+        try:
+            details = next(m for m in smtp.wait_for(2, timeout=3)
+                           if m["Subject"] == "Event details")
+        except AssertionError:
+            pytest.xfail("resource iteration as (label, value) pairs comes with issue 19")
+        text = _text(details)
+        assert f"prefect.resource.id: prefect.flow-run.{run['id']}" in text
+        assert "prefect.state-name: Completed" in text
+        assert "Role: flow" in text and "prefect.resource.name: build-names" in text
+    finally:
+        api.shutdown()
+        smtp.stop()

@@ -299,3 +299,118 @@ def test_flow_called_directly_fires_the_email_notification(daemon):
     finally:
         api.shutdown()
         smtp.stop()
+
+
+# -- Prefect's reading of files and values, without a daemon --------------------------------
+
+def test_prefect_init_style_file_nulls_schedules_and_pull_steps_are_read_as_prefect_does(
+        tmp_path, capsys):
+    from tocsin.jobs.project import check_spec, load_project
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "flows.py").write_text("def etl():\n    pass\n")
+    project = tmp_path / "prefect.yaml"
+    project.write_text(
+        "prefect-version: 3.0.0\nname: p\nbuild: null\npush: null\n"
+        "pull:\n- prefect.deployments.steps.git_clone:\n    repository: https://example.com/r\n"
+        "- prefect.deployments.steps.set_working_directory:\n    directory: src\n"
+        "deployments:\n- name: nightly\n  version: null\n  tags: []\n  description: null\n"
+        "  schedule: {}\n  concurrency_limit: null\n  flow_name: null\n"
+        "  entrypoint: flows.py:etl\n  parameters: {}\n  enforce_parameter_schema: true\n"
+        "  work_pool: {name: null, work_queue_name: null, job_variables: {}}\n"
+        "  schedules:\n  - cron: '0 9 1 * MON'\n    timezone: null\n    day_or: false\n"
+        "    active: 'true'\n")
+    [spec] = load_project(project)
+    assert spec["path"] == str(tmp_path / "src")  # set_working_directory honoured
+    assert "git_clone ignored" in capsys.readouterr().err
+    dep = check_spec(spec)
+    assert dep.flow_name == "etl" and dep.description == ""
+    [schedule] = dep.schedules
+    assert (schedule.cron, schedule.timezone, schedule.day_or, schedule.active) == (
+        "0 9 1 * MON", "UTC", False, True)
+
+
+def test_day_or_false_means_both_day_fields_must_match():
+    from datetime import UTC, datetime
+
+    from tocsin.jobs.model import Schedule
+    from tocsin.jobs.scheduler import times_between
+
+    start, end = datetime(2026, 5, 20, tzinfo=UTC), datetime(2026, 6, 12, tzinfo=UTC)
+
+    def days(schedule: Schedule) -> list[str]:
+        return [t.date().isoformat() for t in times_between(schedule, start, end)]
+
+    assert days(Schedule(cron="0 9 1 * MON", day_or=False)) == ["2026-06-01"]  # Monday the 1st
+    assert days(Schedule(cron="0 9 1 * MON")) == ["2026-05-25", "2026-06-01", "2026-06-08"]
+
+
+def test_trigger_values_a_list_an_object_with_triggers_or_one_trigger():
+    from tocsin.jobs.project import file_triggers
+
+    one = {"expect": ["a"]}
+    assert file_triggers([one]) == [one]
+    assert file_triggers({"triggers": [one, one]}) == [one, one]
+    sequence = {"type": "sequence", "triggers": [one]}
+    assert file_triggers(sequence) == [sequence]
+
+
+@pytest.mark.parametrize(("field", "value", "stored"), [
+    ("enabled", "true", True), ("enabled", "off", False), ("threshold", "3", 3),
+    ("threshold", 3.0, 3)])
+def test_values_prefect_coerces_are_coerced(field, value, stored):
+    from tocsin.automations.model import parse_automation
+
+    data = {"name": "n", "trigger": {"expect": ["x"]}, "actions": []}
+    (data if field == "enabled" else data["trigger"])[field] = value
+    auto = parse_automation(data)
+    assert getattr(auto if field == "enabled" else auto.trigger, field) == stored
+
+
+@pytest.mark.parametrize(("field", "value"), [("enabled", "maybe"), ("threshold", "3.5"),
+                                              ("threshold", True)])
+def test_values_prefect_refuses_are_refused(field, value):
+    from tocsin.automations.model import parse_automation
+    from tocsin.errors import InvalidInput
+
+    data = {"name": "n", "trigger": {"expect": ["x"]}, "actions": []}
+    (data if field == "enabled" else data["trigger"])[field] = value
+    with pytest.raises(InvalidInput) as info:
+        parse_automation(data)
+    assert [p for p, _ in info.value.errors] == [field if field == "enabled"
+                                                 else f"trigger.{field}"]
+
+
+def test_prefect_module_paths_and_objects_send_the_json_their_dicts_would():
+    from datetime import timedelta
+
+    from tocsin.actions.model import parse_action
+    from tocsin.automations import Automation
+    from tocsin.events import DeploymentEventTrigger as FromEvents
+    from tocsin.events.actions import ChangeFlowRunState, RunDeployment
+    from tocsin.events.schemas.automations import (
+        EventTrigger,
+        MetricTrigger,
+        MetricTriggerQuery,
+        Posture,
+        ResourceSpecification,
+    )
+    from tocsin.events.schemas.deployment_triggers import DeploymentEventTrigger
+    from tocsin.events.schemas.events import Event
+
+    assert DeploymentEventTrigger is FromEvents and Event.__name__ == "Event"
+    trigger = EventTrigger(expect={"b", "a"}, match=ResourceSpecification({"k": "v"}),
+                           posture=Posture.Proactive, within=timedelta(minutes=2))
+    assert trigger.to_dict() == {"type": "event", "expect": ["a", "b"], "match": {"k": "v"},
+                                 "posture": "Proactive", "within": 120.0}
+    metric = MetricTrigger(metric=MetricTriggerQuery(name="duration", threshold=1,
+                                                     operator=">", range=timedelta(hours=1)))
+    assert metric.to_dict()["metric"]["range"] == 3600.0
+    action = RunDeployment(source="selected", deployment_id="6f1e3d4c-0000-4000-8000-000000000000",
+                           parameters={"n": 1})
+    auto = Automation(name="a", trigger=trigger, actions=[action, ChangeFlowRunState(state="FAILED")])
+    body = auto._body()
+    assert body["trigger"] == trigger.to_dict()
+    assert [parse_action(a).to_dict() for a in body["actions"]] == body["actions"]
+    assert body["actions"][1] == {"type": "change-flow-run-state", "state": "FAILED",
+                                  "name": None, "message": None, "force": False}

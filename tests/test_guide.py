@@ -109,8 +109,16 @@ def test_woodchonk_automation_created_from_python_and_read_back(daemon):
 
 
 def test_rest_and_yaml_create_or_update_helpers_against_the_socket_api(daemon):
-    assert tocsin_in(daemon, API, "deploy").returncode == 0
+    deployed = tocsin_in(daemon, API, "deploy")
+    assert deployed.returncode == 0, deployed.stderr
+    assert "set_working_directory /Users/src/prefect/Playground/automations-guide does not " \
+           "exist here" in deployed.stderr
     dep = json.loads(cli(daemon, "deployment", "inspect", "build-names/deploy-build-names").stdout)
+    assert dep["work_pool_name"] == "tutorial-process-pool" and dep["path"] == str(API)
+    again = python(daemon, API / "deploy_build_names.py")  # the .deploy tab: the same deployment
+    assert again.returncode == 0 and "my_registry/my_image:my_image_tag" in again.stderr
+    assert json.loads(cli(daemon, "deployment", "inspect", dep["id"]).stdout)["job_variables"] == {
+        "image": "my_registry/my_image:my_image_tag"}
 
     out = python(daemon, API / "create_event_driven_automation.py", dep["id"])
     assert out.returncode == 0, out.stderr

@@ -406,7 +406,10 @@ def test_prefect_module_paths_and_objects_send_the_json_their_dicts_would():
     from tocsin.events.schemas.deployment_triggers import DeploymentEventTrigger
     from tocsin.events.schemas.events import Event
 
+    import tocsin.events
+
     assert DeploymentEventTrigger is FromEvents and Event.__name__ == "Event"
+    assert tocsin.events.Posture is Posture and tocsin.events.RunDeployment is RunDeployment
     trigger = EventTrigger(expect={"b", "a"}, match=ResourceSpecification({"k": "v"}),
                            posture=Posture.Proactive, within=timedelta(minutes=2))
     assert trigger.to_dict() == {"type": "event", "expect": ["a", "b"], "match": {"k": "v"},

@@ -208,8 +208,8 @@ def file_triggers(value: Any) -> list[Any]:
     shape Prefect reads from a file; it has no `type` of its own), or one trigger."""
     if isinstance(value, list):
         return value
-    if isinstance(value, dict) and set(value) == {"triggers"} and isinstance(value["triggers"], list):
-        return value["triggers"]
+    if isinstance(value, dict) and set(value) == {"triggers"}:
+        return value["triggers"] if isinstance(value["triggers"], list) else [value]
     return [value]
 
 

@@ -353,6 +353,24 @@ def test_day_or_false_means_both_day_fields_must_match():
     assert days(Schedule(cron="0 9 1 * MON")) == ["2026-05-25", "2026-06-01", "2026-06-08"]
 
 
+def test_rrule_schedules_in_their_time_zone():
+    from datetime import UTC, datetime
+
+    from tocsin.jobs.model import Schedule
+    from tocsin.jobs.scheduler import check_schedule, next_time, times_between
+
+    paris = Schedule(rrule="FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9;BYMINUTE=0;BYSECOND=0",
+                     timezone="Europe/Paris")
+    assert check_schedule(paris) is None
+    start, end = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 11, tzinfo=UTC)
+    assert [t.isoformat() for t in times_between(paris, start, end)] == [
+        "2026-06-01T07:00:00+00:00", "2026-06-03T07:00:00+00:00", "2026-06-08T07:00:00+00:00",
+        "2026-06-10T07:00:00+00:00"]
+    assert next_time(paris, end).isoformat() == "2026-06-15T07:00:00+00:00"
+    assert "not a valid RFC 5545 rule" in check_schedule(Schedule(rrule="FREQ=SOMETIMES"))
+    assert "exactly one of" in check_schedule(Schedule(rrule="FREQ=DAILY", cron="* * * * *"))
+
+
 def test_trigger_values_a_list_an_object_with_triggers_or_one_trigger():
     from tocsin.jobs.project import file_triggers
 

@@ -117,9 +117,15 @@ def deploy(args: argparse.Namespace) -> int:
 
 # -- deployments -----------------------------------------------------------------------------
 def _schedule_text(dep: dict[str, Any]) -> str:
-    parts = [f"cron {s['cron']} {s['timezone']}" if s.get("cron") else f"every {s['interval']}s"
-             for s in dep.get("schedules", [])]
-    return ", ".join(parts) or "-"
+    return ", ".join(_one_schedule(s) for s in dep.get("schedules", [])) or "-"
+
+
+def _one_schedule(s: dict[str, Any]) -> str:
+    if s.get("cron"):
+        return f"cron {s['cron']} {s['timezone']}"
+    if s.get("rrule"):
+        return f"rrule {s['rrule']} {s['timezone']}"
+    return f"every {s['interval']}s"
 
 
 def deployment_ls(args: argparse.Namespace) -> int:

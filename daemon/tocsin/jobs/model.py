@@ -100,11 +100,14 @@ class WorkQueue(msgspec.Struct, kw_only=True):
 
 
 class Schedule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A cron (with timezone) or a fixed interval in seconds; `active: false` keeps it idle.
+    """A cron or rrule (with timezone) or a fixed interval in seconds; `active: false` keeps
+    it idle.
     `day_or` is Prefect's (and croniter's): day-of-month OR day-of-week when both are set."""
 
     cron: str | None = None
     interval: float | None = None
+    #: an RFC 5545 recurrence rule (`FREQ=WEEKLY;BYDAY=MO,WE`), as Prefect's RRuleSchedule
+    rrule: str | None = None
     timezone: str = "UTC"
     active: bool = True
     day_or: bool = True

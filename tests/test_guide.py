@@ -393,6 +393,16 @@ def test_values_prefect_coerces_are_coerced(field, value, stored):
     assert getattr(auto if field == "enabled" else auto.trigger, field) == stored
 
 
+def test_schedule_after_takes_the_iso_durations_prefects_docs_use():
+    from tocsin.actions.model import parse_action
+
+    def after(value: object) -> float:
+        return parse_action({"type": "run-deployment", "source": "inferred",
+                             "schedule_after": value}).schedule_after_seconds
+
+    assert (after("PT2H"), after("PT30M"), after(7200), after("90s")) == (7200, 1800, 7200, 90)
+
+
 @pytest.mark.parametrize(("field", "value"), [("enabled", "maybe"), ("threshold", "3.5"),
                                               ("threshold", True)])
 def test_values_prefect_refuses_are_refused(field, value):

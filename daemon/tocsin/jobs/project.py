@@ -71,14 +71,16 @@ def without_nulls(data: Any) -> Any:
     writes it) means "the default", in the deployment and in its work_pool."""
     if not isinstance(data, dict):
         return data
-    out = {k: v for k, v in data.items()
+    out = {k: _drop_nulls(v) if k in ("work_pool", "schedule") else v for k, v in data.items()
            if v is not None and k not in PREFECT_ONLY and not (k == "schedule" and v == {})}
-    for key in ("work_pool", "schedule"):
-        if isinstance(out.get(key), dict):
-            out[key] = {k: v for k, v in out[key].items() if v is not None}
     if isinstance(out.get("schedules"), list):
-        out["schedules"] = [without_nulls(s) for s in out["schedules"]]
+        out["schedules"] = [_drop_nulls(s) for s in out["schedules"]]
     return out
+
+
+def _drop_nulls(value: Any) -> Any:
+    """A mapping (work_pool, a schedule) without its null fields; anything else as it is."""
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
 
 
 def check_spec(data: Any, where: str = "") -> Deployment:

@@ -324,7 +324,7 @@ def test_prefect_init_style_file_nulls_schedules_and_pull_steps_are_read_as_pref
         "- prefect.deployments.steps.set_working_directory:\n    directory: src\n"
         "deployments:\n- name: nightly\n  version: null\n  tags: []\n  description: null\n"
         "  schedule: {}\n  concurrency_limit: null\n  flow_name: null\n"
-        "  entrypoint: flows.py:etl\n  parameters: {}\n  enforce_parameter_schema: true\n"
+        "  entrypoint: flows.py:etl\n  parameters: {day: null}\n  enforce_parameter_schema: true\n"
         "  work_pool: {name: null, work_queue_name: null, job_variables: {}}\n"
         "  schedules:\n  - cron: '0 9 1 * MON'\n    timezone: null\n    day_or: false\n"
         "    active: 'true'\n")
@@ -333,6 +333,7 @@ def test_prefect_init_style_file_nulls_schedules_and_pull_steps_are_read_as_pref
     assert "git_clone ignored" in capsys.readouterr().err
     dep = check_spec(spec)
     assert dep.flow_name == "etl" and dep.description == ""
+    assert dep.parameters == {"day": None}  # a null parameter is a value, not "the default"
     [schedule] = dep.schedules
     assert (schedule.cron, schedule.timezone, schedule.day_or, schedule.active) == (
         "0 9 1 * MON", "UTC", False, True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +21,7 @@ from tocsin.errors import ApiError
 
 from ..automation_yaml import first_template
 from ..connection import OFFLINE_ERRORS
+from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
 from .automation_editor import AutomationEditorScreen
 from .automation_inspect import InspectScreen
@@ -76,15 +76,12 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.automations: dict[str, dict[str, Any]] = {}
-        self.shown: list[tuple[str, tuple[str, ...]]] = []
         self.stale = True
         self.since_load = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str] = DataTable(id="automations", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield ListTable(*COLUMNS, id="automations")
         yield Static("loading…", id="automations-status")
         yield Footer()
 
@@ -97,7 +94,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
             self.app.feed_listeners.remove(self.watch_feed)
 
     def on_screen_resume(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(ListTable).focus()
         self.action_refresh()
 
     def watch_feed(self, new: list[dict[str, Any]]) -> None:
@@ -148,29 +145,13 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         self.automations = {a["id"]: a for a in found}
         self.set_status(f"{len(found)} automation{'s' if len(found) != 1 else ''} · "
                         "n new · e edit · space on/off · i inspect · d delete")
-        if rows == self.shown:
-            return
-        self.shown = rows
-        table = self.query_one(DataTable)
-        keep = self.selected_id()
-        table.clear()
-        for aid, cells in rows:
-            table.add_row(*map(Text, cells), key=aid)  # Text: names are not markup
-        ids = [aid for aid, _ in rows]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep))
+        self.query_one(ListTable).set_rows(rows)
 
     def set_status(self, text: str) -> None:
         self.query_one("#automations-status", Static).update(Content(text), layout=False)
 
-    def selected_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def selected(self) -> dict[str, Any] | None:
-        aid = self.selected_id()
+        aid = self.query_one(ListTable).selected_key
         if aid is None:
             self.notify("No automation selected", severity="warning", markup=False)
             return None

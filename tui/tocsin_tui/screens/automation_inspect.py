@@ -46,10 +46,10 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
         yield Static("loading…", id="inspect-summary")
         with VerticalScroll(id="inspect-body"):
             yield Label("Live buckets", classes="section", id="buckets-title")
-            yield ListTable("Trigger", "Labels", "Count", "Window", "Deadline", flex=1,
+            yield ListTable("Trigger", "Labels", "Count", "Window", "Deadline", flex=(1,),
                             id="buckets")
             yield Label("Recent firings", classes="section", id="firings-title")
-            yield ListTable("At", "State", "Triggering event", "Actions", flex=2, id="firings")
+            yield ListTable("At", "State", "Triggering event", "Actions", flex=(2,), id="firings")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,6 +1,6 @@
 """The table every list screen uses: a row-cursor DataTable with the shared list keys, rows
-set whole by key (the selection stays on its row), and one column that takes what width the
-others leave, its cells cut in the middle so that long names keep both ends.
+set whole by key (the selection stays on its row), and flex columns that share what width
+the others leave, their cells cut in the middle so that long names keep both ends.
 """
 
 from __future__ import annotations
@@ -14,14 +14,26 @@ from textual.widgets import DataTable
 from ..text_cut import cut_middle
 from .list_keys import LIST_KEYS
 
-Row = tuple[str, Sequence[str]]  # (key, cells)
+Cell = str | Text  # a str is shown as is (never as markup); a Text keeps its styles
+Row = tuple[str, Sequence[Cell]]  # (key, cells)
 MIN_FLEX = 8
+
+
+def width_of(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
+def as_text(cell: Cell, width: int | None) -> Text:
+    """The cell as shown: cut in the middle to `width` (the flex column) if given."""
+    if isinstance(cell, Text):
+        return cell
+    return Text(cut_middle(cell, width) if width is not None else cell)
 
 
 class ListTable(DataTable[Text]):
     BINDINGS = LIST_KEYS
 
-    def __init__(self, *columns: str, flex: int = 0, id: str | None = None) -> None:
+    def __init__(self, *columns: str, flex: Sequence[int] = (0,), id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.column_names = columns
         self.flex = flex
@@ -47,23 +59,23 @@ class ListTable(DataTable[Text]):
         flex_width = self._flex_width(rows)
         self.clear()
         for key, cells in rows:
-            shown = [cut_middle(c, flex_width) if i == self.flex else c
-                     for i, c in enumerate(cells)]
-            self.add_row(*map(Text, shown), key=key)  # Text: names are not markup
+            self.add_row(*(as_text(c, flex_width if i in self.flex else None)
+                           for i, c in enumerate(cells)), key=key)
         keys = [key for key, _ in rows]
         if keep in keys:
             self.move_cursor(row=keys.index(keep))
 
     def _flex_width(self, rows: list[Row]) -> int:
-        """What the other columns (at their widest cell, plus padding) leave for the flex one."""
+        """What the other columns (at their widest cell, plus padding) leave for each flex one."""
         if not self.size.width:
             return 10_000  # not laid out yet: on_resize cuts them
         others = 0
         for i, name in enumerate(self.column_names):
-            if i != self.flex:
-                others += max([cell_len(name)] + [cell_len(c[i]) for _, c in rows])
+            if i not in self.flex:
+                others += max([cell_len(name)] + [width_of(c[i]) for _, c in rows])
         padding = 2 * self.cell_padding * len(self.column_names)
-        return max(MIN_FLEX, self.size.width - others - padding - 2)  # 2: the scrollbar
+        free = self.size.width - others - padding - 2  # 2: the scrollbar
+        return max(MIN_FLEX, free // max(1, len(self.flex)))
 
     def on_resize(self) -> None:
         if self.rows_set:

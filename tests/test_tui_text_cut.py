@@ -27,3 +27,8 @@ def test_what_fits_is_untouched_and_tiny_widths_do_not_break():
     assert cut_middle("abc", 1) == "…" and cut_middle("abc", 0) == ""
     wide = "注文.作成.された"  # two cells a character
     assert cell_len(cut_middle(wide, 9)) <= 9
+
+
+def test_paths_keep_their_file_name():
+    path = "/tmp/pytest-of-root/pytest-12/test_sources_show_a_watched0/app.jsonl"
+    assert cut_middle(path, 28) == "/tmp/…app.jsonl"

@@ -1,8 +1,8 @@
 """Cutting names to a width in the middle, so that both ends stay readable.
 
 Event names differ at their end (`prefect.automation.action.triggered` / `.failed` /
-`.executed`): cut at the end they all look alike. Cut in the middle, at dots where there
-are some, they read `prefect.…action.failed`.
+`.executed`): cut at the end they all look alike. Cut in the middle, at dots (or slashes,
+in paths) where there are some, they read `prefect.…action.failed`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.cells import cell_len
 
 ELLIPSIS = "…"
+SEPARATORS = "./"
 
 
 def _head(text: str, width: int) -> str:
@@ -31,17 +32,18 @@ def cut_middle(text: str, width: int) -> str:
     """`text` if it fits `width` cells, else its start and end around an ellipsis.
 
     The end gets most of the room (that is where names differ); both parts are trimmed to
-    whole dotted segments when that keeps some of them.
+    whole segments (between dots or slashes) when that keeps some of them.
     """
     if cell_len(text) <= width:
         return text
     if width <= 1:
         return ELLIPSIS[:width]
     head = _head(text, (width - 1) * 2 // 5)
-    if "." in head[:-1]:
-        head = head[:head.rindex(".") + 1]
+    ends = [i for i, c in enumerate(head[:-1]) if c in SEPARATORS]
+    if ends:
+        head = head[:ends[-1] + 1]
     tail = _tail(text, width - 1 - cell_len(head))
-    cut_at = len(text) - len(tail)
-    if text[cut_at - 1] != "." and "." in tail[:-1]:
-        tail = tail[tail.index(".") + 1:]
+    starts = [i for i, c in enumerate(tail[:-1]) if c in SEPARATORS]
+    if text[len(text) - len(tail) - 1] not in SEPARATORS and starts:
+        tail = tail[starts[0] + 1:]
     return f"{head}{ELLIPSIS}{tail}"

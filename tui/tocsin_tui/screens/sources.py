@@ -30,14 +30,15 @@ def watch_rows(watch: dict[str, dict[str, Any]]) -> list[Row]:
         rows.append((f"watch:{name}", (name, "spool" if name == "spool" else "file",
                                        f"{c.get('lines_read', 0):,}", f"{c.get('events', 0):,}",
                                        f"{c.get('rejected', 0):,}",
-                                       size_text(c.get("lag_bytes", 0)), last)))
+                                       size_text(c.get("lag_bytes", 0)), "", last)))
     return rows
 
 
 class SourcesScreen(TableScreen):
     TITLE = "tocsin · sources"
-    COLUMNS = ("Source", "Kind", "Lines", "Events", "Rejected", "Lag", "Last error / URL")
-    FLEX = (0, 6)
+    COLUMNS = ("Source", "Kind", "Lines", "Events", "Rejected", "Lag", "Last call",
+               "Last error / URL")
+    FLEX = (0, 7)
     NOUN = "source"
     REFRESH_EVERY = 1.0
     BINDINGS = [
@@ -74,8 +75,8 @@ class SourcesScreen(TableScreen):
         for hook, when in zip(hooks, last):
             self.items[f"hook:{hook['id']}"] = hook
             rows.append((f"hook:{hook['id']}", (
-                hook["name"], "webhook", "", "", "", "",
-                f"{hook.get('url') or 'listener off'} · last call {short_time(when)}")))
+                hook["name"], "webhook", "", "", "", "", short_time(when),
+                hook.get("url") or "the webhook listener is off")))
         return rows
 
     async def last_call(self, hook_id: str) -> str | None:

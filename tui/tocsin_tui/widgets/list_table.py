@@ -56,26 +56,30 @@ class ListTable(DataTable[Text]):
             return
         self.rows_set, self._width = rows, self.size.width
         keep = self.selected_key
-        flex_width = self._flex_width(rows)
+        widths = self._flex_widths(rows)
         self.clear()
         for key, cells in rows:
-            self.add_row(*(as_text(c, flex_width if i in self.flex else None)
-                           for i, c in enumerate(cells)), key=key)
+            self.add_row(*(as_text(c, widths.get(i)) for i, c in enumerate(cells)), key=key)
         keys = [key for key, _ in rows]
         if keep in keys:
             self.move_cursor(row=keys.index(keep))
 
-    def _flex_width(self, rows: list[Row]) -> int:
-        """What the other columns (at their widest cell, plus padding) leave for each flex one."""
+    def _flex_widths(self, rows: list[Row]) -> dict[int, int]:
+        """Each flex column's width: what the others (at their widest cell, plus padding)
+        leave, shared out so that a column that needs less gives the rest to the others."""
         if not self.size.width:
-            return 10_000  # not laid out yet: on_resize cuts them
-        others = 0
-        for i, name in enumerate(self.column_names):
-            if i not in self.flex:
-                others += max([cell_len(name)] + [width_of(c[i]) for _, c in rows])
+            return {}  # not laid out yet: on_resize cuts them
+        need = {i: max([cell_len(name)] + [width_of(c[i]) for _, c in rows])
+                for i, name in enumerate(self.column_names)}
         padding = 2 * self.cell_padding * len(self.column_names)
-        free = self.size.width - others - padding - 2  # 2: the scrollbar
-        return max(MIN_FLEX, free // max(1, len(self.flex)))
+        free = self.size.width - padding - 2 - sum(  # 2: the scrollbar
+            w for i, w in need.items() if i not in self.flex)
+        widths: dict[int, int] = {}
+        for n, i in enumerate(sorted(self.flex, key=lambda i: need[i])):  # narrowest first
+            share = max(MIN_FLEX, free // (len(self.flex) - n))
+            widths[i] = min(need[i], share)
+            free -= widths[i]
+        return widths
 
     def on_resize(self) -> None:
         if self.rows_set:

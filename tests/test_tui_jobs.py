@@ -21,7 +21,9 @@ deployments:
     parameters:
       who: nobody
   - name: ticker
-    command: for i in 1 2 3 4 5 6 7 8; do echo "tick $i $TOCSIN_PARAM_WHO"; sleep 0.2; done; sleep 60
+    command: >-
+      for i in 1 2 3 4 5 6 7 8; do echo "tick $i $TOCSIN_PARAM_WHO"; sleep 0.2; done;
+      sleep 60
     parameters:
       who: nobody
     work_pool:

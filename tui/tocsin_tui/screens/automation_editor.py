@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import yaml
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,8 +28,14 @@ from textual.widgets import Footer, Header, Static, TextArea
 from tocsin.errors import ApiError
 
 from ..automation_texts import keep_text, saved_text
-from ..automation_yaml import (NEW_AUTOMATION, definition, missing_references, parse_one,
-                               template_at_line, to_yaml)
+from ..automation_yaml import (
+    NEW_AUTOMATION,
+    definition,
+    missing_references,
+    parse_one,
+    template_at_line,
+    to_yaml,
+)
 from ..connection import OFFLINE_ERRORS
 from ..widgets.marked_text_area import MarkedTextArea
 from ..worker_errors import ReportWorkerErrors
@@ -225,7 +230,8 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
                 f"[b $error]{len(errors)} error{'s' if len(errors) > 1 else ''}[/]{warned} "
                 "— fix and ctrl+s to save"))
         else:
-            status.update(Content.from_markup(f"[b $success]✓ valid[/]{warned} — ctrl+s saves it"))
+            status.update(Content.from_markup(
+                f"[b $success]✓ valid[/]{warned} — ctrl+s saves it"))
         self.query_one("#editor-errors", Static).update(
             error_lines_text(self.errors, self.warnings))
         self.query_one("#editor-errors-box").display = bool(self.errors or self.warnings)

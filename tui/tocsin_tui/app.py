@@ -27,6 +27,7 @@ from .worker_errors import ReportWorkerErrors
 Event = dict[str, Any]
 
 FLUSH_INTERVAL = 0.08
+FREEZE_AFTER = 1.0  # seconds after a screen is first shown: it is composed and loaded
 DARK, LIGHT = "textual-dark", "textual-light"
 
 
@@ -45,7 +46,7 @@ class TocsinApp(ReportWorkerErrors, App[None]):
     ]
 
     def __init__(self, socket_path: str | None = None, *, autostart: bool = True,
-                 theme: str = DARK) -> None:
+                 theme: str = DARK, freeze_screens: bool = False) -> None:
         super().__init__()
         self.connection = Connection(socket_path)
         self.autostart = autostart
@@ -54,11 +55,26 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         self.theme = theme
         self.sub_title = "connecting…"
         self.keymap: dict[str, str] = {}
+        self.freeze_screens = freeze_screens
+        self.frozen_modes: set[str] = set()
 
     def on_mount(self) -> None:
         self.load_keymap()
         self.set_interval(FLUSH_INTERVAL, self.flush_feed)
         self.connect()
+        self.mode_change_signal.subscribe(self, self.freeze_soon)
+        self.freeze_soon(self.current_mode)
+
+    def freeze_soon(self, mode: str) -> None:
+        """Once a main screen is first up, keep its objects out of the garbage collector's
+        full passes, as run() does for what is imported: the screen lives as long as the
+        app, and with every screen open each full pass scanned them all, stalling the UI
+        for up to ~70 ms of CPU while events stream in (tests/bench/tui.py). Only for the
+        real dashboard (run()): frozen objects are never collected, which a test session
+        opening hundreds of apps must not pay for."""
+        if self.freeze_screens and mode not in self.frozen_modes:
+            self.frozen_modes.add(mode)
+            self.set_timer(FREEZE_AFTER, gc.freeze)
 
     def load_keymap(self) -> None:
         """Rebind keys by binding id from the user's keymap file (see keymap.py)."""
@@ -166,7 +182,7 @@ def own_bindings(screen_class: type[Screen]) -> list[Binding]:
 
 
 def run(socket_path: str | None = None) -> int:
-    app = TocsinApp(socket_path)
+    app = TocsinApp(socket_path, freeze_screens=True)
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise scan it all and stall the UI for up to
     # ~100 ms every few seconds while events stream in (measured by tests/bench/tui.py).

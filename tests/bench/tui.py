@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,7 +61,7 @@ async def emit_steadily(socket: str, rate: int, seconds: float) -> None:
         await client.send_stream(batches())
 
 
-async def open_every_screen(pilot, show: str) -> list[str]:  # noqa: ANN001
+async def open_every_screen(pilot: Any, show: str) -> list[str]:
     """Open each main screen once (a moment each, so it loads), then go to `show`."""
     from tocsin_tui.screen_list import MAIN_SCREENS
 

@@ -45,7 +45,8 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="feed.quit", tooltip="Quit the dashboard"),
         Binding("slash", "focus_filter", "Filter", id="feed.filter", key_display="/",
-                tooltip="Filter by name (wildcards), resource id or key=value"),
+                tooltip="Filter: `order.*` (name wildcard), `order` (name or resource id "
+                "contains), `key=value` (label; `id=` the resource id); terms combine"),
         Binding("space", "toggle_pause", "Pause", id="feed.pause",
                 tooltip="Pause or resume following new events"),
         Binding("e", "emit", "Emit", id="feed.emit", tooltip="Emit a test event"),

@@ -86,7 +86,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         return self.query_one(EventList)
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self.tick_rate)
+        self.rate_timer = self.set_interval(1.0, self.tick_rate)
         self.app.feed_listeners.append(self.add_events)
         self.rebuild()
         self.events_list.focus()

@@ -15,7 +15,6 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from ..keymap import keymap_path
 from ..screen_list import MAIN_SCREENS, SUB_SCREENS, load
 from ..widgets.list_keys import LIST_KEYS
 
@@ -51,8 +50,9 @@ def known_ids() -> set[str]:
 
 def help_markdown(keymap: dict[str, str], key_display: Callable[[Binding], str]) -> str:
     """The help as Markdown; `key_display` formats one key as the footer does."""
-    rebind = (f"Keys are rebound by id in `{keymap_path()}` (a `[keys]` table, e.g. "
-              "`\"list.down\" = \"j,down\"`).")
+    rebind = ("Keys are rebound by id in the keymap file (`$TOCSIN_KEYMAP`, else "
+              "`~/.config/tocsin/keymap.toml`): a `[keys]` table such as "
+              "`\"list.down\" = \"j,down\"`.")
     out = ["# tocsin dashboard", "", rebind]
     for title, about, bindings in binding_sections():
         out += ["", f"## {title}"]

@@ -1,4 +1,5 @@
-"""The automations table: name, enabled, state, last fired, times fired; toggle, delete, edit.
+"""The automations table: name, enabled, state, last fired, times fired and a bar chart of
+its firings over the last hour; toggle, delete, edit.
 
 State comes from `/automations/{id}/state`; "last fired" and "times fired" are counted from
 the `prefect.automation.triggered` events in the store (one query for all automations). The
@@ -9,6 +10,7 @@ once after each change made here.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -20,6 +22,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from tocsin.errors import ApiError
 
 from ..automation_yaml import first_template
+from ..charts import bars, counts_by_slot
 from ..connection import OFFLINE_ERRORS
 from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
@@ -36,21 +39,19 @@ REFRESH_ANYWAY = 15.0
 AUTOMATION_EVENTS = ("prefect.automation.", "tocsin.automation.")
 FIRED_EVENT = "prefect.automation.triggered"
 MAX_COUNTED = 10_000
-COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired")
+COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired", "Last hour")
+HISTORY_SLOTS, HISTORY_SLOT_SECONDS = 12, 300  # the chart: twelve 5-minute bars
 
 
-def fired_stats(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
-    """automation id -> (times fired, when it last fired), from newest-first state events."""
-    stats: dict[str, tuple[int, str]] = {}
+def fired_times(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """automation id -> when it fired (newest first), from newest-first state events."""
+    times: dict[str, list[str]] = {}
     prefix = "prefect.automation."
     for event in events:
         rid = event["resource"].get("prefect.resource.id", "")
-        if not rid.startswith(prefix):
-            continue
-        aid = rid[len(prefix):]
-        count, last = stats.get(aid, (0, event["occurred"]))
-        stats[aid] = (count + 1, last)
-    return stats
+        if rid.startswith(prefix):
+            times.setdefault(rid[len(prefix):], []).append(event["occurred"])
+    return times
 
 
 class AutomationsScreen(ReportWorkerErrors, Screen[None]):
@@ -126,21 +127,23 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
             return_exceptions=True)
         history = await self.app.api("POST", "/events/filter", {
             "names": [FIRED_EVENT], "limit": MAX_COUNTED, "order": "newest"}, quiet=True)
-        stats = fired_stats(history["events"] if history else [])
-        self.show(found, states, stats)
+        self.show(found, states, fired_times(history["events"] if history else []))
 
     def show(self, found: list[dict[str, Any]], states: list[Any],
-             stats: dict[str, tuple[int, str]]) -> None:
+             fired: dict[str, list[str]]) -> None:
         rows = []
+        now = datetime.now(UTC)
         for automation, state in zip(found, states):
             aid = automation["id"]
-            count, last = stats.get(aid, (0, None))
+            times = fired.get(aid, [])
+            count, last = len(times), times[0] if times else None
             rows.append((aid, (
                 automation["name"],
                 "● on" if automation.get("enabled", True) else "○ off",
                 state["state"] if isinstance(state, dict) else "?",
                 short_time(last),
                 f"{count:,}" + ("+" if count >= MAX_COUNTED else ""),
+                bars(counts_by_slot(times, now, HISTORY_SLOT_SECONDS, HISTORY_SLOTS)),
             )))
         self.automations = {a["id"]: a for a in found}
         self.set_status(f"{len(found)} automation{'s' if len(found) != 1 else ''} · "

@@ -1,5 +1,6 @@
 """The dashboard's job screens against a real daemon with real runs: deployments (run with
-parameters, pause/resume, recent outcomes), flow runs (live log, cancel), work pools."""
+parameters, pause/resume, recent outcomes), flow runs (live log, suspend, resume, cancel),
+work pools and queues."""
 
 from __future__ import annotations
 
@@ -75,11 +76,17 @@ async def test_run_a_deployment_with_parameters_follow_its_log_live_and_cancel_i
         assert "tick 8" not in "\n".join(log.lines)
         await wait_for(pilot, lambda: "Running" in text_of(app, "#run-timeline"),
                        what="the state timeline")
-        await pilot.press("c")
-        await pilot.press("y")
+        await pilot.press("s", "y")
+        await wait_for(pilot, lambda: "Suspended" in text_of(app, "#run-summary"),
+                       what="the run suspended")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "Running" in text_of(app, "#run-summary"),
+                       what="the run resumed")
+        await pilot.press("c", "y")
         await wait_for(pilot, lambda: "Cancelled" in text_of(app, "#run-summary"),
                        timeout=20, what="the run cancelled")
-        assert "Cancelled" in text_of(app, "#run-timeline")
+        timeline = text_of(app, "#run-timeline")
+        assert timeline.index("Suspended") < timeline.index("Cancelled")
         await pilot.press("escape")
         await wait_for(pilot, lambda: "⊘" in cells(table)[1][4], what="the outcome mark")
         # Enter on a deployment: its runs.

@@ -190,16 +190,3 @@ def template_at_line(text: str, line: int) -> str | None:
                 return template
             fallback = fallback or template
     return fallback
-
-
-def parse_one(text: str) -> dict[str, Any]:
-    """The editor's text as one automation object (the daemon validates its content)."""
-    data = yaml.safe_load(text)
-    if isinstance(data, dict) and "automations" in data and "trigger" not in data:
-        data = data["automations"]
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    if not isinstance(data, dict):
-        raise ValueError("the editor holds one automation: a YAML mapping with name, "
-                         "trigger and actions")
-    return data

@@ -32,7 +32,6 @@ from ..automation_yaml import (
     NEW_AUTOMATION,
     definition,
     missing_references,
-    parse_one,
     template_at_line,
     to_yaml,
 )
@@ -146,28 +145,31 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
     async def validate(self) -> bool:
         """Ask the daemon; show the result. True when the text is a valid automation."""
         text = self.editor.text
-        errors = await self.check(text)
-        if errors is None:
+        checked = await self.check(text)
+        if checked is None:
             return False
+        errors, _ = checked
         if text != self.editor.text:  # typed on meanwhile: a newer check is coming
             return False
         self.show_errors(errors, await self.check_references(text))
         return not errors
 
-    async def check(self, text: str) -> list[dict[str, Any]] | None:
-        """The errors in `text` (empty: valid), or None when the daemon could not be asked."""
+    async def check(self, text: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """The daemon's errors in `text` (empty: valid) and the automation it reads there,
+        or None when the daemon could not be asked."""
         try:
             result = await self.app.api("POST", "/automations/validate", {"yaml": text},
                                         what="validation")
         except ApiError as exc:
-            return [{"loc": "", "msg": str(exc)}]
+            return [{"loc": "", "msg": str(exc)}], None
         if result is None:
             self.query_one("#editor-status", Static).update("not checked: daemon unreachable")
             return None
         errors = list(result.get("errors") or [])
-        if not errors and len(result.get("automations") or []) != 1:
+        found = result.get("automations") or []
+        if not errors and len(found) != 1:
             errors.append({"loc": "", "msg": "the editor holds exactly one automation"})
-        return errors
+        return errors, found[0] if len(found) == 1 and not errors else None
 
     async def catalogue(self) -> dict[str, set[str]]:
         """The names and ids of what actions may refer to, as the daemon has them now
@@ -241,15 +243,16 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
     async def action_save(self) -> None:
         self.app.clear_notifications()  # what the last attempt said no longer holds
         text = self.editor.text
-        errors = await self.check(text)
-        if errors is None:
+        checked = await self.check(text)
+        if checked is None:
             return
+        errors, automation = checked
         self.show_errors(errors, await self.check_references(text))
-        if errors:
+        if errors or automation is None:
             self.notify("Not saved: the automation has errors (listed under the editor)",
                         severity="error", markup=False)
             return
-        body = parse_one(text)
+        body = definition(automation)  # what the daemon read in the text, nothing else
         method, path = ("PUT", f"/automations/{self.automation['id']}") if self.automation \
             else ("POST", "/automations/")
         try:

@@ -66,6 +66,17 @@ def build_components() -> list[Component]:
             JobsComponent()]
 
 
+def store_sizes(db: Path) -> dict[str, object]:
+    """The store file and its WAL, in bytes (for `GET /health` and the dashboard's status)."""
+    out: dict[str, object] = {"path": str(db)}
+    for key, path in (("bytes", db), ("wal_bytes", db.with_name(db.name + "-wal"))):
+        try:
+            out[key] = path.stat().st_size
+        except OSError:
+            out[key] = 0
+    return out
+
+
 class Daemon:
     def __init__(self, config: Config, paths: Paths,
                  components: list[Component] | None = None,
@@ -123,6 +134,7 @@ class Daemon:
             "home": str(self.paths.home),
             "socket": str(self.paths.socket),
             "subscribers": self.bus.subscribers,
+            "store": store_sizes(self.store.path),
             "components": {c.name: c.status() for c in self.components},
         }
 

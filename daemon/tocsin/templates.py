@@ -13,28 +13,28 @@ a message instead of hanging or eating memory.
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.utils import htmlsafe_json_dumps
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
+from . import template_limits as limits
 from .errors import TocsinError
+from .template_limits import RenderLimit
 
 MAX_RANGE = 100
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_RENDER_SECONDS = 2.0
 MAX_FOR_LOOPS = 10
 MAX_LOOP_DEPTH = 2
-# Largest integer (in bits) arithmetic may produce: keeps `10 ** 10 ** 9` from spinning.
-MAX_INT_BITS = 4096
+MAX_OUTPUT_CHARS = limits.MAX_OUTPUT_CHARS
+MAX_RENDER_SECONDS = limits.MAX_RENDER_SECONDS
 
 _ITER_GUARD = "__tocsin_guarded_iter"
+_CONCAT = "__tocsin_concat"
 
 
 class TemplateError(TocsinError):
@@ -50,72 +50,76 @@ class TemplateError(TocsinError):
         super().__init__(f"{where}{message}")
 
 
-class RenderLimit(Exception):
-    """A render ran past its time or size limit."""
+class _SizedFormatter(limits.SizedFormatterMixin, SandboxedFormatter):
+    pass
 
 
-# -- limits ------------------------------------------------------------------------------
-
-_deadline = threading.local()
-
-
-def _check_time() -> None:
-    end = getattr(_deadline, "end", None)
-    if end is not None and time.monotonic() > end:
-        raise RenderLimit(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
-
-
-def _check_size(value: Any) -> Any:
-    if isinstance(value, (str, bytes, list, tuple)) and len(value) > MAX_OUTPUT_CHARS:
-        raise RenderLimit(f"a value grew past {MAX_OUTPUT_CHARS} items")
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise RenderLimit(f"a number grew past {MAX_INT_BITS} bits")
-    return value
-
-
-def _guarded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
-    for i, item in enumerate(iterable):
-        if i % 64 == 0:
-            _check_time()
-        yield item
+class _SizedEscapeFormatter(limits.SizedFormatterMixin, SandboxedEscapeFormatter):
+    pass
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Prefect's immutable sandbox plus time and size checks on every step."""
+    """Prefect's immutable sandbox plus tocsin's limits (`template_limits`): every step checks
+    the deadline, and everything that sizes its output is sized before it is built."""
 
     intercepted_binops = frozenset(["+", "*", "**", "//", "%"])
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        _check_time()
-        return _check_size(super().getattr(obj, attribute))
+        limits.check_time()
+        return limits.check_size(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        _check_time()
-        return _check_size(super().getitem(obj, argument))
+        limits.check_time()
+        return limits.check_size(super().getitem(obj, argument))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_time()
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
+        limits.check_time()
+        args = limits.before_call(__obj, args, kwargs)
+        return limits.built(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _check_time()
-        if operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if right > 0 and abs(left) > 1 and right * max(abs(left).bit_length() - 1, 1) > MAX_INT_BITS:
-                raise RenderLimit(f"a number grew past {MAX_INT_BITS} bits")
-        if operator == "*":
-            seq, count = (left, right) if isinstance(right, int) else (right, left)
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                    and len(seq) * count > MAX_OUTPUT_CHARS:
-                raise RenderLimit(f"a value grew past {MAX_OUTPUT_CHARS} items")
-        return _check_size(super().call_binop(context, operator, left, right))
+        limits.check_time()
+        limits.before_binop(operator, left, right)
+        return limits.built(super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """Jinja's sandboxed `str.format`, with each field sized before it is formatted."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = value.__self__
+        formatter = (_SizedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup)
+                     else _SizedFormatter(self))
+
+        def sized_format(*args: Any, **kwargs: Any) -> str:
+            if value.__name__ == "format_map":
+                if kwargs or len(args) != 1:
+                    return wrapped(*args, **kwargs)  # Jinja's own error message
+                args, kwargs = (), args[0]
+            return limits.built(type(text)(formatter.vformat(text, args, kwargs)))
+
+        return sized_format
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Wrap every `for` loop's iterable so long loops check the deadline as they go."""
+        """Route every `for` loop's iterable and every `~` through tocsin's checks."""
         tree = super()._parse(source, name, filename)
-        for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Call(nodes.Name(_ITER_GUARD, "load", lineno=loop.lineno),
-                                   [loop.iter], [], None, None, lineno=loop.lineno)
-        return tree
+        return _Guard().visit(tree)
+
+
+class _Guard(NodeTransformer):
+    """`for x in xs` -> `for x in guarded(xs)` (checks the deadline as it loops) and `a ~ b`
+    -> `concat(a, b)` (sizes the operands before joining them)."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        node = self.generic_visit(node)
+        node.iter = nodes.Call(nodes.Name(_ITER_GUARD, "load", lineno=node.lineno),
+                               [node.iter], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        node = self.generic_visit(node)
+        return nodes.Call(nodes.Name(_CONCAT, "load", lineno=node.lineno), list(node.nodes),
+                          [], None, None, lineno=node.lineno)
 
 
 # -- filters -----------------------------------------------------------------------------
@@ -128,9 +132,12 @@ def _limited_range(*args: int) -> range:
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
+    """Prefect's `tojson` (Jinja's): keys sorted, `<>&'` escaped HTML-safe, `indent` honoured;
+    tocsin's views (events, resources, labels) serialise as their JSON."""
     if isinstance(value, jinja2.Undefined):
         raise TypeError("tojson of an undefined value")
-    return json.dumps(value, indent=indent, default=_json_default)
+    return str(htmlsafe_json_dumps(value, dumps=json.dumps, sort_keys=True, indent=indent,
+                                   default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
@@ -178,40 +185,18 @@ def _flow_run_id(text: Any) -> str:
     return m.group(1) if m else ""
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, datetime):
-        now = datetime.now(value.tzinfo or timezone.utc)
-        return (now - value).total_seconds()
-    return float(value)
+def _humanize_filters() -> dict[str, Any]:
+    """The `humanize` library's functions as `humanize_*` filters, as Prefect's templates have
+    them (through jinja2-humanize-extension). Its `activate`/`deactivate` are left out: they
+    change the locale of the whole daemon, and `activate` reads files from a path it is given."""
+    import humanize
+    from humanize import time as humanize_time
 
-
-def _naturaldelta(value: Any) -> str:
-    """`3 minutes`, `2 hours`, `a day` (the humanize filters Prefect's templates have)."""
-    s = abs(_seconds(value))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if s >= size or unit == "second":
-            n = int(s // size)
-            if n <= 1:
-                return f"a {unit}" if unit != "hour" else "an hour"
-            return f"{n} {unit}s"
-    return ""
-
-
-def _naturaltime(value: Any) -> str:
-    s = _seconds(value)
-    if abs(s) < 1:
-        return "now"
-    return f"{_naturaldelta(s)} {'ago' if s > 0 else 'from now'}"
-
-
-def _intcomma(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{int(number):,}" if number == int(number) else f"{number:,}"
+    found = {}
+    for name in limits.HUMANIZE_FILTERS:
+        short = name.removeprefix("humanize_")
+        found[name] = getattr(humanize, short, None) or getattr(humanize_time, f"_{short}")
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -221,16 +206,18 @@ def environment() -> ImmutableSandboxedEnvironment:
         autoescape=False,
         loader=None,
         keep_trailing_newline=True,
+        finalize=limits.as_text,
     )
     env.globals["range"] = _limited_range
-    env.globals[_ITER_GUARD] = _guarded_iter
+    env.globals["lipsum"] = limits.lipsum
+    env.globals[_ITER_GUARD] = limits.guarded_iter
+    env.globals[_CONCAT] = limits.concat
     env.filters["tojson"] = _tojson
     env.filters["ui_url"] = _ui_url
     env.filters["ui_resource_events_url"] = _ui_resource_events_url
     env.filters["flow_run_id"] = _flow_run_id
-    env.filters["humanize_naturaldelta"] = _naturaldelta
-    env.filters["humanize_naturaltime"] = _naturaltime
-    env.filters["humanize_intcomma"] = _intcomma
+    env.filters.update(_humanize_filters())
+    env.filters = {name: limits.guard_filter(name, f) for name, f in env.filters.items()}
     return env
 
 
@@ -309,11 +296,12 @@ def render(source: str, context: dict[str, Any]) -> str:
     if not is_template(source):
         return source
     template = compile_template(source)
-    _deadline.end = time.monotonic() + MAX_RENDER_SECONDS
+    limits.start(MAX_RENDER_SECONDS)
     parts: list[str] = []
     size = 0
     try:
         for chunk in template.generate(context):
+            limits.check_time()
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise RenderLimit(f"output is longer than {MAX_OUTPUT_CHARS} characters")
@@ -325,7 +313,7 @@ def render(source: str, context: dict[str, Any]) -> str:
     except Exception as exc:  # sandbox refusals, overflow, mutation, bad filters, ...
         raise TemplateError(f"{type(exc).__name__}: {exc}", _error_line(exc), source) from None
     finally:
-        _deadline.end = None
+        limits.stop()
     return "".join(parts)
 
 

@@ -164,7 +164,10 @@ def ui_base() -> str | None:
 
 def _ui_url(obj: Any) -> str:
     """Objects that know how to link themselves implement `ui_url(base)` (tocsin's decision
-    10: a dashboard link, or the command that shows the object — never `None`)."""
+    10: a dashboard link, or the command that shows the object — never `None`); a missing
+    object (undefined) renders empty, as it does everywhere else."""
+    if isinstance(obj, jinja2.Undefined):
+        return ""
     method = getattr(obj, "ui_url", None)
     if callable(method):
         return method(_ui["base"])
@@ -172,6 +175,8 @@ def _ui_url(obj: Any) -> str:
 
 
 def _ui_resource_events_url(obj: Any) -> str:
+    if isinstance(obj, jinja2.Undefined):
+        return ""
     method = getattr(obj, "ui_resource_events_url", None)
     if callable(method):
         return method(_ui["base"])

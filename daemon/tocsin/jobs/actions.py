@@ -52,14 +52,14 @@ def _ok(**details: Any) -> ActionResult:
 
 # -- deployments -----------------------------------------------------------------------------
 async def run_deployment(run: ActionRun) -> ActionResult:
-    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters."""
+    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters and
+    job variables (over the deployment's own)."""
     jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
     action: Any = run.action
     aid, name = _automation(run)
-    parameters = run.rendered.get("parameters") if action.parameters is not None else None
     after = timedelta(seconds=action.schedule_after_seconds)
     flow_run = await jobs.service.create_run(
-        dep, parameters=parameters, job_variables=action.job_variables,
+        dep, parameters=run.rendered["parameters"], job_variables=run.rendered["job_variables"],
         scheduled_at=jobs.service.clock() + after,
         idempotency_key=f"automation {aid}, action {run.job.action_index}, "
                         f"invocation {run.job.invocation}",

@@ -12,9 +12,13 @@ a message instead of hanging or eating memory.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from functools import lru_cache
-from typing import Any
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
+from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import nodes
@@ -26,6 +30,8 @@ from markupsafe import Markup
 from . import template_limits as limits
 from .errors import TocsinError
 from .template_limits import RenderLimit
+
+T = TypeVar("T")
 
 MAX_RANGE = 100
 MAX_FOR_LOOPS = 10
@@ -296,6 +302,18 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
+_render_thread: list[ThreadPoolExecutor] = []
+
+
+async def off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run `func` (a render) on the daemon's one render thread. Off the event loop, so a slow
+    template never holds up other requests; one thread, so renders never crowd the event loop
+    out of the GIL (with N render threads it would wait for N of them in turn)."""
+    if not _render_thread:
+        _render_thread.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="render"))
+    return await asyncio.get_running_loop().run_in_executor(_render_thread[0], partial(func, *args))
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     """Render with the shared environment; any failure becomes TemplateError (never a crash)."""
     if not is_template(source):
@@ -304,6 +322,7 @@ def render(source: str, context: dict[str, Any]) -> str:
     limits.start(MAX_RENDER_SECONDS)
     parts: list[str] = []
     size = 0
+    error: TemplateError | None = None
     try:
         for chunk in template.generate(context):
             limits.check_time()
@@ -312,13 +331,17 @@ def render(source: str, context: dict[str, Any]) -> str:
                 raise RenderLimit(f"output is longer than {MAX_OUTPUT_CHARS} characters")
             parts.append(chunk)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(exc.message or str(exc), exc.lineno, source) from None
-    except RenderLimit as exc:
-        raise TemplateError(str(exc), _error_line(exc), source) from None
-    except Exception as exc:  # sandbox refusals, overflow, mutation, bad filters, ...
-        raise TemplateError(f"{type(exc).__name__}: {exc}", _error_line(exc), source) from None
+        error = TemplateError(exc.message or str(exc), exc.lineno, source)
+    except Exception as exc:  # limits, sandbox refusals, overflow, mutation, bad filters...
+        message = str(exc) if isinstance(exc, RenderLimit) else f"{type(exc).__name__}: {exc}"
+        error = TemplateError(message, _error_line(exc), source)
+        # Jinja's rewritten traceback sits in a reference cycle: free the failed render's
+        # values (a refused bomb's megabytes) now rather than at the next garbage collection
+        traceback.clear_frames(exc.__traceback__)
     finally:
         limits.stop()
+    if error is not None:
+        raise error
     return "".join(parts)
 
 

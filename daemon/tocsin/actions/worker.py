@@ -20,6 +20,7 @@ import msgspec
 
 from ..errors import InvalidInput
 from ..events.model import Event
+from ..templates import off_loop
 from .context import load_objects, template_context, template_strings
 from .events import outcome_events
 from .executors import ActionResult, ActionRun, executor_for
@@ -215,7 +216,7 @@ class Worker:
             targets = resolve_targets(action, job.event, job.firing.triggering_labels)
             related = target_resources(targets)
             # templates render on a worker thread: a slow one never holds up the daemon
-            rendered = (await asyncio.to_thread(render_fields, action, context) if templates
+            rendered = (await off_loop(render_fields, action, context) if templates
                         else render_fields(action, context))
             run = ActionRun(self.daemon, job, action, context, targets, rendered)
             result: ActionResult = await executor_for(action.type)(run)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,28 @@ def test_template_bombs_leave_the_daemon_small_and_answering(daemon):
         assert probe.worst < 0.5, probe.worst
     finally:
         sink.stop()
+
+
+def test_the_guides_flow_run_notification_renders_as_prefect(daemon):
+    """The body Prefect's docs and `prefect automation` use for flow-run notifications."""
+    body = ("Flow run {{ flow.name }}/{{ flow_run.name }} observed in state "
+            "`{{ flow_run.state.name }}` at {{ flow_run.state.timestamp }}.\n"
+            "Flow ID: {{ flow_run.flow_id }}\nFlow run ID: {{ flow_run.id }}\n"
+            "Flow run URL: {{ flow_run|ui_url }}\nState message: {{ flow_run.state.message }}\n"
+            "{{ flow_run.state.type.value }} {{ flow_run.state.type }} "
+            "{{ flow_run.state.timestamp.isoformat() == event.resource['prefect.state-timestamp'] }}")
+    assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
+               "-n", "upstream_deployment").returncode == 0
+    run = start(daemon, "upstream_deployment")
+    with daemon.client() as c:
+        scheduled = wait_for(lambda: c.filter_events(
+            names=["prefect.flow-run.Scheduled"],
+            resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"])[0]
+        out = c.request("POST", "/templates/render",
+                        {"template": body, "event_id": scheduled["id"]})["output"]
+    stamp = scheduled["resource"]["prefect.state-timestamp"]
+    assert out == (
+        f"Flow run {run['flow_name']}/{run['name']} observed in state `Scheduled` at "
+        f"{datetime.fromisoformat(stamp)}.\nFlow ID: {run['flow_id']}\nFlow run ID: {run['id']}\n"
+        f"Flow run URL: tocsin run inspect {run['id']}\nState message: \n"
+        "SCHEDULED SCHEDULED True")

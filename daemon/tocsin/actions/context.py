@@ -40,8 +40,9 @@ LAZY_OBJECTS: dict[str, LazyLoader] = {}
 
 def register_lazy_object(name: str, loader: LazyLoader) -> None:
     """Make `name` (e.g. "flow_run") available to templates that reference it: the action
-    worker awaits `loader(daemon, event)` only when a template of the action names it, and a
-    loader returns None when the object cannot be found (it renders as "")."""
+    worker awaits `loader(daemon, event)` only when a template of the action names it; a
+    loader returns the object (a Struct or a dict), or None when it cannot be found (it
+    renders as "")."""
     LAZY_OBJECTS[name] = loader
 
 
@@ -60,10 +61,12 @@ async def load_objects(context: dict[str, Any], daemon: Any, event: Event | None
         except Exception:
             log.exception("loading %s for a template failed; it renders empty", name)
             continue
-        if isinstance(found, dict):
+        if found is not None:
+            data = found if isinstance(found, dict) else msgspec.to_builtins(
+                found, builtin_types=(datetime,))
             if name == "flow_run":
-                found = _with_event_state(found, event)
-            context[name] = ObjectView(found, name.replace("_", "-"))
+                data = _with_event_state(data, event)
+            context[name] = ObjectView(_prefect_types(data), name.replace("_", "-"))
 
 
 def template_strings(value: Any) -> list[str]:
@@ -88,16 +91,32 @@ def _with_event_state(flow_run: dict[str, Any], event: Event | None) -> dict[str
     if not all(k in labels for k in _STATE_LABELS):
         return flow_run
     try:
-        datetime.fromisoformat(labels["prefect.state-timestamp"])
+        timestamp = datetime.fromisoformat(labels["prefect.state-timestamp"])
     except ValueError:
         return flow_run
     if labels["prefect.state-type"] not in STATE_TYPES.values():
         return flow_run
     state = dict(flow_run.get("state") or {})
     state.update(type=labels["prefect.state-type"], name=labels["prefect.state-name"],
-                 message=labels["prefect.state-message"],
-                 timestamp=labels["prefect.state-timestamp"])
+                 message=labels["prefect.state-message"], timestamp=timestamp)
     return {**flow_run, "state": state}
+
+
+class EnumText(str):
+    """A state type as Prefect's templates see it (an enum): `{{ flow_run.state.type }}` is
+    the text, and `.value` works as on Prefect's StateType."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _prefect_types(data: dict[str, Any]) -> dict[str, Any]:
+    """A state's `type` is an enum in Prefect; times stay datetimes (as loaded)."""
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("type"), str):
+        data = {**data, "state": {**state, "type": EnumText(state["type"])}}
+    return data
 
 
 class ObjectView(dict):

@@ -15,7 +15,7 @@ from ..actions.context import register_lazy_object
 from ..actions.executors import ActionResult, ActionRun, register_executor
 from ..actions.targets import ActionFailed
 from ..events.model import Event
-from .model import ACTIVE_TYPES, to_json
+from .model import ACTIVE_TYPES
 from .service import Rejected
 
 if TYPE_CHECKING:
@@ -168,13 +168,12 @@ def _first_id(event: Event | None, kind: str) -> str | None:
 
 
 def _loader(kind: str, table: str) -> Any:
-    async def load(daemon: Any, event: Event | None) -> dict[str, Any] | None:
+    async def load(daemon: Any, event: Event | None) -> Any:
         comp = daemon.component("jobs")
         ident = _first_id(event, kind)
         if comp is None or comp.service is None or ident is None:
             return None
-        obj = getattr(comp.service, table).get(ident)
-        return to_json(obj) if obj is not None else None
+        return getattr(comp.service, table).get(ident)
     return load
 
 

@@ -4,6 +4,7 @@ an automation's action leave the daemon small and answering (issue 11, finding 3
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime
@@ -178,3 +179,28 @@ def test_the_guides_flow_run_notification_renders_as_prefect(daemon):
         f"{datetime.fromisoformat(stamp)}.\nFlow ID: {run['flow_id']}\nFlow run ID: {run['id']}\n"
         f"Flow run URL: tocsin run inspect {run['id']}\nState message: \n"
         "SCHEDULED SCHEDULED True")
+
+
+def test_template_render_cli_renders_prefect_objects_in_the_running_daemon(daemon, tmp_path):
+    assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
+               "-n", "upstream_deployment").returncode == 0
+    run = start(daemon, "upstream_deployment")
+    with daemon.client() as c:
+        scheduled = wait_for(lambda: c.filter_events(
+            names=["prefect.flow-run.Scheduled"],
+            resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"])[0]
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(scheduled))
+    template = tmp_path / "t.j2"
+    template.write_text("Run {{ flow_run.name }} of {{ deployment.name }}\n")
+    done = cli(daemon, "template", "render", str(template), "--event", str(event))
+    assert (done.returncode, done.stdout) == (0, f"Run {run['name']} of upstream_deployment\n")
+    template.write_text("{{ flow_run.name }}\n{{ 'x'.ljust(10**9) }}")
+    done = cli(daemon, "template", "render", str(template), "--event", str(event))
+    assert done.returncode == 65
+    assert "line 2: `.ljust()` would be longer than 1000000 characters" in done.stderr
+    daemon.stop()
+    template.write_text("Run [{{ flow_run.name }}]\n")
+    done = cli(daemon, "template", "render", str(template), "--event", str(event))
+    assert (done.returncode, done.stdout) == (0, "Run []\n")
+    assert "no daemon is running, so flow_run render empty" in done.stderr

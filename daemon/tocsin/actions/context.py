@@ -33,6 +33,9 @@ _UI_PATHS = {
     "block-document": "blocks/block",
 }
 
+#: The Prefect objects a template can name; each is loaded only when one does (§9.2).
+PREFECT_OBJECTS = ("flow_run", "flow", "deployment", "work_pool", "work_queue")
+
 LazyLoader = Callable[[Any, Event | None], Awaitable[Any]]
 #: name -> async loader(daemon, triggering event); see register_lazy_object.
 LAZY_OBJECTS: dict[str, LazyLoader] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..actions.context import register_lazy_object
+from ..actions.context import PREFECT_OBJECTS, register_lazy_object
 from ..actions.executors import ActionResult, ActionRun, register_executor
 from ..actions.targets import ActionFailed
 from ..events.model import Event
@@ -187,9 +187,8 @@ def register() -> None:
             ("change-flow-run-state", change_flow_run_state),
             ("delete-flow-run", delete_flow_run)):
         register_executor(type_name, fn)
-    for name, kind, table in (("flow_run", "flow-run", "runs"), ("flow", "flow", "flows"),
-                              ("deployment", "deployment", "deployments"),
-                              ("work_pool", "work-pool", "pools"),
-                              ("work_queue", "work-queue", "queues")):
-        register_lazy_object(name, _loader(kind, table))
+    tables = {"flow_run": "runs", "flow": "flows", "deployment": "deployments",
+              "work_pool": "pools", "work_queue": "queues"}
+    for name in PREFECT_OBJECTS:
+        register_lazy_object(name, _loader(name.replace("_", "-"), tables[name]))
 

@@ -103,6 +103,8 @@ def guarded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
 def text_size(value: Any, limit: int = MAX_OUTPUT_CHARS) -> int:
     """About how long `str(value)` is, found without building it; stops counting past
     `limit` (so `[big] * 10**6` costs one look at `big`)."""
+    if isinstance(value, str):
+        return len(value)
     total = 0
     stack: list[tuple[Iterator[Any], int]] = [(iter((value,)), 0)]
     while stack and total <= limit:
@@ -152,8 +154,9 @@ def as_text(value: Any, what: str = "a value") -> str:
 
 def concat(*values: Any) -> str:
     """Jinja's `~`, every operand sized before anything is joined."""
-    need(sum(text_size(v) for v in values), "a `~` concatenation")
-    return built("".join(str(v) for v in values))
+    need(sum(len(v) if isinstance(v, str) else text_size(v) for v in values),
+         "a `~` concatenation")
+    return built("".join([v if isinstance(v, str) else str(v) for v in values]))
 
 
 # -- printf (`%`, `format` filter) and str.format ----------------------------------------------
@@ -332,8 +335,8 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
         return (n if isinstance(n, int) else 0) + text_len(value) // 8
 
     def tojson(value: Any, indent: Any = None) -> int:
-        lines = text_size(value) // 2 + 1
-        return text_size(value) + lines * (indent if isinstance(indent, int) else 0) * 8
+        size = text_size(value)
+        return size + (size // 2 + 1) * (indent if isinstance(indent, int) else 0) * 8
 
     def sum_(iterable: Any, attribute: Any = None, start: Any = 0) -> int:
         if isinstance(start, (int, float)):

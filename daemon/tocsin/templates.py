@@ -113,19 +113,19 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
 class _Guard(NodeTransformer):
-    """`for x in xs` -> `for x in guarded(xs)` (checks the deadline as it loops) and `a ~ b`
-    -> `concat(a, b)` (sizes the operands before joining them)."""
+    """`for x in xs` -> `for x in xs|guarded` (checks the deadline as it loops) and `a ~ b`
+    -> `a|concat(b)` (sizes the operands before joining them). Filters, because Jinja calls
+    a filter directly, without the sandbox's (slower) call path."""
 
     def visit_For(self, node: nodes.For) -> nodes.Node:
         node = self.generic_visit(node)
-        node.iter = nodes.Call(nodes.Name(_ITER_GUARD, "load", lineno=node.lineno),
-                               [node.iter], [], None, None, lineno=node.lineno)
+        node.iter = nodes.Filter(node.iter, _ITER_GUARD, [], [], None, None, lineno=node.lineno)
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         node = self.generic_visit(node)
-        return nodes.Call(nodes.Name(_CONCAT, "load", lineno=node.lineno), list(node.nodes),
-                          [], None, None, lineno=node.lineno)
+        first, *rest = node.nodes
+        return nodes.Filter(first, _CONCAT, rest, [], None, None, lineno=node.lineno)
 
 
 # -- filters -----------------------------------------------------------------------------
@@ -221,14 +221,14 @@ def environment() -> ImmutableSandboxedEnvironment:
     )
     env.globals["range"] = _limited_range
     env.globals["lipsum"] = limits.lipsum
-    env.globals[_ITER_GUARD] = limits.guarded_iter
-    env.globals[_CONCAT] = limits.concat
     env.filters["tojson"] = _tojson
     env.filters["ui_url"] = _ui_url
     env.filters["ui_resource_events_url"] = _ui_resource_events_url
     env.filters["flow_run_id"] = _flow_run_id
     env.filters.update(_humanize_filters())
     env.filters = {name: limits.guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters[_ITER_GUARD] = limits.guarded_iter
+    env.filters[_CONCAT] = limits.concat
     return env
 
 
@@ -325,7 +325,8 @@ def render(source: str, context: dict[str, Any]) -> str:
     error: TemplateError | None = None
     try:
         for chunk in template.generate(context):
-            limits.check_time()
+            if len(parts) % 64 == 63:
+                limits.check_time()
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise RenderLimit(f"output is longer than {MAX_OUTPUT_CHARS} characters")

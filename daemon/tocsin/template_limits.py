@@ -319,9 +319,12 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
 
     def wordwrap(s: Any, width: Any = 79, break_long_words: Any = True,
                  wrapstring: Any = None, *_: Any, **kw: Any) -> int:
+        """A break goes between words, or every `width` characters inside a long word."""
         wrap = kw.get("wrapstring", wrapstring)
-        n = text_len(s)
-        return n + n * (len(wrap) if isinstance(wrap, str) else 1)
+        text = as_text(s)
+        words = sum(text.count(c) for c in " \t\n") + 1
+        breaks = words + len(text) // max(width if isinstance(width, int) else 79, 1)
+        return len(text) + breaks * (len(wrap) if isinstance(wrap, str) else 1)
 
     def join(value: Any, d: Any = "", attribute: Any = None) -> int:
         items = value if isinstance(value, (list, tuple, str)) else []

@@ -21,11 +21,21 @@ PREVIEWED = ("Run {{ flow_run.name }} is {{ flow_run.state.name }} ({{ flow_run.
              "{% for label, value in event.resource %}{{ label }};{% endfor %}")
 
 
+def scheduled_run(d) -> tuple[dict, dict]:
+    """A new run of the sample project's upstream_deployment, and its Scheduled event."""
+    assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
+               "-n", "upstream_deployment").returncode == 0
+    run = start(d, "upstream_deployment")
+    with d.client() as c:
+        scheduled = wait_for(lambda: c.filter_events(
+            names=["prefect.flow-run.Scheduled"],
+            resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"])[0]
+    return run, scheduled
+
+
 def test_preview_renders_prefect_objects_exactly_as_the_action_sends_them(daemon):
     sink = HttpSink().start()
     try:
-        assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
-                   "-n", "upstream_deployment").returncode == 0
         with daemon.client() as c:
             c.request("POST", "/automations", {
                 "name": "scheduled runs", "trigger": {
@@ -34,12 +44,9 @@ def test_preview_renders_prefect_objects_exactly_as_the_action_sends_them(daemon
                                       "prefect.resource.name": "upstream_deployment"}},
                 "actions": [{"type": "call-webhook", "url": f"{sink.url}/hook",
                              "payload": PREVIEWED}]})
-        run = start(daemon, "upstream_deployment")
+        run, scheduled = scheduled_run(daemon)
         sent = sink.wait_for(1, timeout=20)[0].body.decode()
         with daemon.client() as c:
-            scheduled = c.filter_events(
-                names=["prefect.flow-run.Scheduled"],
-                resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"][0]
             previewed = c.request("POST", "/templates/render", {
                 "template": PREVIEWED, "event_id": scheduled["id"]})["output"]
         assert previewed == sent
@@ -164,13 +171,8 @@ def test_the_guides_flow_run_notification_renders_as_prefect(daemon):
             "Flow run URL: {{ flow_run|ui_url }}\nState message: {{ flow_run.state.message }}\n"
             "{{ flow_run.state.type.value }} {{ flow_run.state.type }} "
             "{{ flow_run.state.timestamp.isoformat() == event.resource['prefect.state-timestamp'] }}")
-    assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
-               "-n", "upstream_deployment").returncode == 0
-    run = start(daemon, "upstream_deployment")
+    run, scheduled = scheduled_run(daemon)
     with daemon.client() as c:
-        scheduled = wait_for(lambda: c.filter_events(
-            names=["prefect.flow-run.Scheduled"],
-            resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"])[0]
         out = c.request("POST", "/templates/render",
                         {"template": body, "event_id": scheduled["id"]})["output"]
     stamp = scheduled["resource"]["prefect.state-timestamp"]
@@ -182,13 +184,7 @@ def test_the_guides_flow_run_notification_renders_as_prefect(daemon):
 
 
 def test_template_render_cli_renders_prefect_objects_in_the_running_daemon(daemon, tmp_path):
-    assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
-               "-n", "upstream_deployment").returncode == 0
-    run = start(daemon, "upstream_deployment")
-    with daemon.client() as c:
-        scheduled = wait_for(lambda: c.filter_events(
-            names=["prefect.flow-run.Scheduled"],
-            resource={"prefect.resource.id": f"prefect.flow-run.{run['id']}"})["events"])[0]
+    run, scheduled = scheduled_run(daemon)
     event = tmp_path / "event.json"
     event.write_text(json.dumps(scheduled))
     template = tmp_path / "t.j2"

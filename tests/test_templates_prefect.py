@@ -214,3 +214,31 @@ def test_template_render_cli_refuses_a_bomb_quickly(tmp_path, capsys):
     assert datetime.now() - started < timedelta(seconds=2)
     assert "line 2: the `format` filter would be longer than 1000000 characters" in \
         capsys.readouterr().err
+
+
+# -- ui_url on every object a template can name ------------------------------------------------
+
+@pytest.mark.parametrize("name, data, path, command", [
+    ("flow_run", {"id": "r1", "name": "rapid-ant"}, "runs/flow-run/r1", "tocsin run inspect r1"),
+    ("deployment", {"id": "d1", "name": "etl"}, "deployments/deployment/d1",
+     "tocsin deployment inspect d1"),
+    ("flow", {"id": "f1", "name": "etl"}, "flows/flow/f1",
+     "tocsin events ls --resource prefect.resource.id=prefect.flow.f1"),
+    ("work_pool", {"id": "p1", "name": "local"}, "work-pools/work-pool/local",
+     "tocsin events ls --resource prefect.resource.id=prefect.work-pool.p1"),
+    ("work_queue", {"id": "q1", "name": "default"}, "work-queues/work-queue/q1",
+     "tocsin events ls --resource prefect.resource.id=prefect.work-queue.q1"),
+])
+def test_ui_url_of_each_prefect_object(name, data, path, command):
+    from tocsin import templates
+    from tocsin.actions.context import ObjectView
+
+    ctx = {**context(), name: ObjectView(data, name.replace("_", "-"))}
+    assert render(f"{{{{ {name}|ui_url }}}}", ctx) == command
+    templates.configure("http://dash.local")
+    try:
+        assert render(f"{{{{ {name}|ui_url }}}}", ctx) == f"http://dash.local/{path}"
+        assert render(f"{{{{ {name}|ui_resource_events_url }}}}", ctx) == (
+            f"http://dash.local/events?resource=prefect.{name.replace('_', '-')}.{data['id']}")
+    finally:
+        templates.configure(None)

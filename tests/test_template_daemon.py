@@ -200,3 +200,26 @@ def test_template_render_cli_renders_prefect_objects_in_the_running_daemon(daemo
     done = cli(daemon, "template", "render", str(template), "--event", str(event))
     assert (done.returncode, done.stdout) == (0, "Run []\n")
     assert "no daemon is running, so flow_run render empty" in done.stderr
+
+
+def test_run_deployment_runs_with_rendered_parameters_and_job_variables(daemon):
+    assert cli(daemon, "deploy", "-f", str(SAMPLES / "tocsin.yaml"),
+               "-n", "upstream_deployment").returncode == 0
+    with daemon.client() as c:
+        dep = c.request("GET", "/deployments/upstream_deployment")
+        c.request("POST", "/automations", {
+            "name": "rerun", "trigger": {"type": "event", "expect": ["order.created"],
+                                         "match": {"prefect.resource.id": "order.*"}},
+            "actions": [{"type": "run-deployment", "source": "selected",
+                         "deployment_id": dep["id"], "parameters": None,
+                         "job_variables": {"env": {"ORDER": "{{ event.resource.id }}"}}}]})
+        c.emit([{"event": "order.created", "resource": {"prefect.resource.id": "order.42"}}])
+
+    def first_run() -> dict | None:
+        with daemon.client() as c:
+            runs = c.request("GET", "/flow_runs?deployment=upstream_deployment")
+        return runs[0] if runs else None
+
+    run = wait_for(first_run)
+    assert run["parameters"] == dep["parameters"]  # null parameters: the deployment's own
+    assert run["job_variables"]["env"] == {"ORDER": "order.42"}

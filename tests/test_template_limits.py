@@ -4,9 +4,12 @@ render that is long by many small steps."""
 
 from __future__ import annotations
 
+import resource
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tocsin import templates
 from tocsin.templates import TemplateError, render
 
@@ -91,3 +94,40 @@ def test_time_limit_stops_a_render_made_of_many_small_filters(monkeypatch):
     with pytest.raises(TemplateError, match="longer than 0.3 s"):
         render(source, {"xs": list(range(2000))})
     assert time.monotonic() - started < 1.5
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+RSS_AT_START = peak_rss_mb()
+
+# Every operation that sizes its output, with sizes drawn from 0 to far past the limit.
+SIZED = [
+    "{{{{ 'ab'.ljust({n}) }}}}", "{{{{ 'ab'.center({n}, '-') }}}}", "{{{{ 'ab'.zfill({n}) }}}}",
+    "{{{{ ('a\tb' * {m}).expandtabs({n}) }}}}", "{{{{ ('ab' * {m}).replace('a', 'x' * {k}) }}}}",
+    "{{{{ ('-' * {m}).join('x' * {k}) }}}}", "{{{{ '%0{n}d' % 1 }}}}", "{{{{ '%.{n}f'|format(1.5) }}}}",
+    "{{{{ '%*s' % ({n}, 'x') }}}}", "{{{{ '{{:>{n}}}'.format(1) }}}}", "{{{{ 'ab'|center({n}) }}}}",
+    "{{{{ ('a\\nb' * {m})|indent({k}) }}}}", "{{{{ ('ab ' * {m})|wordwrap(2, wrapstring='x' * {k}) }}}}",
+    "{{{{ ('ab' * {m})|replace('a', 'x' * {k}) }}}}", "{{{{ (['ab'] * {m})|join('x' * {k}) }}}}",
+    "{{{{ [1]|batch({n}, 0)|list|length }}}}", "{{{{ [['x' * {k}] * {m}]|tojson(indent={n}) }}}}",
+    "{{{{ lipsum({m}, max={k}) }}}}", "{{{{ 'x' * {n} }}}}", "{{{{ ['x'] * {n} }}}}",
+    "{{{{ ('x' * {m}) ~ ('y' * {k}) }}}}", "{{{{ ['x' * {k}] * {m} }}}}",
+    "{{{{ 12345|humanize_scientific(precision={n}) }}}}",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(template=st.sampled_from(SIZED), n=st.integers(0, 10**10), m=st.integers(0, 10**7),
+       k=st.integers(0, 10**4))
+def test_any_size_renders_within_the_limits_or_is_refused_at_once(template, n, m, k):
+    source = template.format(n=n, m=m, k=k)
+    started = time.monotonic()
+    try:
+        out = render(source, {})
+    except TemplateError as exc:  # refused before it was built, never after
+        assert "grew past" not in str(exc) and "MemoryError" not in str(exc), (source, str(exc))
+    else:
+        assert len(out) <= templates.MAX_OUTPUT_CHARS
+    assert time.monotonic() - started < 1.5, source
+    assert peak_rss_mb() - RSS_AT_START < 200, source

@@ -310,12 +310,9 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
     """filter name -> size of its output from (value, *args, **kwargs), for every built-in
     filter whose arguments can make its output larger than its input."""
 
-    def text_len(value: Any) -> int:
-        return text_size(value)
-
     def indent(s: Any, width: Any = 4, *_: Any, **__: Any) -> int:
         pad = len(width) if isinstance(width, str) else (width if isinstance(width, int) else 4)
-        return text_len(s) + (as_text(s).count("\n") + 1) * pad
+        return text_size(s) + (as_text(s).count("\n") + 1) * pad
 
     def wordwrap(s: Any, width: Any = 79, break_long_words: Any = True,
                  wrapstring: Any = None, *_: Any, **kw: Any) -> int:
@@ -335,7 +332,7 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
         return _replace_size(as_text(s), str(old), str(new), count if count is not None else -1)
 
     def pieces(value: Any, n: Any = 1, fill_with: Any = None) -> int:
-        return (n if isinstance(n, int) else 0) + text_len(value) // 8
+        return (n if isinstance(n, int) else 0) + text_size(value) // 8
 
     def tojson(value: Any, indent: Any = None) -> int:
         size = text_size(value)
@@ -348,7 +345,7 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
 
     def humanize(value: Any, *args: Any, **kwargs: Any) -> int:
         """Widths and precisions are ints or hide in format strings (`%.1f`, `{:}`)."""
-        size = text_len(value)
+        size = text_size(value)
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int):
                 size += abs(arg)
@@ -359,17 +356,20 @@ def _filter_sizes() -> dict[str, Callable[..., int]]:
     return {
         **{name: humanize for name in HUMANIZE_FILTERS},
         "format": lambda value, *a, **k: printf_size(as_text(value), k or a),
-        "center": lambda value, width=80: max(text_len(value), _width(width)),
+        "center": lambda value, width=80: max(text_size(value), _width(width)),
         "indent": indent, "wordwrap": wordwrap, "join": join, "replace": replace,
         "batch": pieces, "slice": pieces, "tojson": tojson, "sum": sum_,
-        "string": lambda value: text_len(value), "pprint": lambda value: text_len(value),
+        "string": text_size, "pprint": text_size,
     }
+
+
+_FILTER_SIZES = _filter_sizes()
 
 
 def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that checks the deadline, sizes its output first where its arguments can grow
     it, and has its result checked."""
-    sizer = _filter_sizes().get(name)
+    sizer = _FILTER_SIZES.get(name)
     passes = getattr(func, "jinja_pass_arg", None)
 
     @wraps(func)

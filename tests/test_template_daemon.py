@@ -129,8 +129,8 @@ def test_template_bombs_leave_the_daemon_small_and_answering(daemon):
                             for b in [*BOMBS, SLOW]]})
         errors: list[ApiError] = []
         with HealthProbe(daemon.socket) as probe:
-            threads = [threading.Thread(target=lambda b=b: errors.append(_preview(daemon.socket, b)))
-                       for b in BOMBS]
+            threads = [threading.Thread(
+                target=lambda b=b: errors.append(_preview(daemon.socket, b))) for b in BOMBS]
             threads.append(threading.Thread(
                 target=lambda: errors.append(_preview(daemon.socket, SLOW, SLOW_EVENT))))
             started = time.monotonic()
@@ -170,7 +170,8 @@ def test_the_guides_flow_run_notification_renders_as_prefect(daemon):
             "Flow ID: {{ flow_run.flow_id }}\nFlow run ID: {{ flow_run.id }}\n"
             "Flow run URL: {{ flow_run|ui_url }}\nState message: {{ flow_run.state.message }}\n"
             "{{ flow_run.state.type.value }} {{ flow_run.state.type }} "
-            "{{ flow_run.state.timestamp.isoformat() == event.resource['prefect.state-timestamp'] }}")
+            "{{ flow_run.state.timestamp.isoformat() "
+            "== event.resource['prefect.state-timestamp'] }}")
     run, scheduled = scheduled_run(daemon)
     with daemon.client() as c:
         out = c.request("POST", "/templates/render",

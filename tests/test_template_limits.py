@@ -106,9 +106,11 @@ RSS_AT_START = peak_rss_mb()
 SIZED = [
     "{{{{ 'ab'.ljust({n}) }}}}", "{{{{ 'ab'.center({n}, '-') }}}}", "{{{{ 'ab'.zfill({n}) }}}}",
     "{{{{ ('a\tb' * {m}).expandtabs({n}) }}}}", "{{{{ ('ab' * {m}).replace('a', 'x' * {k}) }}}}",
-    "{{{{ ('-' * {m}).join('x' * {k}) }}}}", "{{{{ '%0{n}d' % 1 }}}}", "{{{{ '%.{n}f'|format(1.5) }}}}",
+    "{{{{ ('-' * {m}).join('x' * {k}) }}}}", "{{{{ '%0{n}d' % 1 }}}}",
+    "{{{{ '%.{n}f'|format(1.5) }}}}",
     "{{{{ '%*s' % ({n}, 'x') }}}}", "{{{{ '{{:>{n}}}'.format(1) }}}}", "{{{{ 'ab'|center({n}) }}}}",
-    "{{{{ ('a\\nb' * {m})|indent({k}) }}}}", "{{{{ ('ab ' * {m})|wordwrap(2, wrapstring='x' * {k}) }}}}",
+    "{{{{ ('a\\nb' * {m})|indent({k}) }}}}",
+    "{{{{ ('ab ' * {m})|wordwrap(2, wrapstring='x' * {k}) }}}}",
     "{{{{ ('ab' * {m})|replace('a', 'x' * {k}) }}}}", "{{{{ (['ab'] * {m})|join('x' * {k}) }}}}",
     "{{{{ [1]|batch({n}, 0)|list|length }}}}", "{{{{ [['x' * {k}] * {m}]|tojson(indent={n}) }}}}",
     "{{{{ lipsum({m}, max={k}) }}}}", "{{{{ 'x' * {n} }}}}", "{{{{ ['x'] * {n} }}}}",

@@ -139,7 +139,8 @@ def test_replay_prints_parameters_and_job_variables_as_prefect_renders_them(tmp_
                      "deployment_id": "6f1c2a0e-3b7d-4c55-9a51-7d1e0c2b9f11",
                      "parameters": {"who": "{{ event.resource.id }}"},
                      "job_variables": {"env": {"WHO": "{{ event.resource.id }}"}}}]})
-    code, lines, err = run(tmp_path, capsys, automation, [ev("order.created", "00:00:00", "order.1")])
+    code, lines, err = run(tmp_path, capsys, automation,
+                           [ev("order.created", "00:00:00", "order.1")])
     assert code == 0, err
     first, second = lines[0]["actions"]
     assert (first["parameters"], first["job_variables"]) == ({}, {})
@@ -193,8 +194,10 @@ def test_replay_of_a_negated_expect_with_a_match_fires_once(tmp_path, capsys):
 
 def test_template_render_cli_renders_as_prefect(tmp_path):
     template = tmp_path / "t.j2"
-    template.write_text("{{ event.payload | tojson }}\n{{ event.payload.size | humanize_naturalsize }}\n"
-                        "{% for label, value in event.resource %}{{ label }}={{ value }}\n{% endfor %}")
+    template.write_text("{{ event.payload | tojson }}\n"
+                        "{{ event.payload.size | humanize_naturalsize }}\n"
+                        "{% for label, value in event.resource %}{{ label }}={{ value }}\n"
+                        "{% endfor %}")
     event = tmp_path / "e.json"
     event.write_text(json.dumps(EVENT))
     done = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "template", "render",

@@ -231,7 +231,8 @@ def _replace_size(s: str | bytes, old: Any = "", new: Any = "", count: int = -1,
 
 def _expandtabs_size(s: str | bytes, tabsize: Any = 8, *_: Any) -> int:
     tab = "\t" if isinstance(s, str) else b"\t"
-    return len(s) + s.count(tab) * (tabsize if isinstance(tabsize, int) else 8)  # type: ignore[arg-type]
+    tabs = s.count(tab)  # type: ignore[arg-type]
+    return len(s) + tabs * (tabsize if isinstance(tabsize, int) else 8)
 
 
 def _translate_size(s: str | bytes, table: Any = None, *_: Any) -> int:
@@ -273,7 +274,8 @@ def before_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
 def before_binop(operator: str, left: Any, right: Any) -> None:
     """`*`, `+`, `%` and `**` sized before Python builds their result."""
     if operator == "**" and isinstance(left, int) and isinstance(right, int):
-        if right > 0 and abs(left) > 1 and right * max(abs(left).bit_length() - 1, 1) > MAX_INT_BITS:
+        bits = right * max(abs(left).bit_length() - 1, 1)
+        if right > 0 and abs(left) > 1 and bits > MAX_INT_BITS:
             raise RenderLimit(f"a number would grow past {MAX_INT_BITS} bits")
     elif operator == "*":
         seq, count = (left, right) if isinstance(right, int) else (right, left)

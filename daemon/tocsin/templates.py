@@ -4,10 +4,11 @@ Actions (notifications, webhook bodies, run-deployment parameters), incoming web
 regex log sources all share it, so a template behaves the same wherever it is written, and
 the dashboard's preview shows exactly what an action would produce. As in Prefect: Jinja's
 immutable sandbox, undefined values chain to "", no template loading, `range` capped, at most
-10 `for` loops nested at most 2 deep. Beyond Prefect, a render has a time limit and an output
-limit: every loop step, attribute lookup, call and arithmetic operator checks the deadline,
-and no string, list or number grows past the output limit, so a hostile template fails with
-a message instead of hanging or eating memory.
+10 `for` loops nested at most 2 deep, Prefect's `tojson` and the `humanize_*` filters. Beyond
+Prefect, a render has a time limit and an output limit (`template_limits`): every step checks
+the deadline, and whatever would grow past the output limit is refused before it is built, so
+a hostile template fails with a message instead of hanging or eating memory. In the daemon,
+renders run on one thread of their own (`off_loop`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEscapeFormatter, SandboxedFormatter
+from jinja2.sandbox import (ImmutableSandboxedEnvironment, SandboxedEscapeFormatter,
+                            SandboxedFormatter)
 from jinja2.utils import htmlsafe_json_dumps
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup

@@ -245,3 +245,12 @@ def test_ui_url_of_each_prefect_object(name, data, path, command):
             f"http://dash.local/events?resource=prefect.{name.replace('_', '-')}.{data['id']}")
     finally:
         templates.configure(None)
+
+
+def test_humanize_time_filters_on_event_times():
+    event = event_from_dict({**EVENT, "occurred": (datetime.now(UTC) - timedelta(minutes=3))
+                             .isoformat()})
+    ctx = template_context(None, None, event)
+    assert render("{{ event.occurred | humanize_naturaltime }}, "
+                  "{{ event.occurred | humanize_naturalday }}", ctx) in (
+        "3 minutes ago, today", "3 minutes ago, yesterday")  # the test may straddle midnight

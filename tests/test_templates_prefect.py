@@ -254,3 +254,26 @@ def test_humanize_time_filters_on_event_times():
     assert render("{{ event.occurred | humanize_naturaltime }}, "
                   "{{ event.occurred | humanize_naturalday }}", ctx) in (
         "3 minutes ago, today", "3 minutes ago, yesterday")  # the test may straddle midnight
+
+
+PARITY_BODY = ("{{ event.payload | tojson }}|{{ event.resource | tojson }}|"
+               "{{ automation.trigger.within }}|{{ event.payload.size | humanize_naturalsize }}|"
+               "{% for label, value in event.resource %}{{ label }}={{ value }};{% endfor %}")
+PARITY_OUT = ('{"a": "\\u003cx\\u003e\\u0026\\u0027", "b": 1, "n": 3, "size": 30000000}|'
+              '{"prefect.resource.id": "order.7", '
+              '"prefect.resource.name": "\\u003cSeven\\u003e \\u0026 \\u0027co\\u0027"}|'
+              "0:01:30|30.0 MB|prefect.resource.id=order.7;prefect.resource.name=<Seven> & 'co';")
+
+
+def test_action_renderer_and_replay_render_as_prefect(tmp_path, capsys):
+    automation = {"name": "notify", "trigger": {"type": "event", "expect": ["order.created"],
+                                                "match": {"prefect.resource.id": "order.*"},
+                                                "within": 90},
+                  "actions": [{"type": "send-notification", "block": "ops",
+                               "subject": "{{ event.resource.id }}", "body": PARITY_BODY}]}
+    out = preview(parse_action(automation["actions"][0]), context(automation))
+    assert (out["subject"], out["body"]) == ("order.7", PARITY_OUT)
+    code, lines, err = run(tmp_path, capsys, json.dumps(automation), [EVENT])
+    assert code == 0, err
+    assert lines[0]["actions"] == [{"type": "send-notification", "block": "ops",
+                                    "subject": "order.7", "body": PARITY_OUT}]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tocsin import templates
-from tocsin.templates import TemplateError, render
+from tocsin.templates import TemplateError, referenced_names, render, validate_template
 
 BIG = ["x" * 999_999] * 999_999  # 8 MB of references; 10**12 characters as text
 
@@ -133,3 +133,28 @@ def test_any_size_renders_within_the_limits_or_is_refused_at_once(template, n, m
         assert len(out) <= templates.MAX_OUTPUT_CHARS
     assert time.monotonic() - started < 1.5, source
     assert peak_rss_mb() - RSS_AT_START < 200, source
+
+
+@pytest.mark.parametrize("source", [
+    "{{ 'x'" + "|trim" * 4000 + " }}",
+    "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
+])
+def test_a_template_nested_too_deeply_is_refused_with_a_message(source):
+    """It raised RecursionError from Jinja's parser or code generator: a 500, not a 422."""
+    with pytest.raises(TemplateError, match="nests expressions, filters or blocks too deeply"):
+        validate_template(source)
+    with pytest.raises(TemplateError, match="too deeply"):
+        render(source, {})
+    assert referenced_names(source) == frozenset()
+
+
+def test_filters_of_constants_run_at_render_time_not_when_compiled():
+    """Jinja folds `'x'|center(999999)` while compiling, on the thread that saves the
+    automation (the event loop) and outside the render's deadline: 150 of them took that
+    thread for seconds. Filters now refuse to run outside a render, so nothing is folded."""
+    source = "{{ 'x'|center(999999)|length }}" * 150
+    started = time.monotonic()
+    validate_template(source)
+    assert time.monotonic() - started < 0.5
+    with pytest.raises(TemplateError, match="built more than"):
+        render(source, {})

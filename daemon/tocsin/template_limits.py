@@ -370,12 +370,16 @@ _FILTER_SIZES = _filter_sizes()
 
 def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """A filter that checks the deadline, sizes its output first where its arguments can grow
-    it, and has its result checked."""
+    it, and has its result checked. It runs only inside a render: Jinja folds filters of
+    constants when it compiles, on the caller's thread (the event loop, when an automation is
+    saved) and outside any deadline, and refusing there makes it leave them to the render."""
     sizer = _FILTER_SIZES.get(name)
     passes = getattr(func, "jinja_pass_arg", None)
 
     @wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        if getattr(_state, "end", None) is None:
+            raise RenderLimit("template filters run only while a template renders")
         check_time()
         if sizer is not None:
             rest = args[1:] if passes is not None else args  # drop context/env/eval_ctx

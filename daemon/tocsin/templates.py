@@ -41,6 +41,9 @@ MAX_LOOP_DEPTH = 2
 MAX_OUTPUT_CHARS = limits.MAX_OUTPUT_CHARS
 MAX_RENDER_SECONDS = limits.MAX_RENDER_SECONDS
 
+_TOO_DEEP = ("the template nests expressions, filters or blocks too deeply to compile; "
+             "split it into steps with {% set %}")
+
 _ITER_GUARD = "__tocsin_guarded_iter"
 _CONCAT = "__tocsin_concat"
 
@@ -110,8 +113,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
         """Route every `for` loop's iterable and every `~` through tocsin's checks."""
-        tree = super()._parse(source, name, filename)
-        return _Guard().visit(tree)
+        try:
+            return _Guard().visit(super()._parse(source, name, filename))
+        except RecursionError:
+            raise jinja2.TemplateSyntaxError(_TOO_DEEP, 1) from None
 
 
 class _Guard(NodeTransformer):
@@ -243,6 +248,8 @@ def compile_template(source: str) -> jinja2.Template:
         return environment().from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(exc.message or str(exc), exc.lineno, source) from None
+    except RecursionError:  # Jinja's code generator recurses into each nested expression
+        raise TemplateError(_TOO_DEEP, 1, source) from None
 
 
 def validate_template(source: str) -> None:

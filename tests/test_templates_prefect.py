@@ -277,3 +277,36 @@ def test_action_renderer_and_replay_render_as_prefect(tmp_path, capsys):
     assert code == 0, err
     assert lines[0]["actions"] == [{"type": "send-notification", "block": "ops",
                                     "subject": "order.7", "body": PARITY_OUT}]
+
+
+GUIDE_CUSTOM_NOTIFICATION = """Automation: {{ automation.name }}
+Description: {{ automation.description }}
+
+Event: {{ event.id }}
+Resource:
+{% for label, value in event.resource %}
+{{ label }}: {{ value }}
+{% endfor %}
+Related Resources:
+{% for related in event.related %}
+    Role: {{ related.role }}
+    {% for label, value in related %}
+    {{ label }}: {{ value }}
+    {% endfor %}
+{% endfor %}"""
+
+
+def test_the_guides_custom_event_notification_lists_labels():
+    """Prefect's guide (and its UI's default body for custom triggers), verbatim: it failed
+    with "too many values to unpack" (issue 15)."""
+    automation = {"name": "woodchonk", "description": "chonky",
+                  "trigger": {"type": "event", "expect": ["order.created"],
+                              "match": {"prefect.resource.id": "order.*"}},
+                  "actions": [{"type": "do-nothing"}]}
+    assert render(GUIDE_CUSTOM_NOTIFICATION, context(automation)) == (
+        "Automation: woodchonk\nDescription: chonky\n\n"
+        "Event: 0190f3a0-0000-7000-8000-000000000001\nResource:\n\n"
+        "prefect.resource.id: order.7\n\nprefect.resource.name: <Seven> & 'co'\n\n"
+        "Related Resources:\n\n    Role: tag\n    \n"
+        "    prefect.resource.id: prefect.tag.vip\n    \n"
+        "    prefect.resource.role: tag\n    \n")

@@ -224,3 +224,22 @@ def test_run_deployment_runs_with_rendered_parameters_and_job_variables(daemon):
     run = wait_for(first_run)
     assert run["parameters"] == dep["parameters"]  # null parameters: the deployment's own
     assert run["job_variables"]["env"] == {"ORDER": "order.42"}
+
+
+def test_a_webhook_request_that_makes_its_template_slow_does_not_stall_the_daemon(
+        make_daemon, tmp_path):
+    """The template is the owner's, the body an outsider's: a body that makes the template
+    loop for the whole 2 s limit renders beside the event loop, not on it."""
+    from test_webhooks import create, post
+
+    config = tmp_path / "tocsin.toml"
+    config.write_text('[webhooks]\nenabled = true\nhost = "127.0.0.1"\nport = 0\n')
+    d = make_daemon(config=config).start()
+    url = create(d, "slow", '{"event": "hook", "resource": {"prefect.resource.id": "h"}}'
+                 "{% for i in body.xs %}{% for j in body.xs %}{% if (i + j)|abs < 0 %}x"
+                 "{% endif %}{% endfor %}{% endfor %}", tmp_path)
+    with HealthProbe(d.socket) as probe:
+        time.sleep(0.2)
+        status, answer = post(url, json.dumps({"xs": list(range(5000))}).encode())
+    assert status == 400 and "longer than 2 s" in answer["detail"]
+    assert probe.worst < 0.5, probe.worst

@@ -113,6 +113,7 @@ class RunDeployment(DeploymentAction, tag="run-deployment"):
         except ValueError as exc:
             out.append(("schedule_after", str(exc)))
         out.extend(_parameter_problems(self.parameters or {}, "parameters"))
+        out.extend(_parameter_problems(self.job_variables or {}, "job_variables"))
         return out
 
     @property

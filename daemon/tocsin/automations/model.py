@@ -20,7 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from ..errors import InvalidInput
-from ..events.matching import normalize_related
+from ..events.matching import compile_name_patterns, normalize_related
 
 Path = tuple[str | int, ...]
 
@@ -489,6 +489,11 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
                        "sees every event including this automation's own "
                        "prefect.automation.* events and would fire on itself; name the events "
                        "in `expect` or narrow `match`")
+        elif isinstance(t, EventTrigger) and _sees_own_events(t):
+            errors.add(path + ("expect",), f"with an empty `match`, `expect` {t.expect} admits "
+                       "this automation's own prefect.automation.triggered and .resolved events "
+                       "(a negated or glob pattern matches them), so it would fire on itself; "
+                       "name the events it should count in `expect`, or narrow `match`")
     root = automation.trigger
     if not (automation.enabled and isinstance(root, EventTrigger)
             and root.posture == "Reactive" and _watches_flow_run_start(root.expect)):
@@ -503,6 +508,19 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
             errors.add(("actions", i), "this run-deployment action would start a flow run that "
                        "triggers this automation again (an infinite loop); narrow the trigger's "
                        "`match` / `match_related` or select a different deployment")
+
+
+#: What an automation emits when it changes state (see automations/emitted.py).
+_OWN_EVENTS = ("prefect.automation.triggered", "prefect.automation.resolved")
+
+
+def _sees_own_events(trigger: EventTrigger) -> bool:
+    """A trigger with no `match` whose `expect` admits the automation's own state-change
+    events through a negated or glob pattern (`["!x"]`, `["*"]`), not by naming them."""
+    if trigger.match or any(p.startswith("prefect.automation.") for p in trigger.expect):
+        return False
+    admits = compile_name_patterns(trigger.expect)
+    return any(admits(name) for name in _OWN_EVENTS)
 
 
 def _trigger_paths(trigger: Trigger, path: Path) -> list[tuple[Path, Trigger]]:

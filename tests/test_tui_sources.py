@@ -65,7 +65,7 @@ async def test_sources_show_a_watched_files_counters_the_spool_and_a_called_webh
         head, _, tail = row("webhook")[-1].partition("…")  # the URL, maybe cut in the middle
         assert row("webhook")[0] == "deploys" and hook["url"].startswith(head)
         assert hook["url"].endswith(tail) and len(tail) >= 8
-        assert "listener http://127.0.0.1" in str(
+        assert "webhook listener: listening on 127.0.0.1:" in str(
             app.screen.query_one("#list-status", Static).render())
         # More lines: the counters move on.
         with watched.watched_log.open("a") as f:

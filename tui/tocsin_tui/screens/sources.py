@@ -61,7 +61,7 @@ class SourcesScreen(TableScreen):
             return None
         parts = health.get("components", {})
         watch = parts.get("watch") or {}
-        self.listener = (parts.get("webhooks") or {}).get("listening", "off")
+        self.listener = (parts.get("webhooks") or {}).get("listener", "off")
         hooks = await self.app.api("GET", "/webhooks", quiet=True) or []
         last = await asyncio.gather(*(self.last_call(h["id"]) for h in hooks))
         total_lag = sum(c.get("lag_bytes", 0) for c in watch.values())
@@ -76,7 +76,7 @@ class SourcesScreen(TableScreen):
             self.items[f"hook:{hook['id']}"] = hook
             rows.append((f"hook:{hook['id']}", (
                 hook["name"], "webhook", "", "", "", "", short_time(when),
-                hook.get("url") or "the webhook listener is off")))
+                hook.get("url") or f"no URL: webhook listener {self.listener}")))
         return rows
 
     async def last_call(self, hook_id: str) -> str | None:
@@ -88,4 +88,4 @@ class SourcesScreen(TableScreen):
         return events[0].get("occurred") if events else None
 
     def summary(self) -> str:
-        return super().summary() + f" · webhook listener {self.listener}"
+        return super().summary() + f" · webhook listener: {self.listener}"

@@ -108,18 +108,23 @@ class WebhooksConfig(Table):
 class WatchConfig(Table):
     """`[[watch]]`: a file or glob of event-log files to tail."""
 
-    path: Annotated[str, doc("A file or a glob; relative to the config file.")]
-    format: Annotated[Literal["jsonl", "regex"], doc("One event a line as JSON, or text "
-                                                     "lines read with `pattern`.")] = "jsonl"
-    start: Annotated[Literal["beginning", "end"], doc("Where to start in a file seen for the "
-                                                      "first time.")] = "end"
+    path: Annotated[str, doc("A file or a glob (`**` allowed); relative to the config file.")]
+    format: Annotated[Literal["jsonl", "regex"], doc(
+        "`jsonl`: each line an event in Prefect's shape, `id`/`occurred` filled in when "
+        "missing; `regex`: `pattern` picks lines and `template` renders the event's JSON.")
+    ] = "jsonl"
+    start: Annotated[Literal["beginning", "end"], doc(
+        "Where to start in files present the first time the source runs; files found later "
+        "are always read from their start.")] = "end"
     pattern: Annotated[str | None, doc("`regex` only: a regex with named groups.")] = None
-    template: Annotated[str | None, doc("`regex` only: a Jinja template of the event JSON, "
-                                        "rendered with the groups.")] = None
+    template: Annotated[str | None, doc(
+        "`regex` only: Jinja (the shared sandbox; context: the groups, `groups`, `line`, "
+        "`path`, `lineno`) rendering the event's JSON.")] = None
     name: Annotated[str | None, doc("Names the source in `tocsin status` and its checkpoints "
                                     "(default: `path`).")] = None
-    exclude: Annotated[list[str], doc("Globs of paths under `path` not to read (rotated "
-                                      "copies, for instance).")] = msgspec.field(default_factory=list)
+    exclude: Annotated[list[str], doc("Globs of paths not to read, such as rotated copies (a "
+                                      "bare pattern matches the file name).")
+                       ] = msgspec.field(default_factory=list)
     max_line_bytes: Annotated[int, doc("Longer lines are skipped and recorded as "
                                        "`tocsin.source.line-rejected`.", ge=64)] = 1024 * 1024
     ignore_older: Annotated[Duration | None, doc("Files not modified for this long are left "
@@ -128,8 +133,8 @@ class WatchConfig(Table):
                                          "its last byte.")] = Duration(5)
     follow_symlinks: Annotated[bool, doc("Follow symlinks below the watched folder wherever "
                                          "they point and whoever owns them (by default only to "
-                                         "files inside the tree owned by this user or root).")
-                               ] = False
+                                         "files inside the tree owned by this user or root; "
+                                         "see below).")] = False
 
 
 def _check_regex_source(i: int, w: WatchConfig) -> None:
@@ -147,7 +152,7 @@ def _check_regex_source(i: int, w: WatchConfig) -> None:
 
 
 class Config(Table):
-    """The top level of the file."""
+    """The top level: settings outside any table."""
 
     socket: Annotated[str | None, doc("The daemon's socket (default: $XDG_RUNTIME_DIR/tocsin/"
                                       "tocsin.sock, else in the home).")] = None

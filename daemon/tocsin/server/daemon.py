@@ -11,8 +11,8 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web

@@ -1,7 +1,7 @@
-"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate`, and `replay`.
+"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate | schema`.
 
-Everything but `validate` talks to the daemon; `validate` reads files only, so it works in CI
-and editors with no daemon running.
+Everything but `validate` and `schema` talks to the daemon; those two read files only, so
+they work in CI and editors with no daemon running.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("validate", help="check files without a daemon; print them as stored")
     c.add_argument("files", nargs="+", metavar="FILE|DIR")
     c.set_defaults(func=validate)
+    c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
+    c.set_defaults(func=schema)
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -88,6 +90,13 @@ class _Reported(InvalidInput):
 def validate(args: argparse.Namespace) -> int:
     automations = load_all(args.files)
     print(json.dumps([a.to_dict() for a in automations], indent=2, default=str))
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    from ..automations.schema import automation_schema
+
+    print(json.dumps(automation_schema(), indent=2))
     return 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ..config import parse_duration
+from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..events.model import error_path
 from ..templates import TemplateError, is_template, validate_template

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -30,35 +29,12 @@ from .render import render_fields
 from .targets import ActionFailed, resolve_targets, target_resources
 
 if TYPE_CHECKING:
+    from ..config import ActionsConfig
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.actions")
 
 RECENTLY_FINISHED = 10_000
-
-
-class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The `[actions]` config table."""
-
-    concurrency: int = 64
-    max_attempts: int = 6
-    retry_base_s: float = 0.5
-    retry_max_s: float = 60.0
-    webhook_timeout_s: float = 10.0
-    notification_timeout_s: float = 30.0
-    scan_interval_s: float = 5.0
-    #: how long finished rows stay in the outbox (for `GET /actions`)
-    keep_done_s: float = 7 * 86400
-    #: the dashboard's base URL for `ui_url` (none: the filter renders a `tocsin` command)
-    ui_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("[actions] concurrency and max_attempts must be at least 1")
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential with jitter: about base·2^(n-1), capped, scaled by 0.5–1.0."""
-        return min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -71,7 +47,7 @@ class Outcome(msgspec.Struct, kw_only=True):
 
 
 class Worker:
-    def __init__(self, daemon: Daemon, settings: WorkerSettings) -> None:
+    def __init__(self, daemon: Daemon, settings: ActionsConfig) -> None:
         self.daemon = daemon
         self.settings = settings
         self._queue: asyncio.Queue[Job] = asyncio.Queue()

@@ -12,13 +12,13 @@ slots in as one more struct and one more branch in `_parse_trigger`.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 
+from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..events.matching import compile_name_patterns, normalize_related
 
@@ -138,31 +138,11 @@ class Errors:
 
 
 # -- durations ---------------------------------------------------------------------------------
-_ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-                  r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
 def parse_within(value: Any) -> float:
-    """Seconds (a number or numeric text) or an ISO-8601 duration (`PT30M`, `P1D`)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number of seconds or an ISO-8601 duration, not a boolean")  # noqa: TRY004 (validation)
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            m = _ISO.match(text.upper())
-            if not m or text.upper() in ("P", "PT") or text.upper().endswith("T"):
-                raise ValueError(f"{value!r} is not a duration; use seconds (600) or ISO-8601 "
-                                 "(PT10M)") from None
-            w, d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-            seconds = w * 604800 + d * 86400 + h * 3600 + mi * 60 + s
-    elif value is None:
-        raise ValueError("should be a valid timedelta (seconds or ISO-8601), not null")
-    else:
-        raise ValueError("must be a number of seconds or an ISO-8601 duration")
+    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative."""
+    if value is None:
+        raise ValueError("should be a valid timedelta (seconds or ISO 8601), not null")
+    seconds = parse_duration(value, units=False).total_seconds()
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds

@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -83,7 +84,7 @@ class Daemon:
                  lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta)
+        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention))
         self.bus = EventBus()
         self.components = build_components() if components is None else components
         self.started = time.time()
@@ -194,7 +195,7 @@ class Daemon:
             log.error("reload refused, keeping the running config: %s", exc)
             return
         self.config = new
-        self.store.retention = new.retention_delta
+        self.store.retention = timedelta(seconds=new.retention)
         logging.getLogger().setLevel(new.log_level.upper())
         for c in self.components:
             await c.reload(new)
@@ -243,7 +244,7 @@ class Daemon:
                     log.info("pruned %d events older than %s", removed, self.store.retention)
             except Exception:
                 log.exception("pruning failed; will try again")
-            await asyncio.sleep(self.config.prune_every.total_seconds())
+            await asyncio.sleep(self.config.prune_interval)
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: say so in the home lock at once (a daemon started meanwhile waits

@@ -30,11 +30,14 @@ from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from ..events.model import Event, uuid7
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .metrics import MetricEvaluator, MetricState
 from .model import Automation, MetricTrigger
+from .nearmiss import NearMisses
 from .state import (
     DEFAULT_IDLE_TTL,
     HELD_TTL,
@@ -88,6 +91,22 @@ class Engine:
         self._out: list[Firing] = []
         #: metric triggers by automation id (decision 8; see metrics.py)
         self.metrics: dict[str, MetricEvaluator] = {}
+        #: recent near-misses per automation (None: not recorded; see nearmiss.py)
+        self.near_misses: NearMisses | None = None
+
+    def record_near_misses(self, size: int) -> None:
+        """Keep the last `size` near-misses per automation (0: record none, forget them)."""
+        if size <= 0:
+            self.near_misses = None
+            return
+        if self.near_misses is not None:
+            self.near_misses.size = size
+            return
+        self.near_misses = NearMisses(size)
+        for compiled in self.automations.values():
+            if compiled.automation.enabled:
+                for leaf in compiled.leaves:
+                    self.near_misses.add(leaf)
 
     # -- automations -------------------------------------------------------------------------
     def load(self, automation: Automation, now: float) -> None:
@@ -113,6 +132,8 @@ class Engine:
             self._forget_state(compiled.trigger_ids)
         if self.metrics.pop(automation_id, None) is not None:
             self.dirty.add(("metric", automation_id))
+        if self.near_misses is not None:
+            self.near_misses.forget(automation_id)
 
     def set_enabled(self, automation_id: str, enabled: bool, now: float) -> None:
         """Pause keeps window state; resume drops windows that ended meanwhile (they were not
@@ -137,12 +158,16 @@ class Engine:
             self._check_metric(compiled.automation.id, now)
         for leaf in compiled.leaves:
             self.index.add(leaf)
+            if self.near_misses is not None:
+                self.near_misses.add(leaf)
             if leaf.tumbling and (leaf.id, ()) not in self.buckets:
                 self._open(leaf, (), now, now + leaf.within, 0, None, now)
 
     def _unindex(self, compiled: Compiled) -> None:
         for leaf in compiled.leaves:
             self.index.remove(leaf)
+            if self.near_misses is not None:
+                self.near_misses.remove(leaf)
 
     def _forget_state(self, trigger_ids: set[str]) -> None:
         for store, kind in ((self.buckets, "bucket"), (self.held, "held"),
@@ -154,6 +179,28 @@ class Engine:
             self.leaves.pop(tid, None)
             if self.slots.pop(tid, None) is not None:
                 self.dirty.add(("slots", tid))
+
+    def scratch(self, automation_id: str) -> Engine:
+        """A copy holding one automation and its state at this engine's time: `explain`
+        tries an event on it with the engine's own code, leaving this engine untouched."""
+        compiled = self.automations[automation_id]
+        ids = compiled.trigger_ids
+        copy = Engine(idle_ttl=self.idle_ttl, max_firings_per_minute=None)
+        copy.now = self.now
+        for bkey, bucket in self.buckets.items():
+            if bkey[0] in ids:
+                copy.restore_bucket(msgspec.structs.replace(bucket))
+        copy.slots = {tid: dict(slots) for tid, slots in self.slots.items() if tid in ids}
+        copy.held = {k: list(h) for k, h in self.held.items() if k[0] in ids}
+        copy.open_firings = {k: o for k, o in self.open_firings.items() if k[0] in ids}
+        copy.load(compiled.automation, self.now)
+        copy.take_dirty()
+        return copy
+
+    def trial(self, event: Event) -> list[Firing]:
+        """Evaluate one event now, as if it had just arrived (on a `scratch` copy)."""
+        self._handle(event, 0)
+        return self._take()
 
     def enabled(self, automation_id: str) -> bool:
         compiled = self.automations.get(automation_id)
@@ -295,6 +342,9 @@ class Engine:
     def _evaluate(self, event: Event) -> None:
         if self.metrics:
             self._metric_event(event)
+        near = self.near_misses
+        if near is not None:
+            near.observe(event, self.now)
         candidates = self.index.candidates(event.event, event.resource["prefect.resource.id"])
         if not candidates:
             return
@@ -302,6 +352,8 @@ class Engine:
         for leaf in candidates:
             if leaf.covers(event):
                 self._on_event(leaf, event, occurred)
+            elif near is not None and leaf.name_patterns is not None:
+                near.record(leaf, event, self.now, "match")
 
     def _on_event(self, leaf: Leaf, event: Event, occurred: float) -> None:
         name = event.event

@@ -344,7 +344,9 @@ class Engine:
             self._metric_event(event)
         near = self.near_misses
         if near is not None:
-            near.observe(event, self.now)
+            found = near.cache.get(event.event)
+            if found is None or found:
+                near.observe(event, found, self.now)
         candidates = self.index.candidates(event.event, event.resource["prefect.resource.id"])
         if not candidates:
             return

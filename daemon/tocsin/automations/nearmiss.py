@@ -32,6 +32,10 @@ DEFAULT_SIZE = 20
 NAME_CACHE_MAX = 50_000
 
 
+#: (triggers a name is near, exact-id triggers expecting the name), or () for neither
+Found = tuple[tuple["Leaf", ...], tuple["Leaf", ...]] | tuple[()]
+
+
 class NearMiss(msgspec.Struct, kw_only=True):
     at: float
     event: Event
@@ -51,8 +55,8 @@ class NearMisses:
         #: a one-character deletion (or none) of a squashed exact name -> triggers expecting it
         self._deletions: dict[str, set[Leaf]] = {}
         self._exact_names: dict[str, int] = {}
-        #: event name -> (triggers its name is near, exact-id triggers expecting the name)
-        self._cache: dict[str, tuple[tuple[Leaf, ...], tuple[Leaf, ...]]] = {}
+        #: event name -> what `_near` found for it
+        self.cache: dict[str, Found] = {}
 
     # -- following the engine's index ----------------------------------------------------------
     def add(self, leaf: Leaf) -> None:
@@ -62,7 +66,7 @@ class NearMisses:
                 self._by_name.setdefault(name, []).append(leaf)
             for variant in _deletions(squash(name)):
                 self._deletions.setdefault(variant, set()).add(leaf)
-        self._cache.clear()
+        self.cache.clear()
 
     def remove(self, leaf: Leaf) -> None:
         for name in _exact_names(leaf):
@@ -75,19 +79,22 @@ class NearMisses:
                 self._by_name[name].remove(leaf)
             for variant in _deletions(squash(name)):
                 self._deletions.get(variant, set()).discard(leaf)
-        self._cache.clear()
+        self.cache.clear()
 
     def forget(self, automation_id: str) -> None:
         self.rings.pop(automation_id, None)
 
     # -- the hot path ------------------------------------------------------------------------------
-    def observe(self, event: Event, at: float) -> None:
-        """Record the near-misses the side index finds (the engine records the others)."""
-        name = event.event
-        found = self._cache.get(name)
+    def observe(self, event: Event, found: Found | None, at: float) -> None:
+        """Record the near-misses the side index finds (the engine records the others).
+
+        The engine looks `found` up in `cache` itself and calls this only for names not
+        seen yet (None) or with something near: most events cost it one dict lookup."""
         if found is None:
-            found = self._near(name)
-        near, by_id = found
+            found = self._near(event.event)
+            if not found:
+                return
+        near, by_id = found  # type: ignore[misc]
         if by_id:
             rid = event.resource["prefect.resource.id"]
             for leaf in by_id:
@@ -103,17 +110,21 @@ class NearMisses:
             ring = self.rings[leaf.automation_id] = deque(maxlen=self.size)
         ring.append(NearMiss(at=at, event=event, trigger_id=leaf.id, failed=failed))
 
-    def _near(self, name: str) -> tuple[tuple[Leaf, ...], tuple[Leaf, ...]]:
+    def _near(self, name: str) -> Found:
         near: set[Leaf] = set()
         if name not in self._exact_names:
+            get = self._deletions.get
             for variant in _deletions(squash(name)):
-                near |= self._deletions.get(variant, set())
+                leaves = get(variant)
+                if leaves:
+                    near.update(leaves)
         close = tuple(leaf for leaf in near if not leaf.names(name)
                       and any(nearest(name, p) for p in _exact_names(leaf)))
-        found = (close, tuple(self._by_name.get(name, ())))
-        if len(self._cache) >= NAME_CACHE_MAX:
-            self._cache.clear()
-        self._cache[name] = found
+        by_id = tuple(self._by_name.get(name, ()))
+        found: Found = (close, by_id) if close or by_id else ()
+        if len(self.cache) >= NAME_CACHE_MAX:
+            self.cache.clear()
+        self.cache[name] = found
         return found
 
 
@@ -124,4 +135,6 @@ def _exact_names(leaf: Leaf) -> list[str]:
 def _deletions(word: str) -> list[str]:
     """The word and every way of deleting one character: two words one edit apart share one
     (a substitution leaves the same word once its character is deleted from both)."""
-    return [word, *(word[:i] + word[i + 1:] for i in range(len(word)))]
+    variants = [word[:i] + word[i + 1:] for i in range(len(word))]
+    variants.append(word)
+    return variants

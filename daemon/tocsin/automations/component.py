@@ -27,6 +27,7 @@ from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
 from .firing import Firing
 from .model import Automation
+from .nearmiss import DEFAULT_SIZE as DEFAULT_NEAR_MISSES
 from .state import DEFAULT_IDLE_TTL
 
 if TYPE_CHECKING:
@@ -64,9 +65,9 @@ class EngineComponent(Component):
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
-        from .api import routes
+        from . import api, explain_api
 
-        return routes()
+        return explain_api.routes() + api.routes()
 
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -96,9 +97,10 @@ class EngineComponent(Component):
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        idle_ttl, limit = _settings(config)
+        idle_ttl, limit, near_misses = _settings(config)
         self.engine.idle_ttl = idle_ttl
         self.engine.max_firings_per_minute = limit or None
+        self.engine.record_near_misses(near_misses)
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
@@ -307,19 +309,22 @@ async def _nothing() -> None:
     """The write of a round that changed nothing."""
 
 
-def _settings(config: Config) -> tuple[float, int]:
-    """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the loop
-    guard; 0 turns it off); ConfigError when either is wrong."""
+def _settings(config: Config) -> tuple[float, int, int]:
+    """`[engine] idle_ttl` (a duration, default 7d), `max_firings_per_minute` (the loop
+    guard; 0 turns it off) and `near_misses` (the ring kept per automation, default 20; 0
+    records none); ConfigError when one is wrong."""
     from ..config import parse_duration
 
     settings = config.engine
     try:
         idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
         limit = int(settings.get("max_firings_per_minute", 300))
+        near_misses = int(settings.get("near_misses", DEFAULT_NEAR_MISSES))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
-                          "max_firings_per_minute a whole number, 0 for no limit)") from None
-    if idle_ttl <= 0 or limit < 0:
-        raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
-                          "0 or more")
-    return idle_ttl, limit
+                          "max_firings_per_minute and near_misses whole numbers, 0 for none)"
+                          ) from None
+    if idle_ttl <= 0 or limit < 0 or near_misses < 0:
+        raise ConfigError("[engine]: idle_ttl must be positive, max_firings_per_minute and "
+                          "near_misses 0 or more")
+    return idle_ttl, limit, near_misses

@@ -411,7 +411,8 @@ class Engine:
         meets = bucket.count >= leaf.threshold if leaf.reactive else bucket.count < leaf.threshold
         if ready and meets:
             self._delete(bucket)
-            self._fire_leaf(leaf, bucket.key, event or bucket.last_event, at)
+            self._fire_leaf(leaf, bucket.key, event or bucket.last_event, at,
+                            (bucket.start, bucket.end))
         elif now < bucket.end:
             if (event is not None and not leaf.reactive and bucket.count >= leaf.threshold
                     and leaf.arms is not None and leaf.arms(event.event)):
@@ -544,10 +545,10 @@ class Engine:
 
     # -- firing and composites (§6, §7) ------------------------------------------------------
     def _fire_leaf(self, leaf: Leaf, key: tuple[str, ...], event: Event | None,
-                   at: float) -> None:
+                   at: float, window: tuple[float, float]) -> None:
         firing = Firing(id=str(uuid7()), automation_id=leaf.automation_id, trigger_id=leaf.id,
                         state="triggered", at=to_datetime(at), triggering_event=event,
-                        triggering_labels=leaf.labels(key))
+                        triggering_labels=leaf.labels(key), window=window)
         if leaf.parent is not None:
             self._child_fired(leaf.parent, firing, at)
             return

@@ -217,3 +217,46 @@ def _outcome(enabled: bool, firings: list[Firing], triggers: list[dict[str, Any]
     if moved:
         return moved[0]
     return triggers[0]["outcome"] if triggers else "ignored: a metric trigger reads no events"
+
+
+def near_misses(engine: Engine, automation_id: str) -> list[dict[str, Any]]:
+    """The automation's recent near-misses, newest first, each with what failed and, where
+    the trigger is still loaded, the failing criteria and their nearest values."""
+    rings = engine.near_misses.rings if engine.near_misses is not None else {}
+    compiled = engine.automations.get(automation_id)
+    paths = trigger_paths(compiled.automation.trigger) if compiled else {}
+    out = []
+    for miss in reversed(rings.get(automation_id, ())):
+        event = miss.event
+        leaf = engine.leaves.get(miss.trigger_id)
+        out.append({"at": iso(miss.at), "event_id": str(event.id), "event": event.event,
+                    "occurred": event.occurred.isoformat(),
+                    "resource": event.resource.get("prefect.resource.id"),
+                    "trigger": paths.get(miss.trigger_id, miss.trigger_id),
+                    "failed": miss.failed,
+                    "why": failing(criteria(leaf, event)) if leaf is not None else []})
+    return out
+
+
+def failing(verdicts: dict[str, Any]) -> list[str]:
+    """The failed criteria in words: `species: wanted monax, got Monax (case)`."""
+    out = []
+    if not verdicts["name_ok"]:
+        out.append(_wanted("expect", verdicts["expect"]["patterns"], verdicts["expect"]))
+    for label in verdicts["match"]:
+        if not label["ok"]:
+            out.append(_wanted(label["label"], label["wanted"], label))
+    for spec in verdicts["match_related"]:
+        for label in spec["labels"]:
+            if not spec["ok"] and not label["ok"]:
+                out.append(_wanted(f"related {spec['role']} {label['label']}", label["wanted"],
+                                   label))
+    return out
+
+
+def _wanted(what: str, wanted: Any, verdict: dict[str, Any]) -> str:
+    got = verdict.get("got")
+    text = f"{what}: wanted {wanted}, got {'(missing)' if got is None else got}"
+    if "nearest" in verdict:
+        text += f" (nearest: {verdict['nearest']}, differs by {verdict['differs_by']})"
+    return text

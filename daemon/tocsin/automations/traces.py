@@ -38,6 +38,8 @@ def counted(leaf: Leaf | None, firing: Firing, events: Iterable[Event]) -> list[
     if leaf is None or firing.window is None:
         return [trigger_event] if trigger_event is not None else []
     start, end = firing.window
+    if leaf.within == 0:
+        end = float("inf")  # `within: 0` has no time limit: its window's end means nothing
     last = trigger_event.occurred.timestamp() if trigger_event and leaf.reactive else end
     found = [e for e in events
              if leaf.expects(e.event) and start <= e.occurred.timestamp() < end

@@ -34,6 +34,8 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
         Binding("escape,q", "app.pop_screen", "Back", id="inspect.back", key_display="esc",
                 tooltip="Back to the table"),
         Binding("r", "refresh", "Refresh", id="inspect.refresh", tooltip="Reload now"),
+        Binding("w", "why", "Why", id="inspect.why", show=False,
+                tooltip="Traces of recent firings and recent near-misses"),
     ]
 
     def __init__(self, automation: dict[str, Any]) -> None:
@@ -65,6 +67,11 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def action_why(self) -> None:
+        from .automation_traces import TracesScreen
+
+        self.app.push_screen(TracesScreen(self.automation))
 
     @work(group="inspect", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

@@ -173,3 +173,23 @@ def test_tumbling_proactive_window_counts_and_would_not_fire():
     tl = Timeline({"expect": ["beat"], "posture": "Proactive", "within": 30, "threshold": 1})
     doc = explained(tl, event("beat", 5))
     assert doc["triggers"][0]["outcome"].startswith("counted (1 of 1 expected: nothing fires")
+
+
+def test_came_close_is_some_telling_criterion_held_or_a_near_value():
+    from tocsin.automations.explain import came_close, criteria
+
+    tl = Timeline(sample("woodchonk.yaml"), {"expect": ["order.paid"]},
+                  {"match": {"prefect.resource.id": "db.1"}})
+    woodchonk, paid, anything_on_db = (tl.engine.automations[a.id].leaves[0]
+                                       for a in tl.automations)
+
+    def close(leaf, ev):
+        return came_close(leaf, criteria(leaf, ev))
+
+    walkd = event("animal.walkd", 0, labels={"genus": "Felis"})
+    assert close(woodchonk, walkd)  # the name is one edit off
+    assert not close(paid, walkd) and not close(anything_on_db, walkd)
+    assert close(paid, event("order.paid", 0))
+    assert close(anything_on_db, event("anything", 0, "db.1"))
+    assert close(anything_on_db, event("anything", 0, "db.9"))  # one edit off
+    assert not close(anything_on_db, event("anything", 0, "web.12"))

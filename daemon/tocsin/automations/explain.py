@@ -216,7 +216,9 @@ def _outcome(enabled: bool, firings: list[Firing], triggers: list[dict[str, Any]
     moved = [t["outcome"] for t in triggers if not t["outcome"].startswith(("ignored", "not "))]
     if moved:
         return moved[0]
-    return triggers[0]["outcome"] if triggers else "ignored: a metric trigger reads no events"
+    if not triggers:
+        return "a metric trigger: it counts flow runs, see `tocsin automation inspect`"
+    return triggers[0]["outcome"]
 
 
 def near_misses(engine: Engine, automation_id: str) -> list[dict[str, Any]]:

@@ -138,14 +138,12 @@ def trace_text(doc: dict[str, Any]) -> str:
                   for e in part["events"]]
     for action in doc["actions"]:
         target = ", ".join(action.get("target") or []) or "-"
-        status = action.get("status") or action.get("error") and "would fail" or "would run"
-        lines.append(f"  action {action['index']} {action['type']} -> {target}: {status}")
+        lines.append(f"  action {action['index']} {action['type']} -> {target}: "
+                     f"{action['status']}")
         for key, value in (action.get("rendered") or {}).items():
             lines.append(f"    {key}: {json.dumps(value) if not isinstance(value, str) else value}")
         for attempt in action.get("attempts") or []:
             error = f": {attempt['error']}" if attempt.get("error") else ""
             lines.append(f"    attempt {attempt['attempt']} at {attempt['at']} "
                          f"{attempt['result']}{error}")
-        if action.get("error"):
-            lines.append(f"    error: {action['error']}")
     return "\n".join(lines)

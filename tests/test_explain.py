@@ -149,7 +149,7 @@ def test_compound_path_and_slots():
     tl.emit("a", 0)
     doc = explained(tl, event("b", 1))
     b = next(t for t in doc["triggers"] if t["path"] == "trigger.triggers[1]")
-    assert b["outcome"] == "fired its part of the compound (see composites)"
+    assert b["outcome"] == "fired its part of the compound (2 of 3 needed)"
     (node,) = doc["composites"]
     assert node["had"] == ["trigger.triggers[0]"]
     assert node["has"] == ["trigger.triggers[0]", "trigger.triggers[1]"]
@@ -162,10 +162,11 @@ def test_sequence_first_step_arms_it_and_nested_paths():
     tl = Timeline(sequence(leaf("a"), compound("any", leaf("b"), leaf("c"))))
     doc = explained(tl, event("a", 0))
     assert doc["composites"][0]["has"] == ["trigger.triggers[0]"]
+    assert doc["triggers"][0]["outcome"] == "armed the sequence (step 1 of 2)"
     tl.emit("a", 0)
     doc = explained(tl, event("c", 1))
     c = next(t for t in doc["triggers"] if t["path"] == "trigger.triggers[1].triggers[1]")
-    assert c["outcome"] == "fired its part of the compound (see composites)"
+    assert c["outcome"] == "fired its part: the compound fired"
     assert doc["outcome"].startswith("would have fired")
 
 

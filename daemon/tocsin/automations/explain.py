@@ -160,7 +160,7 @@ def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
         return "resolved the open proactive firing"
     if fired:
         if leaf.parent is not None:
-            return f"fired its part of the {_kind(leaf.parent)} (see composites)"
+            return _part_outcome(scratch, leaf, leaf.parent)
         return f"fired at {iso(scratch.now)}"
     if len(scratch.held.get(bkey, ())) > len(engine.held.get(bkey, ())):
         return "held: it came before any window was armed (counted once one opens)"
@@ -175,6 +175,19 @@ def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
             return "ignored: not an arming event and no window is armed"
         return "not counted: no window is open for it"
     return "not counted: it occurred outside the window"
+
+
+def _part_outcome(scratch: Engine, leaf: Leaf, parent: Composite) -> str:
+    """A child's firing, as its compound or sequence took it."""
+    has = len(scratch.slots.get(parent.id, {}))
+    if has == 0:  # the parent fired (and emptied its slots) or needs one child only
+        return f"fired its part: the {_kind(parent)} fired"
+    if parent.sequence:
+        step = parent.child_ids.index(leaf.id) + 1
+        if step == 1:
+            return f"armed the sequence (step 1 of {len(parent.child_ids)})"
+        return f"fired step {step} of {len(parent.child_ids)} of the sequence"
+    return f"fired its part of the compound ({has} of {parent.required} needed)"
 
 
 def _count_note(leaf: Leaf, bucket: Bucket) -> str:

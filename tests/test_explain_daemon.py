@@ -27,6 +27,17 @@ actions:
     payload: '{"species": "{{ event.resource.species }}"}'
 """
 
+PAID_TWICE = """
+name: paid-twice
+trigger:
+  after: [order.created]
+  expect: [order.paid]
+  for_each: [prefect.resource.id]
+  threshold: 3
+  within: 600
+actions: [{type: do-nothing}]
+"""
+
 CONFIG = """
 retention = "{retention}"
 prune_interval = "1s"
@@ -113,6 +124,24 @@ def test_explain_near_misses_and_traces_end_to_end(make_daemon, tmp_path, sink):
     text = cli(daemon, "automation", "trace", "woodchonk").stdout
     assert f"counted animal.walked {walks[0]['id']}" in text
     assert "attempt 2 at" in text and "executed" in text
+
+    # the arming event of an `after` window, found in the store once something counted
+    (tmp_path / "p.yaml").write_text(PAID_TWICE)
+    assert cli(daemon, "automation", "apply", "-f", str(tmp_path / "p.yaml")).returncode == 0
+    created = build_event("order.created", {"prefect.resource.id": "order.7"})
+    paid = build_event("order.paid", {"prefect.resource.id": "order.7"})
+    emit(daemon, created)
+    emit(daemon, paid)
+    unsent.write_text(json.dumps(build_event("order.paid", {"prefect.resource.id": "order.7"})))
+
+    def armed():
+        done = cli(daemon, "automation", "explain", "paid-twice", "--event", str(unsent),
+                   "--json")
+        trigger = json.loads(done.stdout)["triggers"][0]
+        return trigger if trigger["window"] and trigger["window"]["count"] == 1 else None
+    trigger = wait_for(armed)
+    assert trigger["armed"]["by"] == created["id"]
+    assert trigger["outcome"] == "counted (2 of 3)"
 
     # pruned with the events: a 1 s retention after a restart
     config.write_text(CONFIG.format(retention="1s"))

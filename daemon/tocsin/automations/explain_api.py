@@ -3,11 +3,13 @@ close) and `GET /automations/{id}/traces` — why it fired, and why it did not."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import InvalidInput
+from ..events.filter import EventFilter
 from ..events.model import Event, event_from_dict
 from ..server.api import daemon_of, json_response
 from .api import _component, _json_body, _lookup, _not_found
@@ -41,7 +43,10 @@ async def explain_one(request: web.Request) -> web.Response:
         event = await _event(request)
     except LookupError as exc:
         return json_response({"detail": str(exc)}, status=404)
-    return json_response(explain(_component(request).engine, automation.id or "", event))
+    engine = _component(request).engine
+    doc = explain(engine, automation.id or "", event)
+    await _find_arming_events(request, engine, doc)
+    return json_response(doc)
 
 
 async def explain_all(request: web.Request) -> web.Response:
@@ -57,7 +62,27 @@ async def explain_all(request: web.Request) -> web.Response:
                                 key=lambda item: item[1].automation.name):
         if any(_close(leaf, event) for leaf in compiled.leaves):
             out.append(explain(engine, aid, event))
+            await _find_arming_events(request, engine, out[-1])
     return json_response(out)
+
+
+async def _find_arming_events(request: web.Request, engine: Any, doc: dict[str, Any]) -> None:
+    """Name the event that armed an `after` window once something counted since (the
+    engine keeps only the window's start): the stored event with an arming name, of the
+    same bucket, that occurred at that start."""
+    for trigger in doc["triggers"]:
+        armed = trigger["armed"]
+        leaf = engine.leaves.get(trigger["trigger_id"])
+        if not armed or not armed.get("armed") or armed.get("by") or leaf is None:
+            continue
+        since = datetime.fromisoformat(armed["since"])
+        names = [n for n in leaf.trigger.after if not n.startswith("!")]
+        found, _ = await daemon_of(request).store.query(EventFilter(
+            since=since, until=since, names=names if len(names) == len(leaf.trigger.after)
+            else [], limit=100))
+        bucket = trigger["for_each"]
+        armed["by"] = next((str(e.id) for e in found if leaf.arms and leaf.arms(e.event)
+                            and leaf.labels(leaf.key(e)) == bucket), None)
 
 
 def _close(leaf: Leaf, event: Event) -> bool:

@@ -30,8 +30,6 @@ from collections import OrderedDict, deque
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from ..events.model import Event, uuid7
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
@@ -179,28 +177,6 @@ class Engine:
             self.leaves.pop(tid, None)
             if self.slots.pop(tid, None) is not None:
                 self.dirty.add(("slots", tid))
-
-    def scratch(self, automation_id: str) -> Engine:
-        """A copy holding one automation and its state at this engine's time: `explain`
-        tries an event on it with the engine's own code, leaving this engine untouched."""
-        compiled = self.automations[automation_id]
-        ids = compiled.trigger_ids
-        copy = Engine(idle_ttl=self.idle_ttl, max_firings_per_minute=None)
-        copy.now = self.now
-        for bkey, bucket in self.buckets.items():
-            if bkey[0] in ids:
-                copy.restore_bucket(msgspec.structs.replace(bucket))
-        copy.slots = {tid: dict(slots) for tid, slots in self.slots.items() if tid in ids}
-        copy.held = {k: list(h) for k, h in self.held.items() if k[0] in ids}
-        copy.open_firings = {k: o for k, o in self.open_firings.items() if k[0] in ids}
-        copy.load(compiled.automation, self.now)
-        copy.take_dirty()
-        return copy
-
-    def trial(self, event: Event) -> list[Firing]:
-        """Evaluate one event now, as if it had just arrived (on a `scratch` copy)."""
-        self._handle(event, 0)
-        return self._take()
 
     def enabled(self, automation_id: str) -> bool:
         compiled = self.automations.get(automation_id)

@@ -4,13 +4,15 @@ Every verdict comes from the functions evaluation runs: the trigger's compiled n
 predicates (`Leaf.expects`, `Leaf.arms`), its resource checks (`ResourceMatcher.explain`
 walks the very predicates `covers` calls), its bucketing key (`Leaf.key`). The outcome is
 not predicted either: the event is tried on a scratch copy of the engine holding only this
-automation's state (`Engine.scratch`), and the answer is what changed there — counted,
+automation's state (`scratch_copy`), and the answer is what changed there — counted,
 armed, held, fired, resolved. The real engine is never touched.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import msgspec
 
 from ..events.model import Event
 from ..events.nearest import nearest
@@ -85,13 +87,30 @@ def window(leaf: Leaf, bucket: Bucket | None) -> dict[str, Any] | None:
             "last_event": str(bucket.last_event.id) if bucket.last_event else None}
 
 
+def scratch_copy(engine: Engine, automation_id: str) -> Engine:
+    """An engine holding one automation and a copy of its state, at the engine's time."""
+    compiled = engine.automations[automation_id]
+    ids = compiled.trigger_ids
+    copy = Engine(idle_ttl=engine.idle_ttl, max_firings_per_minute=None)
+    copy.now = engine.now
+    for bkey, bucket in engine.buckets.items():
+        if bkey[0] in ids:
+            copy.restore_bucket(msgspec.structs.replace(bucket))
+    copy.slots = {tid: dict(slots) for tid, slots in engine.slots.items() if tid in ids}
+    copy.held = {k: list(h) for k, h in engine.held.items() if k[0] in ids}
+    copy.open_firings = {k: o for k, o in engine.open_firings.items() if k[0] in ids}
+    copy.load(compiled.automation, engine.now)
+    return copy
+
+
 def explain(engine: Engine, automation_id: str, event: Event) -> dict[str, Any]:
-    """The whole explanation of `event` against one automation, as of the engine's clock."""
+    """The whole explanation of `event` against one automation, as of the engine's clock:
+    the event is tried as if it arrived now (its `follows` leader taken as seen)."""
     compiled = engine.automations[automation_id]
     automation = compiled.automation
     paths = trigger_paths(automation.trigger)
-    scratch = engine.scratch(automation_id)
-    firings = scratch.trial(event)
+    scratch = scratch_copy(engine, automation_id)
+    firings = scratch.process(msgspec.structs.replace(event, follows=None), scratch.now)
     triggers = []
     for leaf in compiled.leaves:
         verdicts = criteria(leaf, event)

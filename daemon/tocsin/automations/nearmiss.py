@@ -55,6 +55,9 @@ class NearMisses:
         #: a one-character deletion (or none) of a squashed exact name -> triggers expecting it
         self._deletions: dict[str, set[Leaf]] = {}
         self._exact_names: dict[str, int] = {}
+        #: squashed length -> how many exact names have it (a name can only be one edit
+        #: from a name of its length or one more or less)
+        self._lengths: dict[int, int] = {}
         #: event name -> what `_near` found for it
         self.cache: dict[str, Found] = {}
 
@@ -62,6 +65,8 @@ class NearMisses:
     def add(self, leaf: Leaf) -> None:
         for name in _exact_names(leaf):
             self._exact_names[name] = self._exact_names.get(name, 0) + 1
+            length = len(squash(name))
+            self._lengths[length] = self._lengths.get(length, 0) + 1
             if leaf.exact_ids:
                 self._by_name.setdefault(name, []).append(leaf)
             for variant in _deletions(squash(name)):
@@ -75,6 +80,11 @@ class NearMisses:
                 self._exact_names[name] = left
             else:
                 self._exact_names.pop(name, None)
+            length = len(squash(name))
+            if self._lengths.get(length, 0) > 1:
+                self._lengths[length] -= 1
+            else:
+                self._lengths.pop(length, None)
             if leaf in self._by_name.get(name, ()):
                 self._by_name[name].remove(leaf)
             for variant in _deletions(squash(name)):
@@ -112,9 +122,12 @@ class NearMisses:
 
     def _near(self, name: str) -> Found:
         near: set[Leaf] = set()
-        if name not in self._exact_names:
+        word = squash(name)
+        lengths = self._lengths
+        if name not in self._exact_names and (
+                len(word) in lengths or len(word) - 1 in lengths or len(word) + 1 in lengths):
             get = self._deletions.get
-            for variant in _deletions(squash(name)):
+            for variant in _deletions(word):
                 leaves = get(variant)
                 if leaves:
                     near.update(leaves)

@@ -36,7 +36,7 @@ NAME_CACHE_MAX = 50_000
 Found = tuple[tuple["Leaf", ...], tuple["Leaf", ...]] | tuple[()]
 
 
-class NearMiss(msgspec.Struct, kw_only=True):
+class NearMiss(msgspec.Struct, kw_only=True, gc=False):  # holds no cycles
     at: float
     event: Event
     trigger_id: str

@@ -20,8 +20,8 @@ import msgspec
 
 from ..errors import InvalidInput
 from ..events.model import Event
-from ..templates import is_template, referenced_names
-from .context import LAZY_OBJECTS, template_context
+from ..templates import off_loop
+from .context import load_objects, template_context, template_strings
 from .events import outcome_events
 from .executors import ActionResult, ActionRun, executor_for
 from .model import parse_action
@@ -213,10 +213,13 @@ class Worker:
         try:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
-            await self._load_lazy(context, job)
+            templates = template_strings(job.action)
+            await load_objects(context, self.daemon, job.event, templates)
             targets = resolve_targets(action, job.event, job.firing.triggering_labels)
             related = target_resources(targets)
-            rendered = render_fields(action, context)
+            # templates render on a worker thread: a slow one never holds up the daemon
+            rendered = (await off_loop(render_fields, action, context) if templates
+                        else render_fields(action, context))
             run = ActionRun(self.daemon, job, action, context, targets, rendered)
             result: ActionResult = await executor_for(action.type)(run)
         except ActionFailed as exc:
@@ -234,26 +237,3 @@ class Worker:
                            retry=True, related=related)
         return Outcome(ok=True, details={**result.details, "rendered": rendered},
                        related=related + run.related + result.related, events=run.events)
-
-    async def _load_lazy(self, context: dict[str, Any], job: Job) -> None:
-        """Fetch `flow_run`, `deployment`, ... only when a template of the action (a field
-        or a run-deployment parameter) names them."""
-        wanted: set[str] = set()
-        for source in _template_strings(job.action):
-            wanted |= referenced_names(source)
-        for name in wanted & LAZY_OBJECTS.keys():
-            try:
-                context[name] = await LAZY_OBJECTS[name](self.daemon, job.event)
-            except Exception:
-                log.exception("loading %s for a template failed; it renders empty", name)
-                context[name] = None
-
-
-def _template_strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if is_template(value) else []
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _template_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _template_strings(v)]
-    return []

@@ -19,8 +19,8 @@ from textual.widgets import DataTable, Footer, Header, Label, Static
 from tocsin.cli.explain_cmds import trace_text
 from tocsin.errors import ApiError
 
+from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
-from .automation_inspect import fill
 
 if TYPE_CHECKING:
     from ..app import TocsinApp
@@ -65,14 +65,11 @@ class TracesScreen(ReportWorkerErrors, Screen[None]):
         yield Header()
         with VerticalScroll(id="traces-body"):
             yield Label("Recent firings", classes="section", id="traces-title")
-            traces: DataTable[str] = DataTable(id="traces", cursor_type="row")
-            traces.add_columns("At", "State change", "Counted", "Actions")
-            yield traces
+            yield ListTable("At", "State change", "Counted", "Actions", flex=(3,), id="traces")
             yield Static("", id="trace-detail")
             yield Label("Recent near-misses", classes="section", id="near-title")
-            near: DataTable[str] = DataTable(id="near-misses", cursor_type="row")
-            near.add_columns("At", "Event", "Resource", "Failed", "Why")
-            yield near
+            yield ListTable("At", "Event", "Resource", "Failed", "Why", flex=(4,),
+                            id="near-misses")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -105,9 +102,10 @@ class TracesScreen(ReportWorkerErrors, Screen[None]):
             f"Recent firings ({len(traces)})" if traces else "Recent firings — none on record")
         self.query_one("#near-title", Label).update(
             f"Recent near-misses ({len(near)})" if near else "Recent near-misses — none")
-        table = self.query_one("#traces", DataTable)
-        fill(table, [trace_cells(t) for t in traces])
-        fill(self.query_one("#near-misses", DataTable), [near_miss_cells(m) for m in near])
+        table = self.query_one("#traces", ListTable)
+        table.set_rows([(t["firing_id"], trace_cells(t)) for t in traces])
+        self.query_one("#near-misses", ListTable).set_rows(
+            [(str(i), near_miss_cells(m)) for i, m in enumerate(near)])
         self.show_trace(table.cursor_row)
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:

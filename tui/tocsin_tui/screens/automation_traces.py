@@ -21,6 +21,7 @@ from tocsin.errors import ApiError
 
 from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
+from .reloading import Reloading
 
 if TYPE_CHECKING:
     from ..app import TocsinApp
@@ -41,8 +42,9 @@ def near_miss_cells(miss: dict[str, Any]) -> tuple[str, ...]:
             "; ".join(miss["why"]))
 
 
-class TracesScreen(ReportWorkerErrors, Screen[None]):
+class TracesScreen(Reloading, ReportWorkerErrors, Screen[None]):
     app: TocsinApp
+    REFRESH_EVERY = REFRESH_EVERY
     # Here rather than in tocsin.tcss while the dashboard is being reworked (issue 18).
     DEFAULT_CSS = """
     #traces-body .section { margin-top: 1; padding: 0 1; text-style: bold; color: $text-accent; }
@@ -71,17 +73,6 @@ class TracesScreen(ReportWorkerErrors, Screen[None]):
             yield ListTable("At", "Event", "Resource", "Failed", "Why", flex=(4,),
                             id="near-misses")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.set_interval(REFRESH_EVERY, self.refresh_if_shown)
-        self.load()
-
-    def refresh_if_shown(self) -> None:
-        if self.is_current:
-            self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
 
     @work(group="traces", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

@@ -63,6 +63,9 @@ class EngineConfig(Table):
     max_firings_per_minute: Annotated[int, doc("Loop guard: one automation firing more often "
                                                "than this is paused; 0 turns the guard off.",
                                                ge=0)] = 300
+    near_misses: Annotated[int, doc("Recent near-misses kept per automation (events that "
+                                    "passed some criteria and failed others); 0 keeps none.",
+                                    ge=0)] = 20
 
 
 class ActionsConfig(Table):

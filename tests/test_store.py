@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from tocsin.events.filter import EventFilter
 from tocsin.events.model import Event
+from tocsin.errors import RowsRefused
 from tocsin.events.store import EventStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ async def test_extra_statements_commit_with_events_or_not_at_all(tmp_path):
     s = EventStore(tmp_path / "x.db")
     await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);"])
     await s.append([make("a", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(RowsRefused, match="UNIQUE constraint"):
         await s.append([make("b", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
     assert await s.count() == 1  # the failed group stored nothing
     await s.close()
@@ -134,7 +135,7 @@ async def test_a_failed_group_leaves_no_name_behind_and_the_next_gets_it(tmp_pat
     s = EventStore(tmp_path / "x.db")
     await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);"])
     await s.append([], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(RowsRefused, match="UNIQUE constraint"):
         await s.append([make("new", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
     assert await s.read_sql("SELECT name FROM event_names") == []
     await s.append([make("new", "r", T0)])
@@ -214,4 +215,22 @@ async def test_after_a_burst_and_a_quiet_moment_the_writer_gives_memory_back(tmp
     await s.append([make("a", "r", T0) for _ in range(100)])
     await asyncio.sleep(0.3)
     assert released == [1]
+    await s.close()
+
+
+async def test_one_callers_unstorable_rows_fail_only_that_caller(tmp_path):
+    """Issue 11, finding 1: a group commit that fails is retried caller by caller, so the
+    innocent batches committed in the same group are stored (15 of 20 used to get 500)."""
+    s = EventStore(tmp_path / "g.db")
+    await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);",
+                  "INSERT OR IGNORE INTO marks VALUES ('taken');"])
+    innocent = [[make("a", f"r{i}.{j}", T0) for j in range(20)] for i in range(20)]
+    guilty = s.append([make("bad", "r", T0)], extra=[("INSERT INTO marks VALUES (?)",
+                                                      [("taken",)])])
+    busy = s.append([make("busy", f"b{i}", T0) for i in range(20_000)])  # the rest queue up
+    results = await asyncio.gather(busy, guilty, *(s.append(b) for b in innocent),
+                                   return_exceptions=True)
+    assert isinstance(results[1], RowsRefused)
+    assert [len(r) for r in results[2:]] == [20] * 20
+    assert await s.count() == 20_400
     await s.close()

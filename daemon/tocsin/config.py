@@ -81,6 +81,13 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention: str | int = "7d"
     prune_interval: str | int = "10m"
     max_event_bytes: int = 1024 * 1024
+    #: Largest request body (or /events/in message); larger ones get 413.
+    max_body_bytes: int = 16 * 1024 * 1024
+    #: All request bodies being read at once, together; past it a request waits (and gets
+    #: 503 if no room frees up within a few seconds), so parallel uploads cannot add up.
+    max_bodies_in_flight_bytes: int = 64 * 1024 * 1024
+    #: After SIGTERM the daemon exits within this, whatever it is waiting for.
+    stop_grace: str | int | float = "10s"
     watch: list[WatchConfig] = msgspec.field(default_factory=list)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     # Free-form tables for parts that read their own settings ([engine], [actions], [jobs]).
@@ -108,6 +115,10 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
                 raise ValueError(f"`jobs.{key}` must be a number of seconds, not {value!r}")
         if self.max_event_bytes < 1024:
             raise ValueError("`max_event_bytes` must be at least 1024")
+        if not self.max_event_bytes <= self.max_body_bytes <= self.max_bodies_in_flight_bytes:
+            raise ValueError("`max_body_bytes` must be at least `max_event_bytes` and at most "
+                             "`max_bodies_in_flight_bytes`")
+        parse_duration(self.stop_grace)
         for i, w in enumerate(self.watch):
             if w.format == "regex" and not (w.pattern and w.template):
                 raise ValueError(f"`watch[{i}]` with format \"regex\" needs `pattern` and `template`")

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidInput
-from .model import Automation, parse_automation
+from .model import MAX_TRIGGER_DEPTH, Automation, parse_automation
 
 
 class FileError(InvalidInput):
@@ -58,6 +58,9 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise FileError([("", f"not valid YAML/JSON: {exc}")], [line], source) from None
+    except RecursionError:
+        raise FileError([("", "nested too deeply to read (triggers nest at most "
+                              f"{MAX_TRIGGER_DEPTH} levels)")], [None], source) from None
     found: list[tuple[str, Any, yaml.Node | None]] = []
     for index, (doc, node) in enumerate(zip(docs, nodes)):
         if doc is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from ..errors import RowsRefused, StoreError, StoreFull
 from .filter import EventFilter, us
 from .model import Event, utcnow
 from .writer import GroupWriter, Statements, Write
@@ -70,6 +72,10 @@ FORGET_UNUSED_REFS: Statements = [
      [()])
     for table, ref in (("event_names", "name"), ("event_resources", "resource"))
 ]
+
+#: SQLite errors that are the store's state, not the rows': the write may work later.
+_STORE_FAULTS = ("SQLITE_IOERR", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_READONLY",
+                 "SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_PROTOCOL")
 
 PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
@@ -181,10 +187,29 @@ class EventStore:
         return Write.of(events, extra)
 
     async def submit(self, write: Write) -> list[Event]:
-        """Queue a prepared write and wait for the commit that holds it."""
+        """Queue a prepared write and wait for the commit that holds it; a failure is raised
+        as the StoreError that says what went wrong (disk full, the store unusable, or rows
+        of this write that cannot be stored)."""
         if self._writer is None:
-            raise RuntimeError("the event store is closed")
-        return await self._writer.submit(write)
+            raise StoreError("the event store is closed")
+        try:
+            return await self._writer.submit(write)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self.fault(exc) from exc
+
+    def fault(self, exc: Exception) -> StoreError:
+        """A write's exception as the StoreError a person can act on."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            free = shutil.disk_usage(self.path.parent).free
+            return StoreFull(f"the disk holding {self.path} is full ({free} bytes free); "
+                             "events are not stored until space is freed (reads still work)")
+        if name.startswith(_STORE_FAULTS):
+            return StoreError(f"the event store {self.path} cannot be written ({name}: {exc}); "
+                              "see the daemon's log")
+        return RowsRefused(f"the event store refused these events: {type(exc).__name__}: {exc}")
 
     async def run(self, statements: Statements) -> None:
         """Commit statements with no events, in order with event writes."""

@@ -90,7 +90,7 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         return form
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what json follows
         return text
 
 

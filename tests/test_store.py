@@ -107,8 +107,8 @@ async def test_prune_removes_only_old_events(tmp_path):
     s = EventStore(tmp_path / "p.db", retention=timedelta(days=7))
     await s.open()
     now = T0 + timedelta(days=30)
-    await s.append([make("old", f"o{i}", T0) for i in range(12_000)])
-    await s.append([make("new", "n", now - timedelta(days=1))])
+    await s.append([make("old", f"o{i}", T0) for i in range(12_000)], now=T0)
+    await s.append([make("new", "n", now - timedelta(days=1))], now=now - timedelta(days=1))
     assert await s.prune(now=now) == 12_000
     assert await s.count() == 1
     await s.close()
@@ -120,7 +120,8 @@ async def test_names_and_resources_no_event_uses_are_forgotten_and_come_back(tmp
     s = EventStore(tmp_path / "p.db", retention=timedelta(days=7))
     await s.open()
     now = T0 + timedelta(days=30)
-    await s.append([make("old", "gone", T0), make("kept", "here", now)])
+    await s.append([make("old", "gone", T0)], now=T0)
+    await s.append([make("kept", "here", now)], now=now)
     await s.prune(now=now)
     assert await s.read_sql("SELECT name FROM event_names") == [("kept",)]
     assert await s.read_sql("SELECT resource_id FROM event_resources") == [("here",)]
@@ -233,4 +234,20 @@ async def test_one_callers_unstorable_rows_fail_only_that_caller(tmp_path):
     assert isinstance(results[1], RowsRefused)
     assert [len(r) for r in results[2:]] == [20] * 20
     assert await s.count() == 20_400
+    await s.close()
+
+
+async def test_received_is_the_daemons_and_retention_goes_by_it(tmp_path):
+    """Issue 11, finding 7: a client's `received` was kept, and an event that claims to
+    have occurred in year 9999 was never pruned."""
+    s = EventStore(tmp_path / "r.db", retention=timedelta(days=7))
+    await s.open()
+    claimed = datetime(2000, 1, 1, tzinfo=UTC)
+    future = make("future", "f", datetime(9999, 12, 31, tzinfo=UTC), received=claimed)
+    (stored,) = await s.append([future], now=T0)
+    assert stored.received == T0
+    assert (await s.get(str(future.id))).received == T0
+    await s.append([make("recent", "r", T0)], now=T0 + timedelta(days=29))
+    assert await s.prune(now=T0 + timedelta(days=30)) == 1
+    assert [e.event for e in (await s.query(EventFilter()))[0]] == ["recent"]
     await s.close()

@@ -45,3 +45,38 @@ def _power_of_ten(n: int) -> bool:
     while n >= 10 and n % 10 == 0:
         n //= 10
     return n == 1
+
+
+class RepeatFilter(logging.Filter):
+    """The same idea for loggers we do not own (aiohttp's, asyncio's): a record repeated is
+    let through the first time and then at each power of ten, with its count. A malformed
+    request (an HTTP parse error: the client's fault) is one line, never a traceback."""
+
+    MAX_KINDS = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        key = (record.name, str(record.msg), f"{type(exc).__name__}: {exc}" if exc else "")
+        if len(self.counts) >= self.MAX_KINDS and key not in self.counts:
+            self.counts.clear()
+        n = self.counts[key] = self.counts.get(key, 0) + 1
+        if not _power_of_ten(n):
+            return False
+        message = record.getMessage()
+        if exc is not None and (n > 1 or _clients_fault(exc)):
+            message = f"{message}: {key[2]}"
+            record.exc_info = record.exc_text = None
+        if n > 1:
+            message += f" ({n} times so far)"
+        record.msg, record.args = message, ()
+        return True
+
+
+def _clients_fault(exc: BaseException) -> bool:
+    from aiohttp.http_exceptions import HttpProcessingError
+
+    return isinstance(exc, (HttpProcessingError, ConnectionError))

@@ -179,11 +179,11 @@ class EventStore:
     def prepare(self, events: list[Event], *, extra: Statements | None = None,
                 now: datetime | None = None) -> Write:
         """`append`'s first half: stamp `received` and build the rows, for a caller that
-        wants that done while an earlier write of its own is still committing."""
+        wants that done while an earlier write of its own is still committing. `received`
+        is the daemon's: one a client sent is replaced (retention goes by it)."""
         received = now or utcnow()
         for event in events:
-            if event.received is None:
-                event.received = received
+            event.received = received
         return Write.of(events, extra)
 
     async def submit(self, write: Write) -> list[Event]:
@@ -270,18 +270,22 @@ class EventStore:
 
     # -- retention -------------------------------------------------------------------------
     async def prune(self, now: datetime | None = None) -> int:
-        """Delete events older than the retention, in small transactions between writes."""
+        """Delete events received longer than the retention ago, in small transactions
+        between writes. The daemon stamps `received` as it stores, so it grows with `seq`:
+        the walk goes in seq order and ends at the first chunk with nothing to delete (an
+        event's own `occurred`, which a client chose, plays no part)."""
         cutoff = us((now or utcnow()) - self.retention)
-        total = 0
+        total, after = 0, 0
         while True:
             rows = await self.read_sql(
-                "SELECT seq FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?",
-                (cutoff, PRUNE_CHUNK),
-            )
-            if not rows:
+                "SELECT seq, received FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, PRUNE_CHUNK))
+            old = [(seq,) for seq, received in rows if received < cutoff]
+            if not old:
                 break
-            await self.run([("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])])
-            total += len(rows)
+            await self.run([("DELETE FROM events WHERE seq = ?", old)])
+            total += len(old)
+            after = rows[-1][0]
             await asyncio.sleep(0)
         if total:
             await self.submit(Write([], [], list(FORGET_UNUSED_REFS), forgets_refs=True))

@@ -20,6 +20,8 @@ log = logging.getLogger("tocsin.api")
 
 # Most events /events/in keeps uncommitted at once before it stops reading (backpressure).
 MAX_IN_FLIGHT = 5_000
+#: A live reader whose socket takes nothing for this long is cut off.
+SEND_TIMEOUT = 10.0
 
 _encoder = msgspec.json.Encoder()
 
@@ -193,7 +195,7 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
             history, _ = await daemon.store.query(history_filter)
             for event in reversed(history):
                 sent.add(str(event.id))
-                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
+                await _send(request, ws, {"type": "event", "event": event})
         while not ws.closed:
             getter = asyncio.ensure_future(sub.next())
             finished, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -202,17 +204,37 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
                 break
             event = getter.result()
             if event is None:
-                await ws.send_bytes(_encoder.encode(
-                    {"type": "dropped", "detail": "this reader fell behind and was cut off; "
-                     "reconnect (with backfill) to catch up"}))
+                await _send(request, ws, {
+                    "type": "dropped", "detail": "this reader fell behind and was cut off; "
+                    "reconnect (with backfill) to catch up"})
                 break
             if not sent or str(event.id) not in sent:
-                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
+                await _send(request, ws, {"type": "event", "event": event})
+    except ConnectionError:
+        pass  # the reader is gone, or was cut off for not reading
     finally:
         sub.close()
         reader.cancel()
-        await ws.close()
+        try:
+            await asyncio.wait_for(ws.close(), SEND_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            _cut_off(request)
     return ws
+
+
+async def _send(request: web.Request, ws: web.WebSocketResponse, message: Any) -> None:
+    """Send to a reader, or cut it off if its socket has taken nothing for SEND_TIMEOUT
+    (a reader that stopped reading would otherwise hold its connection forever)."""
+    try:
+        await asyncio.wait_for(ws.send_bytes(_encoder.encode(message)), SEND_TIMEOUT)
+    except TimeoutError:
+        _cut_off(request)
+        raise ConnectionResetError("the reader stopped reading and was cut off") from None
+
+
+def _cut_off(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _stream_request(first: Any) -> tuple[EventFilter, int]:

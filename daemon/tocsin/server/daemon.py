@@ -21,10 +21,12 @@ from ..errors import ConfigError, TocsinError
 from ..events.model import Event, check_size
 from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
+from ..repeated import RepeatFilter
 from . import systemd
 from .api import core_routes, invalid_input_middleware
 from .bus import EventBus
 from .component import Component
+from .limits import IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
 from .unixsocket import bind_socket
 
 log = logging.getLogger("tocsin.daemon")
@@ -75,6 +77,8 @@ class Daemon:
         self._prune_task: asyncio.Task[None] | None = None
         self._started: list[Component] = []
         self._socket_bound = False
+        self.bodies = BodyBudget(config.max_bodies_in_flight_bytes)
+        self.connections: ConnectionCap | None = None
 
     # -- what components and the API call --------------------------------------------------
     def check_size(self, events: list[Event], body_bytes: int) -> None:
@@ -127,14 +131,17 @@ class Daemon:
         for c in self.components:
             await c.start(self)
             self._started.append(c)
-        app = web.Application(client_max_size=256 * 1024 * 1024,
-                              middlewares=[invalid_input_middleware])
+        max_body = self.config.max_body_bytes
+        app = web.Application(client_max_size=max_body, middlewares=[
+            body_limits(self.bodies, max_body), invalid_input_middleware])
         app["daemon"] = self
         app.add_routes(core_routes())
         for c in self.components:
             app.add_routes(c.routes())
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
+        self.connections = ConnectionCap(self._runner.server, connection_limit())
         await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
         self._prune_task = asyncio.create_task(self._prune_loop(), name="prune")
         log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
@@ -207,6 +214,9 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    repeats = RepeatFilter()
+    for noisy in ("aiohttp.server", "aiohttp.web", "aiohttp.websocket", "asyncio"):
+        logging.getLogger(noisy).addFilter(repeats)
 
 
 def run_daemon(home: str | None, socket: str | None, config: str | None,

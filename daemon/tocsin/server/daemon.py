@@ -26,8 +26,8 @@ from . import systemd
 from .api import core_routes, invalid_input_middleware
 from .bus import EventBus
 from .component import Component
-from .limits import IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
-from .unixsocket import bind_socket
+from .limits import ACCEPT_BURST, IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
+from .unixsocket import LISTEN_BACKLOG, bind_socket
 
 log = logging.getLogger("tocsin.daemon")
 
@@ -142,7 +142,10 @@ class Daemon:
                                      keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
         self.connections = ConnectionCap(self._runner.server, connection_limit())
-        await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
+        # asyncio takes the listen backlog as the most connections to accept in one go, and
+        # sets it: accept in small bursts, then give the kernel's queue its depth back.
+        await web.SockSite(self._runner, sock, shutdown_timeout=2.0, backlog=ACCEPT_BURST).start()
+        sock.listen(LISTEN_BACKLOG)
         self._prune_task = asyncio.create_task(self._prune_loop(), name="prune")
         log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
                  self.paths.home)

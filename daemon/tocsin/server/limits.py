@@ -24,14 +24,18 @@ IDLE_TIMEOUT = 15.0
 BODY_TIMEOUT = 30.0
 #: How long a request waits for room among the bodies in flight before it gets 503.
 BODY_WAIT = 5.0
+#: Connections asyncio accepts in one go (the listen backlog): each burst is taken before
+#: the cap looks at any of them, so a flood can run this far past it, a few times over.
+ACCEPT_BURST = 32
 #: File descriptors kept for everything but client connections (database, watched files,
-#: outgoing calls, job subprocesses).
+#: outgoing calls, job subprocesses), and for the accept bursts of a flood.
 RESERVED_FDS = 256
 MAX_CONNECTIONS = 4096
 
 
 def connection_limit() -> int:
-    """Raise the soft fd limit to the hard one, and leave RESERVED_FDS of it free."""
+    """Raise the soft fd limit to the hard one, and leave RESERVED_FDS of it (at most half)
+    for everything else."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         try:
@@ -39,7 +43,7 @@ def connection_limit() -> int:
             soft = hard
         except (ValueError, OSError):
             pass
-    return max(16, min(MAX_CONNECTIONS, soft - RESERVED_FDS))
+    return max(16, min(MAX_CONNECTIONS, soft - min(RESERVED_FDS, soft // 2)))
 
 
 class ConnectionCap:
@@ -50,24 +54,29 @@ class ConnectionCap:
     def __init__(self, server: web.Server, limit: int) -> None:
         self.limit = limit
         self.shed = 0
-        self._server = server
-        made = server.connection_made
+        self.open: dict[Any, None] = {}  # the connections not closed yet, oldest first
+        made, lost = server.connection_made, server.connection_lost
 
         def connection_made(handler: Any, transport: asyncio.Transport) -> None:
             made(handler, transport)
-            if len(server.connections) > limit:
+            self.open[handler] = None
+            if len(self.open) > limit:
                 self._make_room(handler)
 
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            self.open.pop(handler, None)
+            lost(handler, exc)
+
         server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
 
     def _make_room(self, newcomer: Any) -> None:
-        for handler in self._server.connections:  # oldest first
-            # aiohttp keeps no public flag for "handling a request"; this is RequestHandler's
-            if handler is not newcomer and not getattr(handler, "_request_in_progress", True):
-                handler.force_close()
-                self.shed += 1
-                return
-        newcomer.force_close()  # every connection is busy with a request: refuse this one
+        # aiohttp keeps no public flag for "handling a request"; this is RequestHandler's
+        victim = next((h for h in self.open
+                       if h is not newcomer and not getattr(h, "_request_in_progress", True)),
+                      newcomer)  # every connection is busy with a request: refuse this one
+        del self.open[victim]
+        victim.force_close()
         self.shed += 1
 
 

@@ -101,3 +101,9 @@ class RowsRefused(StoreError):
     """This write's own rows cannot be stored (other callers' writes are not affected)."""
 
     status = 422
+
+
+class StoreCorrupt(StoreError):
+    """The database file is not one SQLite can read: the daemon cannot start on it."""
+
+    exit_code = 78

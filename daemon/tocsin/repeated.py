@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from .errors import TocsinError
+
 
 class RepeatedErrors:
-    """The first error of a kind is logged (with its traceback when asked); repeats of it are
+    """The first error of a kind is logged (with its traceback when asked, unless it is one
+    of ours, whose message says it all); repeats of it are
     counted, reported at each power of ten and once more when a different one or success
     ends the run."""
 
@@ -30,8 +33,8 @@ class RepeatedErrors:
             return
         self.clear()
         self._key, self.count = key, 1
-        self._log.error("%s: %s", self._what, exc,
-                        exc_info=exc if self._traceback else None)
+        bug = self._traceback and not isinstance(exc, TocsinError)  # ours say it all
+        self._log.error("%s: %s", self._what, exc, exc_info=exc if bug else None)
 
     def clear(self) -> None:
         """The run of one error is over: say how long it was if it repeated."""

@@ -104,9 +104,11 @@ class Write:
 class GroupWriter:
     """Commits queued writes in groups on a thread that owns `conn`."""
 
-    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None]) -> None:
+    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None],
+                 check: Callable[[], None] = lambda: None) -> None:
         self._conn = conn
         self._on_commit = on_commit
+        self._check = check  # raises when the store must not be written to
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-store-writer",
                                         daemon=True)
@@ -192,6 +194,7 @@ class GroupWriter:
         duplicates are not published twice.
         """
         conn = self._conn
+        self._check()
         params = group[0].params if len(group) == 1 else [v for w in group for v in w.params]
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -8,6 +8,7 @@ import gc
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .. import __version__
-from ..config import Config, load_config
+from ..config import Config, load_config, parse_duration
 from ..errors import ConfigError, TocsinError
 from ..events.model import Event, check_size
 from ..events.store import EventStore, Statements
@@ -78,6 +79,7 @@ class Daemon:
         self._started: list[Component] = []
         self._socket_bound = False
         self.bodies = BodyBudget(config.max_bodies_in_flight_bytes)
+        self._deadline: threading.Timer | None = None
         self.connections: ConnectionCap | None = None
 
     # -- what components and the API call --------------------------------------------------
@@ -110,7 +112,8 @@ class Daemon:
 
     def status(self) -> dict[str, object]:
         return {
-            "status": "ok",
+            "status": "ok" if self.store.problem is None else "not storing events",
+            "problem": self.store.problem,
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
@@ -162,7 +165,10 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
         for c in reversed(self._started):
-            await c.stop()
+            try:
+                await c.stop()
+            except Exception:  # the others, and the store, must stop all the same
+                log.exception("stopping %s failed", c.name)
         self._started.clear()
         await self.store.close()
         if self._socket_bound:
@@ -200,14 +206,36 @@ class Daemon:
 
     async def serve_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        # Plain signal handlers, not the loop's: they run even while the loop is stuck, and
+        # start the clock on a bounded stop before asking the loop to stop.
+        def on_stop_signal(signum: int, frame: object) -> None:
+            self._exit_within(parse_duration(self.config.stop_grace).total_seconds())
+            loop.call_soon_threadsafe(self._stop.set)
+
+        signal.signal(signal.SIGTERM, on_stop_signal)
+        signal.signal(signal.SIGINT, on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         try:
             await self.start()
             await self._stop.wait()
         finally:
             await self.stop()
+
+    def _exit_within(self, grace: float) -> None:
+        """Make sure the process ends `grace` seconds from now, whatever it is waiting for
+        (a hung disk, a stuck thread): what was acknowledged is committed already."""
+        if self._deadline is not None:
+            return
+
+        def overdue() -> None:
+            log.error("did not stop within %g s of the stop signal (stop_grace); exiting now",
+                      grace)
+            logging.shutdown()
+            os._exit(1)
+
+        self._deadline = threading.Timer(grace, overdue)
+        self._deadline.daemon = True
+        self._deadline.start()
 
 
 def setup_logging(level: str) -> None:

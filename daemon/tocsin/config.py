@@ -85,7 +85,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: int = 16 * 1024 * 1024
     #: All request bodies being read at once, together; past it a request waits (and gets
     #: 503 if no room frees up within a few seconds), so parallel uploads cannot add up.
-    max_bodies_in_flight_bytes: int = 64 * 1024 * 1024
+    max_bodies_in_flight_bytes: int = 32 * 1024 * 1024
     #: After SIGTERM the daemon exits within this, whatever it is waiting for.
     stop_grace: str | int | float = "10s"
     watch: list[WatchConfig] = msgspec.field(default_factory=list)

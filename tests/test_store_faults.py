@@ -4,7 +4,6 @@ deleted or overwritten under it, a corrupt database at start, and a stop that ha
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from daemon_proc import DaemonProcess
+from disk import fill, small_tmpfs
 from test_hardening import ev, post
 
 TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
@@ -22,32 +22,16 @@ TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
 
 @pytest.fixture
 def small_disk():
-    """A 4 MiB tmpfs (needs root, as in CI's container); unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    import tempfile
-
-    where = Path(tempfile.mkdtemp(prefix="tcsfull", dir="/tmp"))
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with small_tmpfs("4m") as where:
+        if where is None:
+            pytest.skip("mounting a small tmpfs needs root")
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)])
-        where.rmdir()
 
 
 def test_disk_full_is_507_with_free_space_and_path_reads_go_on_and_writes_resume(small_disk):
     d = DaemonProcess(home=small_disk / "home").start()
     try:
-        filler = small_disk / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
+        filler = fill(small_disk)
         pad = "x" * 60_000
         answers = [post(d, json.dumps([ev("fill", payload={"pad": pad})]).encode())
                    for _ in range(80)]

@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon_proc import DaemonProcess
+from disk import fill, small_tmpfs
 from tocsin.client.sync import _Connection
 
 BOMBS = ["{{ 'x'.ljust(10**9) }}", "{{ '%0999999999d' | format(1) }}", "{{ 'x' * 10**9 }}",
@@ -234,34 +232,26 @@ def attack_bombs(d: DaemonProcess) -> str:
 
 
 def disk_full() -> str:
-    if os.geteuid() != 0:
-        return "skipped (needs root for a tmpfs)"
-    where = Path(tempfile.mkdtemp(prefix="tcsatk", dir="/tmp"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(where)], check=True)
-    d = DaemonProcess(home=where / "home").start()
-    ledger = Ledger()
-    try:
-        filler = where / "filler"
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
-        answers = [ledger.post(d, [ev("full", payload={"pad": "z" * 30_000})]) for _ in range(100)]
-        filler.unlink()
-        after = ledger.post(d, [ev("after.space")])
-        d.stop()
-        d.start()
-        stored = ledger.stored(d)
-        return (f"answers while full: {sorted(set(answers))} ({answers.count(507)} x 507); after "
-                f"freeing: {after}; acknowledged {len(ledger.acked)}, stored after restart "
-                f"{stored}, lost {len(ledger.acked) - stored}; log {d.log_path.stat().st_size} "
-                "bytes")
-    finally:
-        d.cleanup()
-        subprocess.run(["umount", "-l", str(where)])
+    with small_tmpfs("8m") as where:
+        if where is None:
+            return "skipped (mounting a tmpfs needs root)"
+        d = DaemonProcess(home=where / "home").start()
+        ledger = Ledger()
+        try:
+            filler = fill(where)
+            answers = [ledger.post(d, [ev("full", payload={"pad": "z" * 30_000})])
+                       for _ in range(100)]
+            filler.unlink()
+            after = ledger.post(d, [ev("after.space")])
+            d.stop()
+            d.start()
+            stored = ledger.stored(d)
+            return (f"answers while full: {sorted(set(answers))} ({answers.count(507)} x 507); "
+                    f"after freeing: {after}; acknowledged {len(ledger.acked)}, stored after "
+                    f"restart {stored}, lost {len(ledger.acked) - stored}; log "
+                    f"{d.log_path.stat().st_size} bytes")
+        finally:
+            d.cleanup()
 
 
 def main() -> None:

@@ -97,6 +97,13 @@ def test_json_nested_too_deep_is_a_422_not_a_500(daemon):
     assert status == 422, answer
     status, answer = post(daemon, json.dumps(ev("fine", payload={"a": [[[1]]]})).encode())
     assert status == 201
+    for _ in range(20):  # malformed HTTP: a 400 and one log line, never a traceback each
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect(str(daemon.socket))
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n")
+            assert s.recv(100).split()[1] == b"400"
+    assert "Traceback" not in daemon.log()
+    assert daemon.log().count("Error handling request") == 2  # the first, and "10 times so far"
 
 
 def test_non_finite_or_absurd_trigger_numbers_are_refused(daemon, tmp_path):

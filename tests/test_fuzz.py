@@ -227,6 +227,34 @@ BOMBS = ["{{ 'x'.ljust(10**9) }}", "{{ 'x'.center(10**9) }}", "{{ 'x'.zfill(10**
          "{{ ','.join(['x'] * 10**8) }}"]
 
 
+def rss_kib(d) -> int:
+    status = Path(f"/proc/{d.proc.pid}/status").read_text().splitlines()
+    return int(next(line.split()[1] for line in status if line.startswith("VmRSS")))
+
+
+def bomb_in_an_action(d, bomb: str) -> str:
+    """An automation whose call-webhook payload is `bomb`, fired once; returns the reason
+    its action failed (with /health answering all along)."""
+    name = f"bomb-{uuid.uuid4().hex[:8]}"
+    status, answer = post(d, json.dumps({
+        "name": name, "trigger": {"expect": [f"{name}.go"]},
+        "actions": [{"type": "call-webhook", "url": "http://127.0.0.1:9/", "payload": bomb}],
+    }).encode(), "/automations")
+    assert status == 201, answer
+    post(d, json.dumps({"event": f"{name}.go", "resource": {"prefect.resource.id": "b"}}).encode())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        healthy(d)
+        with d.client() as c:
+            failed = [e for e in c.filter_events(names=["prefect.automation.action.failed"],
+                                                 limit=100)["events"]
+                      if e["resource"].get("prefect.resource.name") == name]
+        if failed:
+            return json.dumps(failed[0]["payload"])
+        time.sleep(0.05)
+    raise AssertionError("the action neither failed nor ran")
+
+
 @pytest.mark.xfail(reason="finding 3 is helper i19's (templates.py): passes once its size "
                           "checks before building and its enforced time limit are merged; "
                           "then remove this mark (not run before: each costs the daemon ~1 GB)",
@@ -236,8 +264,13 @@ def test_template_bombs_are_refused_before_they_cost_memory_or_time(fuzzed, bomb
     started = time.monotonic()
     status, _ = post(fuzzed, json.dumps({"template": bomb}).encode(), "/templates/render")
     assert 400 <= status < 500 and time.monotonic() - started < 2.5
-    rss_kib = int(next(line.split()[1] for line in
-                       Path(f"/proc/{fuzzed.proc.pid}/status").read_text().splitlines()
-                       if line.startswith("VmRSS")))
-    assert rss_kib < 300 * 1024
-    healthy(fuzzed)
+    assert rss_kib(fuzzed) < 300 * 1024
+    bomb_in_an_action(fuzzed, bomb)
+    assert rss_kib(fuzzed) < 300 * 1024
+
+
+def test_a_template_over_the_output_limit_fails_its_action_not_the_daemon(fuzzed):
+    """The action path of finding 3, with a template only 10 MB large (which the limit
+    refuses today, after building it; i19's fix refuses it before)."""
+    reason = bomb_in_an_action(fuzzed, "{{ 'x' * 10**7 }}")
+    assert "x" * 1000 not in reason and rss_kib(fuzzed) < 300 * 1024

@@ -223,11 +223,17 @@ def attack_silent_reader(d: DaemonProcess, ledger: Ledger) -> str:
 
 
 def attack_bombs(d: DaemonProcess) -> str:
+    """Each bomb through POST /templates/render, then as an automation's action payload."""
+    from test_fuzz import bomb_in_an_action
+
     out = []
     for bomb in BOMBS:
         started = time.perf_counter()
         status, _ = post(d, json.dumps({"template": bomb}).encode(), "/templates/render")
-        out.append(f"{status} in {time.perf_counter() - started:.1f} s")
+        rendered = time.perf_counter() - started
+        bomb_in_an_action(d, bomb)
+        out.append(f"{status} in {rendered:.1f} s, action failed after "
+                   f"{time.perf_counter() - started - rendered:.1f} s")
     return "; ".join(out)
 
 

@@ -186,7 +186,23 @@ def attack_half_open(d: DaemonProcess, n: int) -> str:
     for s in held:
         s.close()
     return (f"{len(held)} held, {refused} refused; a query meanwhile: {status} in "
-            f"{during * 1000:.0f} ms")
+            f"{during * 1000:.0f} ms; one left alone is closed after {idle_close(d):.1f} s")
+
+
+def idle_close(d: DaemonProcess) -> float:
+    """Seconds until the daemon closes a connection whose headers never finish."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(d.socket))
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+    s.settimeout(60)
+    started = time.perf_counter()
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    s.close()
+    return time.perf_counter() - started
 
 
 def attack_silent_reader(d: DaemonProcess, ledger: Ledger) -> str:

@@ -243,3 +243,34 @@ def test_half_open_connections_cannot_lock_out_health(tmp_path):
         for s in held:
             s.close()
         d.cleanup()
+
+
+def _masked_text_frame(payload: bytes) -> bytes:
+    """One client-to-server websocket text frame (under 126 bytes, masked as required)."""
+    mask = bytes([1, 2, 3, 4])
+    return bytes([0x81, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_a_live_reader_that_stops_reading_is_cut_off_and_closed(daemon):
+    """Issue 11, finding 5: a /events/out subscriber that never reads was removed from the
+    bus but its connection was never closed."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(str(daemon.socket))
+    s.sendall(b"GET /events/out HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    s.sendall(_masked_text_frame(b'{"filter": {"names": ["silent.*"]}, "backfill": 0}'))
+    wait_until(lambda: daemon.client().health()["subscribers"] == 1)
+    for _ in range(10):  # far more than the socket buffers hold; the reader takes none
+        post(daemon, json.dumps([ev("silent.flood", payload={"pad": "p" * 10_000})
+                                 for _ in range(20)]).encode())
+    wait_until(lambda: daemon.client().health()["subscribers"] == 0, timeout=30)
+    s.settimeout(10)
+    try:
+        while s.recv(65536):
+            pass  # what was sent before the cut, then the end
+    except ConnectionResetError:
+        pass
+    s.close()

@@ -325,8 +325,8 @@ class EventStore:
     async def prune(self, now: datetime | None = None) -> int:
         """Delete events received longer than the retention ago, in small transactions
         between writes. The daemon stamps `received` as it stores, so it grows with `seq`:
-        the walk goes in seq order and ends at the first chunk with nothing to delete (an
-        event's own `occurred`, which a client chose, plays no part)."""
+        the walk goes in seq order and ends after the first chunk that reaches events inside
+        the retention (an event's own `occurred`, which a client chose, plays no part)."""
         cutoff = us((now or utcnow()) - self.retention)
         total, after = 0, 0
         while True:
@@ -334,10 +334,11 @@ class EventStore:
                 "SELECT seq, received FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, PRUNE_CHUNK))
             old = [(seq,) for seq, received in rows if received < cutoff]
-            if not old:
+            if old:
+                await self.run([("DELETE FROM events WHERE seq = ?", old)])
+                total += len(old)
+            if len(rows) < PRUNE_CHUNK or rows[-1][1] >= cutoff:
                 break
-            await self.run([("DELETE FROM events WHERE seq = ?", old)])
-            total += len(old)
             after = rows[-1][0]
             await asyncio.sleep(0)
         if total:

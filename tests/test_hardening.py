@@ -274,3 +274,17 @@ def test_a_live_reader_that_stops_reading_is_cut_off_and_closed(daemon):
     except ConnectionResetError:
         pass
     s.close()
+
+
+def test_a_file_nested_1000_deep_is_refused_at_its_line_with_exit_65(tmp_path):
+    """Issue 11, finding 4: a trigger nested 1,000 deep gave a traceback from the CLI."""
+    trigger = '{"expect": ["x"]}'
+    for _ in range(1000):
+        trigger = '{"type": "compound", "require": "any", "triggers": [\n' + trigger + "]}"
+    path = tmp_path / "deep.json"
+    path.write_text(f'{{"name": "deep", "actions": [], "trigger": {trigger}}}')
+    out = subprocess.run([*TOCSIN, "automation", "validate", str(path)], capture_output=True,
+                         text=True, timeout=30)
+    # each compound is two levels (the trigger, its list): the 100th line crosses 200
+    assert out.returncode == 65 and f"{path}:100: nested more than 200" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

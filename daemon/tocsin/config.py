@@ -184,9 +184,6 @@ class Config(Table):
             raise ValueError("`socket_mode` must be an octal string such as \"0660\"") from None
         if self.log_level.upper() not in LOG_LEVELS:
             raise ValueError(f"`log_level` must be one of {', '.join(LOG_LEVELS)}")
-        if not self.max_event_bytes <= self.max_body_bytes <= self.max_bodies_in_flight_bytes:
-            raise ValueError("`max_body_bytes` must be at least `max_event_bytes` and at most "
-                             "`max_bodies_in_flight_bytes`")
         for i, w in enumerate(self.watch):
             if w.format == "regex" and not (w.pattern and w.template):
                 raise ValueError(f"`watch[{i}]` with format \"regex\" needs `pattern` and `template`")

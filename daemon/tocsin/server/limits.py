@@ -89,7 +89,9 @@ class BodyBudget:
         self._freed = asyncio.Condition()
 
     async def take(self, size: int) -> bool:
-        """Wait (up to BODY_WAIT) until `size` bytes fit; False if they did not."""
+        """Wait (up to BODY_WAIT) until `size` bytes fit; False if they did not. A body larger
+        than the whole budget waits for all of it."""
+        size = min(size, self.total)
         async with self._freed:
             try:
                 await asyncio.wait_for(
@@ -101,7 +103,7 @@ class BodyBudget:
 
     async def give_back(self, size: int) -> None:
         async with self._freed:
-            self.used -= size
+            self.used -= min(size, self.total)
             self._freed.notify_all()
 
 

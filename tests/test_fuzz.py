@@ -255,10 +255,6 @@ def bomb_in_an_action(d, bomb: str) -> str:
     raise AssertionError("the action neither failed nor ran")
 
 
-@pytest.mark.xfail(reason="finding 3 is helper i19's (templates.py): passes once its size "
-                          "checks before building and its enforced time limit are merged; "
-                          "then remove this mark (not run before: each costs the daemon ~1 GB)",
-                   run=False)
 @pytest.mark.parametrize("bomb", BOMBS)
 def test_template_bombs_are_refused_before_they_cost_memory_or_time(fuzzed, bomb):
     started = time.monotonic()
@@ -270,7 +266,7 @@ def test_template_bombs_are_refused_before_they_cost_memory_or_time(fuzzed, bomb
 
 
 def test_a_template_over_the_output_limit_fails_its_action_not_the_daemon(fuzzed):
-    """The action path of finding 3, with a template only 10 MB large (which the limit
-    refuses today, after building it; i19's fix refuses it before)."""
+    """The action path of finding 3 with a template of only 10 MB, in every test run (the
+    bombs above are refused the same way, before anything is built)."""
     reason = bomb_in_an_action(fuzzed, "{{ 'x' * 10**7 }}")
     assert "x" * 1000 not in reason and rss_kib(fuzzed) < 300 * 1024

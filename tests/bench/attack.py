@@ -5,10 +5,10 @@ events acknowledged vs stored, and log bytes written. Targets: RSS < 300 MB, /he
 
 Attacks: NUL names beside innocent batches, NaN windows, JSON nested 100,000 deep, huge and
 parallel bodies, 10,000 half-open connections, a reader that never reads, template bombs
-(`--bombs`: run them only once helper i19's template limits are merged — before that each
-costs the daemon ~1 GB), and, as root, a full disk on a small tmpfs.
+through POST /templates/render and through an automation's action, and, as root, a full disk
+on a small tmpfs.
 
-Run: python tests/bench/attack.py [--bombs] [--half-open 10000]
+Run: python tests/bench/attack.py [--half-open 10000]
 """
 
 from __future__ import annotations
@@ -279,7 +279,6 @@ def disk_full() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--half-open", type=int, default=10_000)
-    parser.add_argument("--bombs", action="store_true", help="run the template bombs too")
     args = parser.parse_args()
     d = DaemonProcess().start()
     watch = Watch(d)
@@ -290,7 +289,7 @@ def main() -> None:
                              ("bodies", lambda: attack_bodies(d)),
                              ("half-open", lambda: attack_half_open(d, args.half_open)),
                              ("silent reader", lambda: attack_silent_reader(d, ledger)),
-                             *([("template bombs", lambda: attack_bombs(d))] if args.bombs else [])]:
+                             ("template bombs", lambda: attack_bombs(d))]:
             started = time.perf_counter()
             print(f"{name:<15} {attack()}  ({time.perf_counter() - started:.1f} s)", flush=True)
         watch.stop()

@@ -252,16 +252,24 @@ def _masked_text_frame(payload: bytes) -> bytes:
         b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def test_a_live_reader_that_stops_reading_is_cut_off_and_closed(daemon):
-    """Issue 11, finding 5: a /events/out subscriber that never reads was removed from the
-    bus but its connection was never closed."""
+def silent_reader(path: Path, name: str) -> socket.socket:
+    """A /events/out reader of the events named `name` that, once subscribed, never reads a
+    byte (with a small receive buffer, so the daemon's sends back up soon)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(str(daemon.socket))
+    s.connect(str(path))
     s.sendall(b"GET /events/out HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
               b"Sec-WebSocket-Version: 13\r\n\r\n")
-    s.sendall(_masked_text_frame(b'{"filter": {"names": ["silent.*"]}, "backfill": 0}'))
+    s.sendall(_masked_text_frame(json.dumps({"filter": {"names": [name]},
+                                             "backfill": 0}).encode()))
+    return s
+
+
+def test_a_live_reader_that_stops_reading_is_cut_off_and_closed(daemon):
+    """Issue 11, finding 5: a /events/out subscriber that never reads was removed from the
+    bus but its connection was never closed."""
+    s = silent_reader(daemon.socket, "silent.*")
     wait_until(lambda: daemon.client().health()["subscribers"] == 1)
     for _ in range(10):  # far more than the socket buffers hold; the reader takes none
         post(daemon, json.dumps([ev("silent.flood", payload={"pad": "p" * 10_000})

@@ -206,20 +206,17 @@ def idle_close(d: DaemonProcess) -> float:
 
 
 def attack_silent_reader(d: DaemonProcess, ledger: Ledger) -> str:
-    """A /events/out reader that completes the handshake and never reads a byte."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.connect(str(d.socket))
-    s.sendall(b"GET /events/out HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-              b"Sec-WebSocket-Version: 13\r\n\r\n")
+    """A /events/out reader that subscribes and never reads a byte."""
+    from test_hardening import silent_reader
+
+    s = silent_reader(d.socket, "flood")
     started = time.monotonic()
     while time.monotonic() - started < 60:
         ledger.post(d, [ev("flood", payload={"pad": "f" * 20_000}) for _ in range(50)])
         conn = _Connection(str(d.socket), 5)
         _, health = conn.exchange("GET", "/health", None)
         conn.close()
-        if time.monotonic() - started > 11 and json.loads(health)["subscribers"] == 0:
+        if time.monotonic() - started > 1 and json.loads(health)["subscribers"] == 0:
             s.setblocking(False)
             closed = False
             try:

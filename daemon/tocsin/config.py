@@ -166,6 +166,13 @@ class Config(Table):
     retention: Annotated[Duration, doc("Events older than this are pruned.")] = Duration(7 * 86400)
     prune_interval: Annotated[Duration, doc("How often old events are pruned.")] = Duration(600)
     max_event_bytes: Annotated[int, doc("Larger events are refused (422).", ge=1024)] = 1024 * 1024
+    max_body_bytes: Annotated[int, doc("Larger request bodies (and `/events/in` messages) are "
+                                       "refused (413).", ge=1024)] = 16 * 1024 * 1024
+    max_bodies_in_flight_bytes: Annotated[int, doc(
+        "All request bodies being read at once, together; past it a request waits up to 5 s "
+        "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
+    stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
+                                        "whatever it is waiting for.")] = Duration(10)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)

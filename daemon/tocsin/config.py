@@ -97,7 +97,7 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ValueError(f"`log_level` must be one of {', '.join(LOG_LEVELS)}")
         parse_duration(self.retention)
         parse_duration(self.prune_interval)
-        for table, known in (("engine", ("idle_ttl", "max_firings_per_minute")),
+        for table, known in (("engine", ("idle_ttl", "loop_depth")),
                              ("jobs", ("cancel_grace_seconds", "late_after_seconds"))):
             unknown = sorted(set(getattr(self, table)) - set(known))
             if unknown:

@@ -71,7 +71,7 @@ def pure_events(n: int, automations: int, rng: random.Random) -> list[Event]:
 def pure_rate(automations: int, n: int, runs: int = 3) -> tuple[float, int]:
     best, fired = 0.0, 0
     for _ in range(runs):
-        engine = Engine(max_firings_per_minute=None)
+        engine = Engine()
         for i in range(automations):
             a = parse_automation({"name": f"a{i}", "trigger": trigger_mix(i), "actions": []})
             a.id = str(uuid.uuid4())

@@ -26,6 +26,7 @@ from . import persist
 from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
 from .firing import Firing
+from .lineage import DEFAULT_LOOP_DEPTH
 from .model import Automation
 from .state import DEFAULT_IDLE_TTL
 
@@ -96,9 +97,9 @@ class EngineComponent(Component):
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        idle_ttl, limit = _settings(config)
+        idle_ttl, depth = _settings(config)
         self.engine.idle_ttl = idle_ttl
-        self.engine.max_firings_per_minute = limit or None
+        self.engine.loop_depth = depth or None
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
@@ -200,12 +201,14 @@ class EngineComponent(Component):
         """The round's events and rows, queued on the store as one transaction."""
         out_events: list[Event] = []
         extra: Statements = []
-        for automation_id, reason in self.engine.paused:
+        for automation_id, reason, chain in self.engine.paused:
             automation = self.automations[automation_id]
             automation.enabled = False
             log.warning("automation %r paused: %s", automation.name, reason)
             extra.append((persist.UPSERT_AUTOMATION, [persist.automation_row(automation)]))
-            out_events.append(loop_guard_event(automation, reason, to_datetime(self.engine.now)))
+            names = {aid: a.name for aid, a in self.automations.items()}
+            out_events.append(loop_guard_event(automation, reason, chain, names,
+                                               to_datetime(self.engine.now)))
         self.engine.paused.clear()
         firing_rows = []
         for firing in firings:
@@ -308,18 +311,18 @@ async def _nothing() -> None:
 
 
 def _settings(config: Config) -> tuple[float, int]:
-    """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the loop
-    guard; 0 turns it off); ConfigError when either is wrong."""
+    """`[engine] idle_ttl` (a duration, default 7d) and `loop_depth` (the loop guard: how
+    often an automation may appear in the causal chain of its own firing, default 3; 0 turns
+    it off); ConfigError when either is wrong."""
     from ..config import parse_duration
 
     settings = config.engine
     try:
         idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
-        limit = int(settings.get("max_firings_per_minute", 300))
+        depth = int(settings.get("loop_depth", DEFAULT_LOOP_DEPTH))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
-                          "max_firings_per_minute a whole number, 0 for no limit)") from None
-    if idle_ttl <= 0 or limit < 0:
-        raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
-                          "0 or more")
-    return idle_ttl, limit
+                          "loop_depth a whole number, 0 for no loop guard)") from None
+    if idle_ttl <= 0 or depth < 0:
+        raise ConfigError("[engine]: idle_ttl must be positive and loop_depth 0 or more")
+    return idle_ttl, depth

@@ -15,7 +15,8 @@ What it does, following prefect-semantics §5–§6 and "tocsin's decisions":
   resolve when the expected event shows up (decision 7);
 - `follows`: followers wait for their leader, or 15 minutes (§5.7);
 - composites collect child firings in slots on processing time (§6);
-- the loop guard pauses an automation that fires too often (decision 11).
+- the loop guard pauses an automation triggered through its own consequences more than
+  `loop_depth` times (decision 11, by causality: see lineage.py).
 
 State changes are recorded in `dirty` as (kind, key) pairs so a caller can persist exactly
 what changed (see `export`).
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events.model import Event, uuid7
+from . import lineage
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .metrics import MetricEvaluator, MetricState
@@ -59,9 +61,9 @@ def to_datetime(t: float) -> datetime:
 
 class Engine:
     def __init__(self, *, idle_ttl: float = DEFAULT_IDLE_TTL,
-                 max_firings_per_minute: int | None = 300) -> None:
+                 loop_depth: int | None = lineage.DEFAULT_LOOP_DEPTH) -> None:
         self.idle_ttl = idle_ttl
-        self.max_firings_per_minute = max_firings_per_minute
+        self.loop_depth = loop_depth
         self.now = 0.0
         self.automations: dict[str, Compiled] = {}
         self.leaves: dict[str, Leaf] = {}
@@ -78,11 +80,10 @@ class Engine:
         self.seen: OrderedDict[int, float] = OrderedDict()
         self._seen_check = 0.0
         self.dirty: set[tuple[str, Any]] = set()
-        #: automations the loop guard paused: (automation id, reason)
-        self.paused: list[tuple[str, str]] = []
+        #: automations the loop guard paused: (automation id, reason, the causal chain)
+        self.paused: list[tuple[str, str, lineage.Chain]] = []
         self._heap: list[tuple[float, int, str, Any]] = []
         self._held_expiry: deque[tuple[float, BucketKey]] = deque()
-        self._fired: dict[str, deque[float]] = {}
         self._open_limit = 10_000
         self._counter = itertools.count()
         self._out: list[Firing] = []
@@ -548,19 +549,18 @@ class Engine:
         self.slots[parent_id] = slots
 
     def _emit(self, firing: Firing, at: float) -> bool:
-        """Hand out a root firing, unless the loop guard pauses its automation instead."""
-        limit = self.max_firings_per_minute
-        if limit is not None:
-            times = self._fired.setdefault(firing.automation_id, deque())
-            while times and times[0] <= at - 60:
-                times.popleft()
-            if len(times) >= limit:
-                self.set_enabled(firing.automation_id, False, at)
-                reason = (f"fired more than {limit} times in a minute; paused by the loop "
-                          "guard (raise [engine] max_firings_per_minute if this is intended)")
-                self.paused.append((firing.automation_id, reason))
+        """Hand out a root firing, unless the loop guard pauses its automation instead: when
+        the events that led here already passed through it `loop_depth` times."""
+        aid = firing.automation_id
+        if self.loop_depth is not None:
+            chain = lineage.chain_of(firing.triggering_event)
+            if chain.count(aid) >= self.loop_depth:
+                self.set_enabled(aid, False, at)
+                reason = (f"triggered through its own actions' events {chain.count(aid)} times "
+                          "in a row; paused by the loop guard (see the chain; raise [engine] "
+                          "loop_depth if this is intended)")
+                self.paused.append((aid, reason, (*chain, aid)))
                 return False
-            times.append(at)
         self._out.append(firing)
         return True
 

@@ -100,7 +100,7 @@ class _Run:
             event.received = firing.at
             yield record(automation, firing, event)
             queue.extend(self.engine.process(event, firing.at.timestamp()))
-        for automation_id, reason in self.engine.paused:
+        for automation_id, reason, _ in self.engine.paused:
             self.notices.append(f"{self.automations[automation_id].name}: {reason}")
         self.engine.paused.clear()
 

@@ -22,6 +22,7 @@ import msgspec
 from aiohttp import web
 
 from ..errors import InvalidInput
+from ..automations import lineage
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..server.component import Component
@@ -194,6 +195,9 @@ class WebhookComponent(Component):
                    "webhook": {"id": hook.id, "name": hook.name}}
         try:
             event = request_event(hook, render(hook.template, context), context, raw)
+            # a call from an automation's webhook action: keep its causes (the loop guard)
+            event.related.extend(lineage.related(lineage.from_header(
+                request.headers.get(lineage.HEADER))))
             assert self.daemon is not None
             self.daemon.check_size([event], len(raw) + len(hook.template))
         except TemplateError as exc:

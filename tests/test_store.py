@@ -215,3 +215,22 @@ async def test_after_a_burst_and_a_quiet_moment_the_writer_gives_memory_back(tmp
     await asyncio.sleep(0.3)
     assert released == [1]
     await s.close()
+
+
+async def test_wal_stays_bounded_under_sustained_ingest(tmp_path):
+    """Issue 13: PASSIVE checkpoints alone let the WAL grow without end under ingest that
+    never pauses (10.8 GB beside a 1 GB database); past half its limit it is truncated."""
+    limit = 4 * 1024 * 1024
+    s = EventStore(tmp_path / "w.db", wal_limit=limit)
+    await s.open()
+    try:
+        biggest = 0
+        blob = "x" * 2000
+        for i in range(150):  # ~30 MB of events, written with no pause between commits
+            await s.append([make("big", f"r{i}.{j}", T0, payload={"blob": blob})
+                            for j in range(100)])
+            biggest = max(biggest, s.sizes()["wal_bytes"])
+        assert s.sizes()["db_bytes"] > 6 * limit
+        assert biggest < 4 * limit, f"the WAL reached {biggest} bytes"
+    finally:
+        await s.close()

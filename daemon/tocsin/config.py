@@ -81,6 +81,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retention: str | int = "7d"
     prune_interval: str | int = "10m"
     max_event_bytes: int = 1024 * 1024
+    #: the write-ahead log's bound on disk, in MiB (checkpoints truncate it past half)
+    max_wal_mb: int = 64
     watch: list[WatchConfig] = msgspec.field(default_factory=list)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     # Free-form tables for parts that read their own settings ([engine], [actions], [jobs]).
@@ -106,6 +108,8 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         for key, value in self.jobs.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"`jobs.{key}` must be a number of seconds, not {value!r}")
+        if isinstance(self.max_wal_mb, bool) or self.max_wal_mb < 4:
+            raise ValueError("`max_wal_mb` must be a whole number of MiB, at least 4")
         if self.max_event_bytes < 1024:
             raise ValueError("`max_event_bytes` must be at least 1024")
         for i, w in enumerate(self.watch):

@@ -4,6 +4,13 @@ Writers hand a batch to `append` and wait; the writer thread (writer.py) commits
 queued in one transaction and acknowledges every caller only after that commit (DESIGN rule
 2). Reads use a second connection through aiosqlite, so a long query never waits behind a
 write, and WAL checkpoints a third.
+
+The WAL stays bounded (issue 13): a PASSIVE checkpoint alone never catches up with sustained
+ingest (new frames arrive while it copies, so the log never starts over and grows without
+end). So past half its limit the writer thread itself truncates it between two commits
+(writer.py), waiting a moment for readers to leave old snapshots; `journal_size_limit`
+bounds what SQLite leaves behind otherwise. Every read is one short statement, so none pins
+a snapshot for long.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import msgspec
 
 from .filter import EventFilter, us
 from .model import Event, utcnow
-from .writer import GroupWriter, Statements, Write
+from .writer import GroupWriter, Statements, Write, file_size
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +80,8 @@ FORGET_UNUSED_REFS: Statements = [
 
 PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
+DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
+
 WRITER_CACHE_KIB = 16_000  # the random-order name and resource indexes need their pages hot
 
 _decoder = msgspec.json.Decoder(Event)
@@ -90,14 +99,15 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-def _open_writer(path: Path, schema: str) -> sqlite3.Connection:
+def _open_writer(path: Path, schema: str, wal_limit: int) -> sqlite3.Connection:
     """The writing connection, schema applied. Checkpoints copy the WAL into the database
     file; done by the writer on commit they stall ingestion, so the writer never does them
     and a third connection does, in its own thread, once a second while there are new
     commits."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
-                   "wal_autocheckpoint=0", f"cache_size=-{WRITER_CACHE_KIB}"):
+                   "wal_autocheckpoint=0", f"cache_size=-{WRITER_CACHE_KIB}",
+                   f"journal_size_limit={wal_limit}"):
         conn.execute(f"PRAGMA {pragma}")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
     if "event" in columns:
@@ -110,9 +120,12 @@ def _open_writer(path: Path, schema: str) -> sqlite3.Connection:
 class EventStore:
     """Append, fetch and query events; `open()` before use, `close()` commits what was queued."""
 
-    def __init__(self, path: Path, *, retention: timedelta = timedelta(days=7)) -> None:
+    def __init__(self, path: Path, *, retention: timedelta = timedelta(days=7),
+                 wal_limit: int = DEFAULT_WAL_LIMIT) -> None:
         self.path = Path(path)
         self.retention = retention
+        self.wal_limit = wal_limit
+        self.wal_path = Path(f"{self.path}-wal")
         self._writer: GroupWriter | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -124,8 +137,9 @@ class EventStore:
     async def open(self, extra_schema: Iterable[str] = ()) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._write_conn = await asyncio.to_thread(
-            _open_writer, self.path, SCHEMA + "".join(extra_schema))
-        self._writer = GroupWriter(self._write_conn, self._count_commit)
+            _open_writer, self.path, SCHEMA + "".join(extra_schema), self.wal_limit)
+        self._writer = GroupWriter(self._write_conn, self._count_commit,
+                                   wal_path=self.wal_path, wal_limit=self.wal_limit)
         self._writer.start()
         self._reader = await _connect(self.path)
         self._checkpointer = await _connect(self.path)
@@ -160,6 +174,10 @@ class EventStore:
                     await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (will retry): %s", exc)
+
+    def sizes(self) -> dict[str, int]:
+        """Bytes on disk: the database file and its write-ahead log (for `tocsin status`)."""
+        return {"db_bytes": file_size(self.path), "wal_bytes": file_size(self.wal_path)}
 
     # -- writing ---------------------------------------------------------------------------
     async def append(self, events: list[Event], *, extra: Statements | None = None,

@@ -66,7 +66,8 @@ class Daemon:
                  components: list[Component] | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta)
+        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta,
+                                wal_limit=config.max_wal_mb * 1024 * 1024)
         self.bus = EventBus()
         self.components = build_components() if components is None else components
         self.started = time.time()
@@ -113,6 +114,7 @@ class Daemon:
             "home": str(self.paths.home),
             "socket": str(self.paths.socket),
             "subscribers": self.bus.subscribers,
+            "store": self.store.sizes(),
             "components": {c.name: c.status() for c in self.components},
         }
 

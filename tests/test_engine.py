@@ -473,6 +473,21 @@ def test_deadline_heap_does_not_grow_with_replaced_buckets():
         tl.emit("x", i * 0.001)
     assert len(tl.firings) == 30_000
     assert len(tl.engine._heap) <= 10_001
+    assert tl.engine._wheel_size <= 10_001  # reactive windows wait in the wheel instead
+
+
+def test_a_reactive_window_is_forgotten_after_its_expiry_even_between_wheel_slots():
+    """Reactive expiries wait in a coarse wheel (whole seconds); an event arriving after the
+    deadline but before the slot is processed must still find the window gone."""
+    tl = Timeline(reactive(threshold=2, within=10))
+    tl.emit("x", 0)
+    deadline = tl.engine.buckets[next(iter(tl.engine.buckets))].deadline
+    assert tl.engine.next_deadline() == int(deadline) + 1
+    late = deadline - ts(0) + 0.5  # past the deadline, inside the slot's second
+    tl.emit("x", 5, received=late)  # occurred inside the old window: too late to count
+    assert tl.firings == []
+    tl.tick(late + 1)
+    assert tl.engine.next_deadline() is not None  # the new window's expiry
 
 
 def test_a_commit_with_nothing_loaded_is_only_remembered_and_followers_still_wait():

@@ -83,6 +83,13 @@ class Engine:
         #: automations the loop guard paused: (automation id, reason, the causal chain)
         self.paused: list[tuple[str, str, lineage.Chain]] = []
         self._heap: list[tuple[float, int, str, Any]] = []
+        #: reactive windows' expiries by whole second. A reactive window is only forgotten at
+        #: its deadline (no firing depends on the moment, and `_bucket` expires a due one when
+        #: an event touches it), so a list slot per window does instead of a heap entry:
+        #: ~100 bytes less for each of maybe a million open windows
+        self._wheel: dict[int, list[Bucket]] = {}
+        self._wheel_slots: list[int] = []
+        self._wheel_size = 0
         self._held_expiry: deque[tuple[float, BucketKey]] = deque()
         self._open_limit = 10_000
         self._counter = itertools.count()
@@ -210,7 +217,10 @@ class Engine:
         heap = self._heap
         while heap and not self._live(heap[0]):
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        due = [heap[0][0]] if heap else []
+        if self._wheel_slots:
+            due.append(float(self._wheel_slots[0]))
+        return min(due, default=None)
 
     def _take(self) -> list[Firing]:
         out, self._out = self._out, []
@@ -223,6 +233,12 @@ class Engine:
             entry = heapq.heappop(heap)
             if self._live(entry):
                 self._due(entry)
+        slots = self._wheel_slots
+        while slots and slots[0] <= self.now:
+            for bucket in self._wheel.pop(heapq.heappop(slots)):
+                self._wheel_size -= 1
+                if self._in_wheel(bucket) and bucket.deadline <= self.now:
+                    self._bucket_due(self.leaves[bucket.trigger_id], bucket, bucket.deadline)
         self._expire_caches()
 
     def _live(self, entry: tuple[float, int, str, Any]) -> bool:
@@ -235,6 +251,11 @@ class Engine:
             return metric is not None and metric.state.next_check == at and self.enabled(ref)
         follower = self.followers.get(ref)
         return follower is not None and follower.until == at
+
+    def _in_wheel(self, bucket: Bucket) -> bool:
+        """Whether a wheel entry is still the open window of an enabled automation."""
+        return (self.buckets.get((bucket.trigger_id, bucket.key)) is bucket
+                and self.enabled(bucket.automation_id))
 
     def _due(self, entry: tuple[float, int, str, Any]) -> None:
         at, _, kind, ref = entry
@@ -313,7 +334,7 @@ class Engine:
         expected = leaf.expects(name)
         bucket = None
         if leaf.arms is not None and leaf.arms(name):
-            old = self.buckets.get(bkey)
+            old = self._bucket(leaf, bkey)
             if old is not None and leaf.reactive and leaf.within and occurred >= old.end:
                 self._delete(old)  # "after means after": a new arming opens a new window
             bucket = self._ensure(leaf, key, occurred, occurred + leaf.within,
@@ -326,7 +347,7 @@ class Engine:
         if not leaf.reactive and leaf.parent is None and bkey in self.open_firings:
             self._resolve(leaf, key, event)
         if bucket is None:
-            bucket = self.buckets.get(bkey)
+            bucket = self._bucket(leaf, bkey)
             if bucket is None:
                 if not leaf.reactive and leaf.arms is not None:
                     self._hold(bkey, event)
@@ -336,12 +357,22 @@ class Engine:
     def _ensure(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
                 event: Event) -> Bucket:
         """The existing bucket (only its last event updated), or a new one (§5.2)."""
-        bucket = self.buckets.get((leaf.id, key))
+        bucket = self._bucket(leaf, (leaf.id, key))
         if bucket is None:
             return self._open(leaf, key, start, end, count, event, self.now)
-        bucket.last_event = event
+        if not leaf.reactive:
+            bucket.last_event = event
         bucket.touched = self.now
         self.dirty.add(("bucket", (leaf.id, key)))
+        return bucket
+
+    def _bucket(self, leaf: Leaf, bkey: BucketKey) -> Bucket | None:
+        """The open bucket for a key; a reactive one whose deadline passed while it waited in
+        the wheel is expired first, as the heap would have done on time."""
+        bucket = self.buckets.get(bkey)
+        if bucket is not None and leaf.reactive and bucket.deadline <= self.now:
+            self._bucket_due(leaf, bucket, bucket.deadline)
+            bucket = self.buckets.get(bkey)
         return bucket
 
     def _check(self, leaf: Leaf, bucket: Bucket, now: float, event: Event | None,
@@ -353,7 +384,8 @@ class Engine:
         pending = event is not None
         if pending and (leaf.immediate or bucket.start <= now < bucket.end):
             bucket.count += 1
-            bucket.last_event = event
+            if not leaf.reactive:
+                bucket.last_event = event
             pending = False
             self.dirty.add(("bucket", (leaf.id, bucket.key)))
         ready = leaf.reactive or bucket.end <= now
@@ -426,7 +458,8 @@ class Engine:
     def _open(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
               event: Event | None, touched: float) -> Bucket:
         bucket = Bucket(automation_id=leaf.automation_id, trigger_id=leaf.id, key=key,
-                        start=start, end=end, count=count, last_event=event, touched=touched)
+                        start=start, end=end, count=count, touched=touched,
+                        last_event=None if leaf.reactive else event)
         bkey = (leaf.id, key)
         if not leaf.reactive and leaf.arms is not None and bkey in self.held:
             self._count_held(bucket, bkey)
@@ -452,7 +485,21 @@ class Engine:
             self.dirty.add(("bucket", bkey))
 
     def _schedule(self, bucket: Bucket) -> None:
-        self._push(bucket.deadline, "bucket", bucket)
+        if not self.leaves[bucket.trigger_id].reactive:
+            self._push(bucket.deadline, "bucket", bucket)
+            return
+        slot = int(bucket.deadline) + 1
+        entries = self._wheel.get(slot)
+        if entries is None:
+            entries = self._wheel[slot] = []
+            heapq.heappush(self._wheel_slots, slot)
+        entries.append(bucket)
+        self._wheel_size += 1
+        if self._wheel_size > 4 * len(self.buckets) + 10_000:
+            # as with the heap: drop entries of replaced or rescheduled windows in one pass
+            for at, kept in self._wheel.items():
+                kept[:] = [b for b in kept if int(b.deadline) + 1 == at and self._in_wheel(b)]
+            self._wheel_size = sum(len(kept) for kept in self._wheel.values())
 
     def _push(self, at: float, kind: str, ref: Any) -> None:
         heap = self._heap

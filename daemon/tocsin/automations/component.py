@@ -123,8 +123,10 @@ class EngineComponent(Component):
                 continue
             self.automations[automation.id or ""] = automation
             self.engine.load(automation, clock)
-        persist.restore(self.engine, await store.read_sql(
-            "SELECT kind, k, data FROM engine_state"))
+        after = 0
+        while rows := await store.read_sql(persist.SELECT_STATE, (after, persist.RESTORE_CHUNK)):
+            after = rows[-1][0]
+            persist.restore(self.engine, [row[1:] for row in rows])
         for (eid,) in await store.read_sql(
                 "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
             self.engine.seen[uuid.UUID(eid).int] = clock

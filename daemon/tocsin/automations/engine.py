@@ -474,9 +474,22 @@ class Engine:
         self._schedule(bucket)
         return bucket
 
-    def restore_bucket(self, bucket: Bucket) -> None:
-        self.buckets[(bucket.trigger_id, bucket.key)] = bucket
-        self._schedule(bucket)
+    def restore_buckets(self, restored: list[Bucket]) -> None:
+        """Saved buckets of loaded triggers (others are skipped), maybe a million at once:
+        their ids become the leaf's own strings (not two copies per bucket), and the deadline
+        heap is rebuilt once rather than pushed to a million times."""
+        leaves, buckets = self.leaves, self.buckets
+        for bucket in restored:
+            leaf = leaves.get(bucket.trigger_id)
+            if leaf is None:
+                continue
+            bucket.trigger_id, bucket.automation_id = leaf.id, leaf.automation_id
+            buckets[(leaf.id, bucket.key)] = bucket
+            if leaf.reactive:
+                self._schedule(bucket)
+            else:
+                self._heap.append((bucket.deadline, next(self._counter), "bucket", bucket))
+        heapq.heapify(self._heap)
 
     def _delete(self, bucket: Bucket) -> None:
         bkey = (bucket.trigger_id, bucket.key)

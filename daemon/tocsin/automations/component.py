@@ -10,6 +10,7 @@ One asyncio timer is armed for the engine's earliest deadline.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import time
@@ -126,7 +127,11 @@ class EngineComponent(Component):
         after = 0
         while rows := await store.read_sql(persist.SELECT_STATE, (after, persist.RESTORE_CHUNK)):
             after = rows[-1][0]
-            persist.restore(self.engine, [row[1:] for row in rows])
+            gc.disable()  # a million new long-lived objects: cycle collection would rescan
+            try:          # them over and over while they are created, and they hold none
+                persist.restore(self.engine, [row[1:] for row in rows])
+            finally:
+                gc.enable()
         for (eid,) in await store.read_sql(
                 "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
             self.engine.seen[uuid.UUID(eid).int] = clock

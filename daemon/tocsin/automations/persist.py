@@ -20,7 +20,7 @@ from .engine import Engine
 from .firing import Firing
 from .metrics import MetricState
 from .model import Automation, parse_automation
-from .state import Bucket, Follower, Held, OpenFiring, Slot
+from .state import Bucket, Follower, Held, OpenFiring, SavedBucketV1, Slot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS automations (
@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS automation_firings_by_automation ON automation_firing
 
 _encoder = msgspec.json.Encoder()
 _buckets = msgspec.json.Decoder(list[Bucket])
+_bucket_v1 = msgspec.json.Decoder(SavedBucketV1)
 #: engine_state rows read per query at restore, so no read holds a snapshot for long
 RESTORE_CHUNK = 50_000
 SELECT_STATE = ("SELECT rowid, kind, k, data FROM engine_state WHERE rowid > ? "
@@ -118,7 +119,7 @@ def restore(engine: Engine, rows: list[Any]) -> None:
     read from the record itself rather than parsed from `k`: 1M restore in seconds."""
     buckets = [data for kind, _, data in rows if kind == "bucket"]
     if buckets:
-        engine.restore_buckets(_buckets.decode(b"[" + b",".join(buckets) + b"]"))
+        engine.restore_buckets(_decode_buckets(buckets))
     for kind, text, data in rows:
         if kind == "bucket":
             continue
@@ -135,6 +136,16 @@ def restore(engine: Engine, rows: list[Any]) -> None:
         else:
             engine.restore_follower(record)
     engine.take_dirty()
+
+
+def _decode_buckets(rows: list[bytes]) -> list[Bucket]:
+    """Saved buckets, in one decoder call; rows saved as JSON objects (before buckets were
+    saved as arrays) one by one."""
+    try:
+        return _buckets.decode(b"[" + b",".join(rows) + b"]")
+    except msgspec.ValidationError:
+        return [msgspec.json.decode(data, type=Bucket) if data.startswith(b"[")
+                else Bucket(**msgspec.structs.asdict(_bucket_v1.decode(data))) for data in rows]
 
 
 def automation_row(automation: Automation) -> tuple[str, str, bytes]:

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..events.model import Event, uuid7
 from . import lineage
+from .buckets import BucketKey, Buckets
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .metrics import MetricEvaluator, MetricState
@@ -52,9 +53,6 @@ from .state import (
     Slot,
 )
 
-BucketKey = tuple[str, tuple[str, ...]]
-
-
 def to_datetime(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
@@ -68,7 +66,7 @@ class Engine:
         self.automations: dict[str, Compiled] = {}
         self.leaves: dict[str, Leaf] = {}
         self.index = TriggerIndex()
-        self.buckets: dict[BucketKey, Bucket] = {}
+        self.buckets = Buckets()
         self.slots: dict[str, dict[str, Slot]] = {}
         self.held: dict[BucketKey, list[Held]] = {}
         self.open_firings: dict[BucketKey, OpenFiring] = {}
@@ -138,7 +136,7 @@ class Engine:
         """Index the leaves and look at their windows; a `fresh` automation (new to this
         engine) has none, which spares a walk over every open bucket per automation."""
         leaf_ids = {leaf.id for leaf in compiled.leaves}
-        for bucket in [] if fresh else [b for k, b in self.buckets.items() if k[0] in leaf_ids]:
+        for bucket in [] if fresh else [b for tid in leaf_ids for b in self.buckets.of_trigger(tid)]:
             if bucket.deadline <= now and not self.leaves[bucket.trigger_id].reactive:
                 self._delete(bucket)
             else:
@@ -155,8 +153,11 @@ class Engine:
             self.index.remove(leaf)
 
     def _forget_state(self, trigger_ids: set[str]) -> None:
-        for store, kind in ((self.buckets, "bucket"), (self.held, "held"),
-                            (self.open_firings, "open")):
+        for tid in trigger_ids:
+            for bucket in self.buckets.of_trigger(tid):
+                del self.buckets[(tid, bucket.key)]
+                self.dirty.add(("bucket", (tid, bucket.key)))
+        for store, kind in ((self.held, "held"), (self.open_firings, "open")):
             for bkey in [k for k in store if k[0] in trigger_ids]:
                 del store[bkey]
                 self.dirty.add((kind, bkey))

@@ -49,6 +49,9 @@ class WatchConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ignore_older: str | int | None = None
     #: How long a rotated-away file is still read after its last byte.
     rotate_wait: str | int | float = "5s"
+    #: Follow symlinks below the watched folder wherever they point and whoever owns them
+    #: (by default only to files inside the tree owned by this user or root).
+    follow_symlinks: bool = False
 
 
 def _check_regex_source(i: int, w: WatchConfig) -> None:

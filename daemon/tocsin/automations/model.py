@@ -169,6 +169,34 @@ def parse_within(value: Any) -> float:
 
 
 # -- field helpers -----------------------------------------------------------------------------
+_TRUE = {"true", "t", "yes", "y", "on", "1"}
+_FALSE = {"false", "f", "no", "n", "off", "0"}
+
+
+def lax_bool(value: Any) -> bool | None:
+    """A boolean as Prefect's schema (pydantic, lax) reads one: true/false, or text such as
+    "true", "off", "1"; None when it is not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
+def lax_int(value: Any) -> int | None:
+    """A whole number as Prefect's schema reads one: 3, 3.0 or "3"; None when it is not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
 def _check_unknown(data: dict, known: set[str], path: Path, errors: Errors) -> None:
     for key in data:
         if key not in known:
@@ -273,8 +301,8 @@ def _parse_event_trigger(data: dict, path: Path, errors: Errors) -> EventTrigger
     if posture not in ("Reactive", "Proactive"):
         errors.add(path + ("posture",), f"must be \"Reactive\" or \"Proactive\", not {posture!r}")
         posture = "Reactive"
-    threshold = data.get("threshold", 1)
-    if isinstance(threshold, bool) or not isinstance(threshold, int):
+    threshold = lax_int(data.get("threshold", 1))
+    if threshold is None:
         errors.add(path + ("threshold",), "must be a whole number")
         threshold = 1
     within = _within(data, path, errors, 0.0) or 0.0
@@ -355,7 +383,7 @@ def _parse_composite(kind: str, data: dict, path: Path,
     n = len(raw) if isinstance(raw, list) else 0
     if require in ("any", "all"):
         pass
-    elif isinstance(require, int) and not isinstance(require, bool):
+    elif (require := lax_int(require)) is not None:
         if require < 1:
             errors.add(path + ("require",), "require must be at least 1")
         elif n and require > n:
@@ -422,8 +450,8 @@ def parse_automation(data: Any, *, keep_ids: bool = False) -> Automation:
     if not isinstance(description, str):
         errors.add(("description",), "must be a string")
         description = ""
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
+    enabled = lax_bool(data.get("enabled", True))
+    if enabled is None:
         errors.add(("enabled",), "must be true or false")
         enabled = True
     owner = data.get("owner_resource")

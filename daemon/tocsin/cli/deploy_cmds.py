@@ -12,7 +12,8 @@ from ..errors import InvalidInput
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deploy", help="register the deployments of a project file (tocsin.yaml)")
-    p.add_argument("--file", "-f", default="tocsin.yaml", help="project file (default: tocsin.yaml)")
+    p.add_argument("--file", "-f", default=None,
+                   help="project file (default: tocsin.yaml, else prefect.yaml)")
     p.add_argument("-n", "--name", action="append", default=[],
                    help="deploy only this deployment (repeatable)")
     p.add_argument("--trigger", action="append", default=[], metavar="JSON|FILE",
@@ -85,9 +86,16 @@ def _quote(name: str) -> str:
 
 
 # -- deploy ----------------------------------------------------------------------------------
+def default_project_file() -> str:
+    """tocsin.yaml in the current directory, else Prefect's prefect.yaml (so a Prefect project
+    deploys as it is)."""
+    return next((n for n in ("tocsin.yaml", "prefect.yaml") if Path(n).exists()), "tocsin.yaml")
+
+
 def deploy(args: argparse.Namespace) -> int:
     from ..jobs.project import load_project, read_triggers
 
+    args.file = args.file or default_project_file()
     specs = load_project(Path(args.file))
     if args.name:
         known = {s["name"] for s in specs}
@@ -109,9 +117,15 @@ def deploy(args: argparse.Namespace) -> int:
 
 # -- deployments -----------------------------------------------------------------------------
 def _schedule_text(dep: dict[str, Any]) -> str:
-    parts = [f"cron {s['cron']} {s['timezone']}" if s.get("cron") else f"every {s['interval']}s"
-             for s in dep.get("schedules", [])]
-    return ", ".join(parts) or "-"
+    return ", ".join(_one_schedule(s) for s in dep.get("schedules", [])) or "-"
+
+
+def _one_schedule(s: dict[str, Any]) -> str:
+    if s.get("cron"):
+        return f"cron {s['cron']} {s['timezone']}"
+    if s.get("rrule"):
+        return f"rrule {s['rrule']} {s['timezone']}"
+    return f"every {s['interval']}s"
 
 
 def deployment_ls(args: argparse.Namespace) -> int:

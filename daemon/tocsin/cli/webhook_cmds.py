@@ -17,6 +17,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Jinja template rendering the event's JSON from body, headers, "
                         "method and query (- reads stdin)")
     p.add_argument("--description", default="")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--hmac-secret", metavar="SECRET",
+                      help="require an HMAC-SHA256 of the body in X-Hub-Signature-256 "
+                           "(GitHub's convention); '{env:NAME}' reads it from the daemon's "
+                           "environment")
+    auth.add_argument("--bearer-token", metavar="TOKEN",
+                      help="require 'Authorization: Bearer TOKEN'; '{env:NAME}' reads it from "
+                           "the daemon's environment")
     p.add_argument("--json", action="store_true", help="print the webhook as JSON")
     p.set_defaults(func=create)
     p = hsub.add_parser("ls", help="list webhooks")
@@ -28,15 +36,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _where(hook: dict) -> str:
-    return hook.get("url") or (f"/hooks/{hook['slug']} (the listener is off: set "
-                               "[webhooks] enabled = true in the config)")
+    """The webhook's URL, or its path and why the listener does not serve it."""
+    if hook.get("url"):
+        return hook["url"]
+    state = hook.get("listener", "off")
+    if state == "off":
+        why = "the listener is off: set [webhooks] enabled = true in the config"
+    else:
+        why = (f"the listener {state}; fix [webhooks] host/port in the config and reload "
+               "(SIGHUP)")
+    return f"/hooks/{hook['slug']} ({why})"
+
+
+def _auth(hook: dict) -> str:
+    auth = hook.get("auth")
+    return f"  [{auth['type']}]" if auth else ""
 
 
 def create(args: argparse.Namespace) -> int:
     from ..client.sync import SyncClient
 
-    body = {"name": args.name, "template": read_arg(args.template, "--template"),
-            "description": args.description}
+    body: dict = {"name": args.name, "template": read_arg(args.template, "--template"),
+                  "description": args.description}
+    if args.hmac_secret is not None:
+        body["auth"] = {"type": "hmac-sha256", "secret": args.hmac_secret}
+    elif args.bearer_token is not None:
+        body["auth"] = {"type": "bearer", "secret": args.bearer_token}
     with SyncClient(args.socket) as client:
         hook = client.request("POST", "/webhooks", body)
     if args.json:
@@ -55,7 +80,7 @@ def ls(args: argparse.Namespace) -> int:
         print(json.dumps(hooks, indent=2))
         return 0
     for hook in hooks:
-        print(f"{hook['name']:<24} {_where(hook)}")
+        print(f"{hook['name']:<24} {_where(hook)}{_auth(hook)}")
     return 0
 
 

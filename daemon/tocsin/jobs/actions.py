@@ -52,8 +52,16 @@ def _ok(**details: Any) -> ActionResult:
 
 # -- deployments -----------------------------------------------------------------------------
 async def run_deployment(run: ActionRun) -> ActionResult:
-    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters."""
+    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters.
+
+    A deployment served by a `serve` process that has stopped gets no run (nobody would
+    start it; it would only turn Late): the action fails saying so, and serving again
+    brings the trigger back to life."""
     jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
+    if dep.served_by is not None and not jobs.service.server_alive(dep.served_by):
+        raise ActionFailed(f"Deployment {dep.flow_name}/{dep.name} is not ready: the `serve` "
+                           "process that runs it has stopped, so no run was queued; serve it "
+                           "again", status_code=409)
     action: Any = run.action
     aid, name = _automation(run)
     parameters = run.rendered.get("parameters") if action.parameters is not None else None

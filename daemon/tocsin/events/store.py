@@ -129,7 +129,7 @@ class EventStore:
         self._writer: GroupWriter | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0
 
@@ -142,7 +142,8 @@ class EventStore:
                                    wal_path=self.wal_path, wal_limit=self.wal_limit)
         self._writer.start()
         self._reader = await _connect(self.path)
-        self._checkpointer = await _connect(self.path)
+        self._checkpointer = await asyncio.to_thread(
+            sqlite3.connect, self.path, isolation_level=None, check_same_thread=False)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoint")
 
     async def close(self) -> None:
@@ -153,9 +154,10 @@ class EventStore:
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
             self._checkpoint_task = None
-        for conn in (self._reader, self._checkpointer):
-            if conn is not None:
-                await conn.close()
+        if self._reader is not None:
+            await self._reader.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._write_conn is not None:
             self._write_conn.close()  # the last one to close checkpoints the WAL fully
         self._reader = self._checkpointer = self._write_conn = None
@@ -168,10 +170,12 @@ class EventStore:
         seen = 0
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY)
-            if self._commits != seen:
+            # past half its limit the writer truncates the WAL: no checkpoint of ours in its way
+            if (self._commits != seen and self._writer is not None
+                    and file_size(self.wal_path) <= self.wal_limit // 2):
                 seen = self._commits
                 try:
-                    await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    await asyncio.to_thread(self._writer.passive_checkpoint, self._checkpointer)
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (will retry): %s", exc)
 

@@ -60,9 +60,9 @@ IDLE_SECONDS = 1.0
 Statements = list[tuple[str, Sequence[Sequence[Any]]]]
 
 #: how long the WAL's truncation waits for readers to leave old snapshots (ms); ingestion
-#: waits that long at most, and a truncation that times out is tried again a second later
+#: waits that long at most, and a truncation that times out is tried again a little later
 TRUNCATE_WAIT_MS = 200
-TRUNCATE_RETRY_S = 1.0
+TRUNCATE_RETRY_S = 0.25
 WRITER_BUSY_MS = 10_000
 
 _encoder = msgspec.json.Encoder()
@@ -117,6 +117,9 @@ class GroupWriter:
         self._wal_path = wal_path
         self._wal_limit = wal_limit
         self._truncate_after = 0.0
+        #: one checkpoint at a time: the store's PASSIVE ones and the writer's TRUNCATE
+        #: would otherwise find each other busy and give up
+        self._checkpoint_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-store-writer",
                                         daemon=True)
@@ -191,13 +194,21 @@ class GroupWriter:
         conn = self._conn
         try:
             conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
-            if conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+            with self._checkpoint_lock:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
                 log.debug("WAL truncation postponed: a reader holds an old snapshot")
                 self._truncate_after = time.monotonic() + TRUNCATE_RETRY_S
         except sqlite3.Error as exc:
             log.warning("WAL truncation failed (will retry): %s", exc)
         finally:
             conn.execute(f"PRAGMA busy_timeout={WRITER_BUSY_MS}")
+
+    def passive_checkpoint(self, conn: sqlite3.Connection) -> None:
+        """The store's periodic checkpoint, on its own connection and thread: copies WAL
+        frames into the database without holding up commits."""
+        with self._checkpoint_lock:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _commit_group(self, group: list[Write]) -> None:
         assert self._loop is not None

@@ -82,7 +82,12 @@ PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
 
-WRITER_CACHE_KIB = 16_000  # the random-order name and resource indexes need their pages hot
+# The random-order name and resource indexes need their pages hot: with 10,000 resources the
+# (resource, occurred) index alone has ~10,000 leaves in use. At 16 MB, 1M stored events cut
+# the store's rate ~20x (5.3k/s against 117k/s empty); at 128 MB it held 29k/s (issue 13,
+# tests/bench/scale.py). A maximum, taken only as pages are used, and given back after a
+# burst (writer.py).
+WRITER_CACHE_KIB = 128_000
 
 _decoder = msgspec.json.Decoder(Event)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -135,6 +136,9 @@ class EventStore:
         self._write_conn: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: sqlite3.Connection | None = None
+        #: held by whoever checkpoints (this store's thread, the writer) or closes the
+        #: checkpointing connection: a connection closed under a running call crashes
+        self._checkpoint_lock = threading.Lock()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0
 
@@ -144,7 +148,8 @@ class EventStore:
         self._write_conn = await asyncio.to_thread(
             _open_writer, self.path, SCHEMA + "".join(extra_schema), self.wal_limit)
         self._writer = GroupWriter(self._write_conn, self._count_commit,
-                                   wal_path=self.wal_path, wal_limit=self.wal_limit)
+                                   wal_path=self.wal_path, wal_limit=self.wal_limit,
+                                   checkpoint_lock=self._checkpoint_lock)
         self._writer.start()
         self._reader = await _connect(self.path)
         self._checkpointer = await asyncio.to_thread(
@@ -162,7 +167,7 @@ class EventStore:
         if self._reader is not None:
             await self._reader.close()
         if self._checkpointer is not None:
-            self._checkpointer.close()
+            await asyncio.to_thread(self._locked, self._checkpointer.close)
         if self._write_conn is not None:
             self._write_conn.close()  # the last one to close checkpoints the WAL fully
         self._reader = self._checkpointer = self._write_conn = None
@@ -176,13 +181,17 @@ class EventStore:
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY)
             # past half its limit the writer truncates the WAL: no checkpoint of ours in its way
-            if (self._commits != seen and self._writer is not None
-                    and file_size(self.wal_path) <= self.wal_limit // 2):
+            if self._commits != seen and file_size(self.wal_path) <= self.wal_limit // 2:
                 seen = self._commits
                 try:
-                    await asyncio.to_thread(self._writer.passive_checkpoint, self._checkpointer)
+                    await asyncio.to_thread(self._locked, self._checkpointer.execute,
+                                            "PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (will retry): %s", exc)
+
+    def _locked(self, call: Any, *args: Any) -> Any:
+        with self._checkpoint_lock:
+            return call(*args)
 
     def sizes(self) -> dict[str, int]:
         """Bytes on disk: the database file and its write-ahead log (for `tocsin status`)."""

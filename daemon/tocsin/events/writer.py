@@ -111,7 +111,8 @@ class GroupWriter:
     """Commits queued writes in groups on a thread that owns `conn`."""
 
     def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None], *,
-                 wal_path: Path | None = None, wal_limit: int = 0) -> None:
+                 wal_path: Path | None = None, wal_limit: int = 0,
+                 checkpoint_lock: threading.Lock | None = None) -> None:
         self._conn = conn
         self._on_commit = on_commit
         self._wal_path = wal_path
@@ -119,7 +120,7 @@ class GroupWriter:
         self._truncate_after = 0.0
         #: one checkpoint at a time: the store's PASSIVE ones and the writer's TRUNCATE
         #: would otherwise find each other busy and give up
-        self._checkpoint_lock = threading.Lock()
+        self._checkpoint_lock = checkpoint_lock or threading.Lock()
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-store-writer",
                                         daemon=True)
@@ -203,12 +204,6 @@ class GroupWriter:
             log.warning("WAL truncation failed (will retry): %s", exc)
         finally:
             conn.execute(f"PRAGMA busy_timeout={WRITER_BUSY_MS}")
-
-    def passive_checkpoint(self, conn: sqlite3.Connection) -> None:
-        """The store's periodic checkpoint, on its own connection and thread: copies WAL
-        frames into the database without holding up commits."""
-        with self._checkpoint_lock:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _commit_group(self, group: list[Write]) -> None:
         assert self._loop is not None

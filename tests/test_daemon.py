@@ -343,7 +343,7 @@ def test_status_shows_the_database_and_wal_sizes(daemon):
     out = cli(daemon, "status")
     assert re.search(r"  store    database \d+\.\d MiB, WAL \d+\.\d MiB", out.stdout), out.stdout
     sizes = json.loads(cli(daemon, "status", "--json").stdout)["store"]
-    assert sizes["db_bytes"] > 0 and sizes["wal_bytes"] >= 0
+    assert sizes["bytes"] > 0 and sizes["wal_bytes"] >= 0
 
 
 def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path):
@@ -356,7 +356,8 @@ def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path)
 
 
 @pytest.mark.parametrize("text", ['[jobs]\ncancel_grace_seconds = "x"\n', '[engine]\nidle_tll = "1d"\n',
-                                  '[webhooks]\nenabled = true\nport = 99999\n'])
+                                  '[webhooks]\nenabled = true\nport = 99999\n',
+                                  '[engine]\nnear_misses = -1\n'])
 def test_bad_engine_jobs_or_webhooks_settings_are_config_errors(tmp_path, text):
     cfg = tmp_path / "c.toml"
     cfg.write_text(text)

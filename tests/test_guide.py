@@ -293,13 +293,9 @@ def test_flow_called_directly_fires_the_email_notification(daemon):
         assert f"Flow run {run['name']} entered state Completed." in body
         assert f"Flow Run ID: {run['id']}" in body and f"Flow ID: {run['flow_id']}" in body
 
-        # The guide's second template iterates a resource as (label, value) pairs: that is
-        # issue 19's template work (helper i19); until it is merged that email is not sent.
-        try:
-            details = next(m for m in smtp.wait_for(2, timeout=3)
-                           if m["Subject"] == "Event details")
-        except AssertionError:
-            pytest.xfail("resource iteration as (label, value) pairs comes with issue 19")
+        # The guide's second template iterates a resource as (label, value) pairs.
+        details = next(m for m in smtp.wait_for(2, timeout=20)
+                       if m["Subject"] == "Event details")
         text = _text(details)
         assert f"prefect.resource.id: prefect.flow-run.{run['id']}" in text
         assert "prefect.state-name: Completed" in text

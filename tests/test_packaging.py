@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("textual", "aiosqlite", "apprise", "jinja2", "aiohttp", "watchfiles")
+HEAVY = ("textual", "aiosqlite", "apprise", "jinja2", "aiohttp", "watchfiles", "shtab")
 
 
 def test_cli_and_client_do_not_import_heavy_libraries():

@@ -17,7 +17,8 @@ def _pattern(rng: random.Random) -> str:
 
 def _leaf(i: int, patterns: list[str], match: dict | None = None) -> Leaf:
     automation = parse_automation({"name": f"a{i}", "actions": [],
-                                   "trigger": {"expect": patterns, "match": match or {}}})
+                                   "trigger": {"expect": patterns,
+                                               "match": match or {"prefect.resource.id": "r*"}}})
     return Leaf(f"a{i}", automation.trigger, None)  # type: ignore[arg-type]
 
 

@@ -92,5 +92,5 @@ def test_listener_state_is_reported_listening_failed_or_off(make_daemon, tmp_pat
     while f"listener listening on 127.0.0.1:{port}" not in (out := tocsin(d, "status").stdout):
         assert time.monotonic() < deadline, out
         time.sleep(0.05)
-    assert tocsin(d, "webhook", "ls").stdout.split()[1] == f"http://127.0.0.1:{port}/hooks/" + \
+    assert tocsin(d, "webhook", "ls").stdout.splitlines()[1].split()[2] == f"http://127.0.0.1:{port}/hooks/" + \
         json.loads(tocsin(d, "webhook", "ls", "--json").stdout)[0]["slug"]

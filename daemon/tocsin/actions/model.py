@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ..config import parse_duration
+from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..events.model import error_path
 from ..templates import TemplateError, is_template, validate_template
@@ -113,6 +113,7 @@ class RunDeployment(DeploymentAction, tag="run-deployment"):
         except ValueError as exc:
             out.append(("schedule_after", str(exc)))
         out.extend(_parameter_problems(self.parameters or {}, "parameters"))
+        out.extend(_parameter_problems(self.job_variables or {}, "job_variables"))
         return out
 
     @property

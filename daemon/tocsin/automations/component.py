@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..errors import ConfigError, InvalidInput
+from ..errors import InvalidInput
 from ..events.model import Event
 from ..events.store import Statements, decode_row
 from ..server.component import Component
@@ -27,9 +27,7 @@ from . import persist
 from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
 from .firing import Firing
-from .lineage import DEFAULT_LOOP_DEPTH
 from .model import Automation
-from .state import DEFAULT_IDLE_TTL
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -66,9 +64,9 @@ class EngineComponent(Component):
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
-        from .api import routes
+        from . import api, explain_api
 
-        return routes()
+        return explain_api.routes() + api.routes()
 
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -91,16 +89,13 @@ class EngineComponent(Component):
         if self._writes:
             await asyncio.gather(*self._writes)
 
-    def check(self, config: Config) -> None:
-        _settings(config)
-
     async def reload(self, config: Config) -> None:
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        idle_ttl, depth = _settings(config)
-        self.engine.idle_ttl = idle_ttl
-        self.engine.loop_depth = depth or None
+        self.engine.idle_ttl = config.engine.idle_ttl
+        self.engine.loop_depth = config.engine.loop_depth or None
+        self.engine.record_near_misses(config.engine.near_misses)
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
@@ -326,21 +321,3 @@ class EngineComponent(Component):
 
 async def _nothing() -> None:
     """The write of a round that changed nothing."""
-
-
-def _settings(config: Config) -> tuple[float, int]:
-    """`[engine] idle_ttl` (a duration, default 7d) and `loop_depth` (the loop guard: how
-    often an automation may appear in the causal chain of its own firing, default 3; 0 turns
-    it off); ConfigError when either is wrong."""
-    from ..config import parse_duration
-
-    settings = config.engine
-    try:
-        idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
-        depth = int(settings.get("loop_depth", DEFAULT_LOOP_DEPTH))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
-                          "loop_depth a whole number, 0 for no loop guard)") from None
-    if idle_ttl <= 0 or depth < 0:
-        raise ConfigError("[engine]: idle_ttl must be positive and loop_depth 0 or more")
-    return idle_ttl, depth

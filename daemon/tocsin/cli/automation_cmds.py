@@ -1,7 +1,7 @@
-"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate`, and `replay`.
+"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate | schema`.
 
-Everything but `validate` talks to the daemon; `validate` reads files only, so it works in CI
-and editors with no daemon running.
+Everything but `validate` and `schema` talks to the daemon; those two read files only, so
+they work in CI and editors with no daemon running.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, TocsinError
+from .output import done, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("validate", help="check files without a daemon; print them as stored")
     c.add_argument("files", nargs="+", metavar="FILE|DIR")
     c.set_defaults(func=validate)
+    c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
+    c.set_defaults(func=schema)
+    from . import explain_cmds
+
+    explain_cmds.register(asub)
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -91,6 +97,13 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema(args: argparse.Namespace) -> int:
+    from ..automations.schema import automation_schema
+
+    print(json.dumps(automation_schema(), indent=2))
+    return 0
+
+
 def _client(args: argparse.Namespace) -> Any:
     from ..client.sync import SyncClient
 
@@ -130,24 +143,20 @@ def apply(args: argparse.Namespace) -> int:
             results = client.request("POST", "/automations/apply", bodies)
         except ApiError as exc:
             raise TocsinError(str(exc)) from None
-    print("\n".join(f"{r['result']} {r['name']} {r['id']}" for r in results))
+    for r in results:
+        done(r["result"], "automation", r["name"], r["id"])
     return 0
 
 
 def ls(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        automations = client.request("POST", "/automations/filter", {})
-    if args.json:
-        print(json.dumps(automations, indent=2))
-        return 0
-    if not automations:
-        print("no automations (create some with `tocsin automation apply -f FILE`)")
-        return 0
-    width = max(len(a["name"]) for a in automations)
-    for a in automations:
-        state = "enabled " if a["enabled"] else "paused  "
-        print(f"{a['name']:<{width}}  {state}{a['trigger']['type']:<9} {a['id']}")
-    return 0
+    return list_command(
+        args, "/automations/filter", [
+            ("NAME", lambda a: a["name"]),
+            ("STATE", lambda a: "enabled" if a["enabled"] else "paused"),
+            ("TRIGGER", lambda a: a["trigger"]["type"]),
+            ("ID", lambda a: a["id"])],
+        "no automations (create some with `tocsin automation apply -f FILE`)",
+        method="POST", body={})
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -196,6 +205,13 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in f["triggering_labels"].items())
         due = ", ".join(a.get("type", "?") for a in f["actions"])
         lines.append(f"    {f['at']} {f['state']} {labels} actions: {due or 'none'}")
+    misses = state.get("near_misses") or []
+    lines.append(f"  recent near-misses ({len(misses)})" if misses else
+                 "  recent near-misses: none")
+    for m in misses[:10]:
+        lines.append(f"    {m['at']} {m['event']} {m['event_id']} on {m['resource']}: "
+                     f"{m['trigger']} failed {m['failed']}")
+        lines += [f"      {why}" for why in m["why"]]
     return "\n".join(lines)
 
 
@@ -245,8 +261,7 @@ def change(args: argparse.Namespace) -> int:
         path = f"/automations/{automation['id']}"
         if args.verb == "delete":
             client.request("DELETE", path)
-            print(f"deleted {args.name}")
         else:
             client.request("PATCH", path, {"enabled": args.verb == "resume"})
-            print(f"{args.verb}d {args.name}")
+    done(f"{args.verb}d", "automation", automation["name"], automation["id"])
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .files import read_arg
+from .output import done, get, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def _where(hook: dict) -> str:
 
 def _auth(hook: dict) -> str:
     auth = hook.get("auth")
-    return f"  [{auth['type']}]" if auth else ""
+    return f"[{auth['type']}]" if auth else "[none]"
 
 
 def create(args: argparse.Namespace) -> int:
@@ -72,23 +73,14 @@ def create(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
-
-    with SyncClient(args.socket) as client:
-        hooks = client.request("GET", "/webhooks")
-    if args.json:
-        print(json.dumps(hooks, indent=2))
-        return 0
-    for hook in hooks:
-        print(f"{hook['name']:<24} {_where(hook)}{_auth(hook)}")
-    return 0
+    return list_command(args, "/webhooks", [
+        ("NAME", lambda h: h["name"]), ("AUTH", _auth), ("URL", _where)],
+        "no webhooks (make one with `tocsin webhook create NAME --template FILE`)")
 
 
 def delete(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
-    from ..client.sync import SyncClient
-
-    with SyncClient(args.socket) as client:
-        client.request("DELETE", f"/webhooks/{quote(args.name, safe='')}")
+    get(args, f"/webhooks/{quote(args.name, safe='')}", "DELETE")
+    done("deleted", "webhook", args.name)
     return 0

@@ -193,10 +193,6 @@ class EventStore:
         with self._checkpoint_lock:
             return call(*args)
 
-    def sizes(self) -> dict[str, int]:
-        """Bytes on disk: the database file and its write-ahead log (for `tocsin status`)."""
-        return {"db_bytes": file_size(self.path), "wal_bytes": file_size(self.wal_path)}
-
     # -- writing ---------------------------------------------------------------------------
     async def append(self, events: list[Event], *, extra: Statements | None = None,
                      now: datetime | None = None) -> list[Event]:

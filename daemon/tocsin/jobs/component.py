@@ -49,8 +49,8 @@ class JobsComponent(Component):
         self.service = JobsService(daemon.ingest)
         await self.service.load(daemon.store.read_sql)
         self.worker = Worker(self.service, daemon.paths.home,
-                             cancel_grace=float(cfg.get("cancel_grace_seconds", 5)),
-                             late_after=float(cfg.get("late_after_seconds", 15)))
+                             cancel_grace=cfg.cancel_grace_seconds,
+                             late_after=cfg.late_after_seconds)
         await self.worker.start()
         self.service.on_change = self._changed
         await self.service.ensure_pool("default")
@@ -66,7 +66,7 @@ class JobsComponent(Component):
 
     async def reload(self, config: Config) -> None:
         if self.worker is not None:
-            self.worker.cancel_grace = float(config.jobs.get("cancel_grace_seconds", 5))
+            self.worker.cancel_grace = config.jobs.cancel_grace_seconds
 
     def status(self) -> dict[str, Any]:
         if self.service is None or self.worker is None:

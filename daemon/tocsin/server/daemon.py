@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -66,13 +67,24 @@ def build_components() -> list[Component]:
             JobsComponent()]
 
 
+def store_sizes(db: Path) -> dict[str, object]:
+    """The store file and its WAL, in bytes (for `GET /health` and the dashboard's status)."""
+    out: dict[str, object] = {"path": str(db)}
+    for key, path in (("bytes", db), ("wal_bytes", db.with_name(db.name + "-wal"))):
+        try:
+            out[key] = path.stat().st_size
+        except OSError:
+            out[key] = 0
+    return out
+
+
 class Daemon:
     def __init__(self, config: Config, paths: Paths,
                  components: list[Component] | None = None,
                  lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta,
+        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention),
                                 wal_limit=config.max_wal_mb * 1024 * 1024)
         self.bus = EventBus()
         self.components = build_components() if components is None else components
@@ -124,7 +136,7 @@ class Daemon:
             "home": str(self.paths.home),
             "socket": str(self.paths.socket),
             "subscribers": self.bus.subscribers,
-            "store": self.store.sizes(),
+            "store": store_sizes(self.store.path),
             "components": {c.name: c.status() for c in self.components},
         }
 
@@ -184,7 +196,7 @@ class Daemon:
             log.error("reload refused, keeping the running config: %s", exc)
             return
         self.config = new
-        self.store.retention = new.retention_delta
+        self.store.retention = timedelta(seconds=new.retention)
         logging.getLogger().setLevel(new.log_level.upper())
         for c in self.components:
             await c.reload(new)
@@ -233,7 +245,7 @@ class Daemon:
                     log.info("pruned %d events older than %s", removed, self.store.retention)
             except Exception:
                 log.exception("pruning failed; will try again")
-            await asyncio.sleep(self.config.prune_every.total_seconds())
+            await asyncio.sleep(self.config.prune_interval)
 
     def request_stop(self) -> None:
         """SIGTERM/SIGINT: say so in the home lock at once (a daemon started meanwhile waits

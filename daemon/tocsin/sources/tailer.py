@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import WatchConfig, parse_duration
+from ..config import WatchConfig
 from ..events.model import Event
 from ..events.store import Statements
 from . import checkpoints as cps
@@ -79,9 +79,8 @@ class SourceSpec:
             pattern=w.pattern, template=w.template,
             exclude=tuple(absolute(e) if "/" in e else e for e in w.exclude),
             max_line_bytes=w.max_line_bytes,
-            ignore_older=(parse_duration(w.ignore_older).total_seconds()
-                          if w.ignore_older is not None else None),
-            rotate_wait=parse_duration(w.rotate_wait).total_seconds(),
+            ignore_older=w.ignore_older,
+            rotate_wait=w.rotate_wait,
             follow_symlinks=w.follow_symlinks,
         )
 

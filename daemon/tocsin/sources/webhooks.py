@@ -229,7 +229,7 @@ class WebhookComponent(Component):
 
     # -- the listener ----------------------------------------------------------------------
     async def receive(self, request: web.Request) -> web.Response:
-        from ..templates import TemplateError, render
+        from ..templates import TemplateError, off_loop, render
 
         hook = self.by_slug.get(request.match_info["slug"])
         if hook is None:
@@ -247,7 +247,9 @@ class WebhookComponent(Component):
                    "method": request.method, "query": dict(request.query),
                    "webhook": {"id": hook.id, "name": hook.name}}
         try:
-            event = request_event(hook, render(hook.template, context), context, raw)
+            # the body is an outsider's: render it beside the event loop, not on it
+            rendered = await off_loop(render, hook.template, context)
+            event = request_event(hook, rendered, context, raw)
             # a call from an automation's webhook action: keep its causes (the loop guard)
             event.related.extend(lineage.related(lineage.from_header(
                 request.headers.get(lineage.HEADER))))

@@ -20,7 +20,7 @@ from .engine import Engine
 from .firing import Firing
 from .metrics import MetricState
 from .model import Automation, parse_automation
-from .state import Bucket, Follower, Held, OpenFiring, SavedBucketV1, Slot
+from .state import Bucket, Follower, Held, OpenFiring, Slot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS automations (
@@ -51,7 +51,6 @@ CREATE INDEX IF NOT EXISTS automation_firings_by_automation ON automation_firing
 
 _encoder = msgspec.json.Encoder()
 _buckets = msgspec.json.Decoder(list[Bucket])
-_bucket_v1 = msgspec.json.Decoder(SavedBucketV1)
 #: engine_state rows read per query at restore, so no read holds a snapshot for long
 RESTORE_CHUNK = 50_000
 SELECT_STATE = ("SELECT rowid, kind, k, data FROM engine_state WHERE rowid > ? "
@@ -145,7 +144,13 @@ def _decode_buckets(rows: list[bytes]) -> list[Bucket]:
         return _buckets.decode(b"[" + b",".join(rows) + b"]")
     except msgspec.ValidationError:
         return [msgspec.json.decode(data, type=Bucket) if data.startswith(b"[")
-                else Bucket(**msgspec.structs.asdict(_bucket_v1.decode(data))) for data in rows]
+                else _from_object(data) for data in rows]
+
+
+def _from_object(data: bytes) -> Bucket:
+    """A bucket saved as a JSON object, every field named (as before issue 13)."""
+    fields = msgspec.json.decode(data)
+    return msgspec.convert([fields[name] for name in Bucket.__struct_fields__], Bucket)
 
 
 def automation_row(automation: Automation) -> tuple[str, str, bytes]:

@@ -49,20 +49,6 @@ class Bucket(msgspec.Struct, kw_only=True, gc=False, array_like=True):
     deadline: float = 0.0
 
 
-class SavedBucketV1(msgspec.Struct, kw_only=True):
-    """How buckets were saved before (JSON objects): still read at restore."""
-
-    automation_id: str
-    trigger_id: str
-    key: tuple[str, ...]
-    start: float
-    end: float
-    count: int
-    last_event: Event | None = None
-    touched: float
-    deadline: float = 0.0
-
-
 class Slot(msgspec.Struct, kw_only=True):
     """A composite's stored child firing (one per child, the latest wins)."""
 

@@ -60,9 +60,10 @@ class EngineConfig(Table):
     idle_ttl: Annotated[Duration, doc("A window that saw nothing for this long is forgotten "
                                       "(Prefect keeps them indefinitely; this bounds memory).")
                         ] = Duration(7 * 86400)
-    max_firings_per_minute: Annotated[int, doc("Loop guard: one automation firing more often "
-                                               "than this is paused; 0 turns the guard off.",
-                                               ge=0)] = 300
+    loop_depth: Annotated[int, doc("Loop guard: an automation triggered again through its own "
+                                   "actions' events (its causal chain, see "
+                                   "automations/lineage.py) more than this many times is "
+                                   "paused; 0 turns the guard off.", ge=0)] = 3
     near_misses: Annotated[int, doc("Recent near-misses kept per automation (events that "
                                     "passed some criteria and failed others); 0 keeps none.",
                                     ge=0)] = 20
@@ -173,6 +174,9 @@ class Config(Table):
         "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
     stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
                                         "whatever it is waiting for.")] = Duration(10)
+    max_wal_mb: Annotated[int, doc("The SQLite write-ahead log's bound on disk, in MiB: past "
+                                   "half of it the writer checkpoints and truncates it.",
+                                   ge=4)] = 64
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)

@@ -87,7 +87,8 @@ class Daemon:
                  lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention))
+        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention),
+                                wal_limit=config.max_wal_mb * 1024 * 1024)
         self.bus = EventBus()
         self.components = build_components() if components is None else components
         self.started = time.time()

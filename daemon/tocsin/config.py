@@ -73,6 +73,32 @@ class WebhooksConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8787
 
 
+class PrefectApiConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`[prefect_api]`: the Prefect-compatible `/api` listener for Prefect clients (off unless
+    `enabled`; an API key, read from the variable `api_key_env` names, when not loopback)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 4200
+    api_key_env: str | None = None
+
+
+class PrefectLinkConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One `[[forward]]` or `[[subscribe]]` table: a Prefect server's API URL, the variable
+    holding its API key, and which events (`names`, `resource` as in `POST /events/filter`)."""
+
+    url: str
+    api_key_env: str | None = None
+    names: list[str] = msgspec.field(default_factory=list)
+    resource: dict[str, str | list[str]] = msgspec.field(default_factory=dict)
+    #: Names the link in `tocsin status` and its durable cursor (default: `url`).
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.url
+
+
 class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     socket: str | None = None
     socket_mode: str = "0600"
@@ -83,6 +109,9 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_event_bytes: int = 1024 * 1024
     watch: list[WatchConfig] = msgspec.field(default_factory=list)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
+    prefect_api: PrefectApiConfig = msgspec.field(default_factory=PrefectApiConfig)
+    forward: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
+    subscribe: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
     # Free-form tables for parts that read their own settings ([engine], [actions], [jobs]).
     engine: dict[str, Any] = msgspec.field(default_factory=dict)
     actions: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -123,6 +152,16 @@ class Config(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             if name == "spool" or names.index(name) != i:
                 raise ValueError(f"`watch[{i}]`: the source name {name!r} is taken (\"spool\" is "
                                  "the daemon's own); give it a distinct `name`")
+
+        for table in ("forward", "subscribe"):
+            keys = [link.key for link in getattr(self, table)]
+            for i, link in enumerate(getattr(self, table)):
+                if not link.url.startswith(("http://", "https://")):
+                    raise ValueError(f"`{table}[{i}].url` must be a Prefect API URL such as "
+                                     f"http://prefect.example:4200/api, not {link.url!r}")
+                if keys.index(link.key) != i:
+                    raise ValueError(f"`{table}[{i}]`: another [[{table}]] has the same "
+                                     "`url`; give each a distinct `name`")
 
     @property
     def retention_delta(self) -> timedelta:

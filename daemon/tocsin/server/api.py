@@ -87,13 +87,24 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
     messages; the close handshake completes only after everything received is committed.
     A bad message is answered with an error message and skipped.
     """
-    daemon = daemon_of(request)
     ws = web.WebSocketResponse(autoclose=False, max_msg_size=256 * 1024 * 1024)
     await ws.prepare(request)
+    await receive_events(daemon_of(request), ws)
+    return ws
+
+
+async def receive_events(daemon: Daemon, ws: web.WebSocketResponse) -> None:
+    """`events_in`'s loop, shared with Prefect's `/api/events/in`. A ping (when the socket
+    does not answer pings itself) is answered only once everything before it is committed:
+    Prefect's client takes the pong as its checkpoint."""
     batcher = _Batcher(daemon)
     async for msg in ws:
         if msg.type == WSMsgType.CLOSE:
             break
+        if msg.type == WSMsgType.PING:
+            await batcher.drain()
+            await ws.pong(msg.data)
+            continue
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         data = msg.data.encode() if isinstance(msg.data, str) else msg.data
@@ -106,7 +117,6 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
         await batcher.add(events)
     await batcher.drain()
     await ws.close()
-    return ws
 
 
 class _Batcher:
@@ -155,6 +165,13 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
         await ws.send_bytes(_encoder.encode({"type": "error", "detail": str(exc)}))
         await ws.close()
         return ws
+    await stream_events(daemon, ws, f, backfill)
+    return ws
+
+
+async def stream_events(daemon: Daemon, ws: web.WebSocketResponse, f: EventFilter,
+                        backfill: int) -> None:
+    """`events_out`'s loop, shared with Prefect's `/api/events/out` (the same messages)."""
     sub = daemon.bus.subscribe(f.compile())
     reader = asyncio.create_task(_drain_client(ws))
     try:
@@ -183,7 +200,6 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
         sub.close()
         reader.cancel()
         await ws.close()
-    return ws
 
 
 def _stream_request(first: Any) -> tuple[EventFilter, int]:

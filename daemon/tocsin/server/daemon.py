@@ -54,11 +54,12 @@ def build_components() -> list[Component]:
     from ..actions.component import ActionsComponent
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
+    from ..prefect.api import PrefectApiComponent
     from ..sources.watch import WatchComponent
     from ..sources.webhooks import WebhookComponent
 
     return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent()]
+            JobsComponent(), PrefectApiComponent()]
 
 
 class Daemon:

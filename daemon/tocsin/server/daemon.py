@@ -55,11 +55,12 @@ def build_components() -> list[Component]:
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
     from ..prefect.api import PrefectApiComponent
+    from ..prefect.forward import ForwardComponent
     from ..sources.watch import WatchComponent
     from ..sources.webhooks import WebhookComponent
 
     return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent(), PrefectApiComponent()]
+            JobsComponent(), PrefectApiComponent(), ForwardComponent()]
 
 
 class Daemon:

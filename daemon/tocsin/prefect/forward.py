@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from ..events.filter import EventFilter
 from ..events.model import Event
 from ..events.store import decode_row
-from ..server.component import Component
-from .wire import PrefectError, PrefectWire, key_from_env
+from .links import LinksComponent
+from .wire import PrefectError, PrefectWire
 
 if TYPE_CHECKING:
-    from ..config import Config, PrefectLinkConfig
+    from ..config import PrefectLinkConfig
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.prefect.forward")
@@ -192,53 +192,17 @@ class Forwarder:
         self.lag = max(top - self.cursor, 0)
 
 
-class ForwardComponent(Component):
+class ForwardComponent(LinksComponent):
     name = "forward"
     schema = SCHEMA
 
-    def __init__(self) -> None:
-        self.daemon: Daemon | None = None
-        self.links: list[Forwarder] = []
-        self._config: list[PrefectLinkConfig] = []
-
-    def check(self, config: Config) -> None:
-        for i, link in enumerate(config.forward):
-            key_from_env(link.api_key_env, f"forward[{i}]")
+    def make(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> Forwarder:
+        return Forwarder(daemon, link, api_key)
 
     async def start(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.check(daemon.config)
         daemon.bus.add_listener(self._on_commit)
-        self._begin(daemon.config)
-
-    def _begin(self, config: Config) -> None:
-        assert self.daemon is not None
-        self._config = list(config.forward)
-        for i, link in enumerate(config.forward):
-            f = Forwarder(self.daemon, link, key_from_env(link.api_key_env, f"forward[{i}]"))
-            f.task = asyncio.create_task(f.run(), name=f"forward {link.key}")
-            self.links.append(f)
+        await super().start(daemon)
 
     def _on_commit(self, events: list[Event]) -> None:
         for f in self.links:
             f.wake.set()
-
-    async def reload(self, config: Config) -> None:
-        if list(config.forward) != self._config:
-            await self.stop()
-            self._begin(config)
-
-    async def stop(self) -> None:
-        """Stop posting; anything posted and unconfirmed is posted again next time."""
-        for f in self.links:
-            if f.task is not None:
-                f.task.cancel()
-        for f in self.links:
-            try:
-                await f.task  # type: ignore[misc]
-            except (asyncio.CancelledError, Exception):
-                pass
-        self.links.clear()
-
-    def status(self) -> dict[str, Any]:
-        return {f.link.key: f.status() for f in self.links}

@@ -56,11 +56,12 @@ def build_components() -> list[Component]:
     from ..jobs.component import JobsComponent
     from ..prefect.api import PrefectApiComponent
     from ..prefect.forward import ForwardComponent
+    from ..prefect.subscribe import SubscribeComponent
     from ..sources.watch import WatchComponent
     from ..sources.webhooks import WebhookComponent
 
     return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent(), PrefectApiComponent(), ForwardComponent()]
+            JobsComponent(), PrefectApiComponent(), ForwardComponent(), SubscribeComponent()]
 
 
 class Daemon:

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("validate", help="check files without a daemon; print them as stored")
     c.add_argument("files", nargs="+", metavar="FILE|DIR")
     c.set_defaults(func=validate)
+    from .prefect_cmds import register as register_push_pull
+
+    register_push_pull(asub)
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -124,22 +127,22 @@ def apply(args: argparse.Namespace) -> int:
             for key in ("id", "created", "updated"):
                 body.pop(key, None)
             try:
-                existing = _find(client, automation.name)
-            except NotFound:
-                existing = None
-            try:
-                if existing is None:
-                    stored = client.request("POST", "/automations/", body)
-                    print(f"created {stored['name']} {stored['id']}")
-                elif _definition(existing) == _definition(body):
-                    # replacing would start its windows over for nothing
-                    print(f"unchanged {existing['name']} {existing['id']}")
-                else:
-                    stored = client.request("PUT", f"/automations/{existing['id']}", body)
-                    print(f"updated {stored['name']} {stored['id']}")
+                result, stored = apply_one(client, body)
             except ApiError as exc:
                 raise TocsinError(f"{automation.name}: {exc}") from None
+            print(f"{result} {stored['name']} {stored['id']}")
     return 0
+
+
+def apply_one(client: Any, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Create or replace one automation by name: ("created"|"updated"|"unchanged", stored)."""
+    try:
+        existing = _find(client, body["name"])
+    except NotFound:
+        return "created", client.request("POST", "/automations/", body)
+    if _definition(existing) == _definition(body):
+        return "unchanged", existing  # replacing would start its windows over for nothing
+    return "updated", client.request("PUT", f"/automations/{existing['id']}", body)
 
 
 def _definition(automation: dict[str, Any]) -> str:

@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS prefect_forward (name TEXT PRIMARY KEY, seq INTEGER N
 """
 BATCH = 500
 #: Batches posted and not yet confirmed, at most (Prefect writes while we send more).
-IN_FLIGHT = 8
-CONFIRM_POLL = 0.2
+IN_FLIGHT = 40
+CONFIRM_POLL = 0.5
 #: A batch Prefect has not stored this long after it answered 204 is posted again.
 CONFIRM_TIMEOUT = 30.0
 #: After this many postings a batch still not found is let go (as `unconfirmed`), so one

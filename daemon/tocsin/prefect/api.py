@@ -140,6 +140,8 @@ class PrefectApiComponent(Component):
         await self._close()
 
     def status(self) -> dict[str, Any]:
+        if self.address is None and self.error is None:
+            return {}  # off: nothing to say in `tocsin status`
         return {"listening": self.address or "off", "error": self.error,
                 **{k: self.counters[k] for k in ("events", "refused", "not_served")}}
 

@@ -97,7 +97,13 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         env = prefect_env(self.home,
                           PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="0.5",
-                          PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE="200",
+                          PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE="500",
+                          PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE="100",
+                          PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED="false",
+                          PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED="false",
+                          PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED="false",
+                          PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED="false",
+                          PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED="false",
                           PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
                           PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED="false",
                           PREFECT_SERVER_SERVICES_FOREMAN_ENABLED="false")

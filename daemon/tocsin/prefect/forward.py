@@ -160,6 +160,7 @@ class Forwarder:
             self.pending.popleft()
             self.forwarded += len(batch.events)
             await self._commit(batch.last_seq)
+            await self._measure_lag()
             return True
         if time.monotonic() - batch.posted_at > CONFIRM_TIMEOUT:
             if batch.postings >= MAX_POSTINGS:
@@ -182,6 +183,7 @@ class Forwarder:
             "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq", [(self.link.key, seq)])])
 
     async def _measure_lag(self) -> None:
+        """Events stored here past the confirmed cursor (forwarded or passed over next)."""
         rows = await self.daemon.store.read_sql("SELECT max(seq) FROM events")
         top = rows[0][0] or 0
         if top < self.cursor:  # the store lost its newest rows (retention): start over

@@ -10,9 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from prefect_env import PrefectServer, free_port, run_prefect
-
 from daemon_proc import DaemonProcess
+from prefect_env import PrefectServer, free_port, run_prefect
 
 
 def api_daemon(make_daemon, tmp_path: Path, extra: str = "", env: dict | None = None,
@@ -175,7 +174,7 @@ def test_events_filter_pages_and_events_out_stream_to_prefect_subscriber(make_da
 
 def test_what_tocsin_does_not_serve_is_a_404_naming_tocsin_and_the_route(make_daemon, tmp_path,
                                                                           prefect_py):
-    d, api = api_daemon(make_daemon, tmp_path)
+    _, api = api_daemon(make_daemon, tmp_path)
     status, body = http("POST", f"{api}/flow_runs/filter", {})
     assert status == 404
     assert "tocsin" in body["detail"] and "POST /api/flow_runs/filter" in body["detail"]

@@ -4,7 +4,6 @@ daemon that refuses (exit 78, naming the problem) what it cannot run with."""
 from __future__ import annotations
 
 import pytest
-
 from tocsin.config import load_config
 from tocsin.errors import ConfigError
 

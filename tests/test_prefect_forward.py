@@ -3,22 +3,11 @@ through `kill -9` of tocsin and a stop and restart of the Prefect server mid-tra
 
 from __future__ import annotations
 
-import time
 import uuid
 
-from prefect_env import PrefectServer
+from prefect_env import PrefectServer, wait_for
 
 TOTAL = 10_000
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def forward_config(tmp_path, server: PrefectServer, prefix: str):

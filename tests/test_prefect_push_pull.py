@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect_env import PrefectServer, run_prefect
-
+from tocsin.cli.automation_cmds import _definition
 from tocsin.prefect.transfer import Refused, for_prefect, for_tocsin
 
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -36,15 +36,7 @@ def make_blocks(d) -> None:
 
 def definition(automation: dict) -> dict:
     """What an automation means, without what each side assigns (ids, timestamps)."""
-    def strip(trigger: dict) -> dict:
-        out = {k: v for k, v in trigger.items() if k != "id"}
-        if "triggers" in out:
-            out["triggers"] = [strip(t) for t in out["triggers"]]
-        return out
-
-    out = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
-    out["trigger"] = strip(out["trigger"])
-    return out
+    return json.loads(_definition(automation))
 
 
 def test_every_sample_round_trips_through_prefect_with_blocks_mapped_by_name(

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from actions_sinks import HttpSink
-from prefect_env import PrefectServer, run_prefect
+from prefect_env import PrefectServer, run_prefect, wait_for
 
 
 @pytest.fixture
@@ -42,14 +42,8 @@ def subscribe_status(d, server: PrefectServer) -> dict:
         return c.health()["components"]["subscribe"][server.api_url]
 
 
-def wait_connected(d, server: PrefectServer, connections: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status = subscribe_status(d, server)
-        if status["connected"] and status["connections"] >= connections:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"never subscribed: {subscribe_status(d, server)}")
+def connected(d, server: PrefectServer) -> bool:
+    return subscribe_status(d, server)["connected"]
 
 
 def test_prefect_flow_run_fires_a_local_automation_across_a_disconnect(
@@ -72,7 +66,7 @@ def test_prefect_flow_run_fires_a_local_automation_across_a_disconnect(
             "actions": [{"type": "send-notification", "block": "sink",
                          "subject": "done",
                          "body": "{{ event.resource['prefect.resource.name'] }}"}]})
-    wait_connected(d, prefect_server, 1)
+    wait_for(lambda: connected(d, prefect_server), 30, "the subscription")
 
     run_flow(prefect_py, tmp_path, prefect_server, flow_name, "live")
     [first] = sink.wait_for(1, timeout=30)

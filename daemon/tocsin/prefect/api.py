@@ -28,8 +28,14 @@ from ..automations import api as automations_api
 from ..errors import ConfigError, InvalidInput
 from ..events.filter import MAX_LIMIT, EventFilter
 from ..events.model import decode_events
-from ..server.api import (daemon_of, decode_body, invalid_input_middleware, json_response,
-                          receive_events, stream_events)
+from ..server.api import (
+    daemon_of,
+    decode_body,
+    invalid_input_middleware,
+    json_response,
+    receive_events,
+    stream_events,
+)
 from ..server.component import Component
 from .filters import from_prefect
 

@@ -186,7 +186,7 @@ class Forwarder:
         """Events stored here past the confirmed cursor (forwarded or passed over next)."""
         rows = await self.daemon.store.read_sql("SELECT max(seq) FROM events")
         top = rows[0][0] or 0
-        if top < self.cursor:  # the store lost its newest rows (retention): start over
+        if top < self.cursor and not self.pending:  # retention took the newest rows: start over
             log.warning("forward to %s: the store's events end before the cursor; sending "
                         "again from the start (Prefect keeps one copy of each)", self.link.url)
             self.cursor = self.sent = 0

@@ -22,6 +22,7 @@ import msgspec
 
 from ..events.filter import EventFilter, us
 from ..events.model import Event
+from ..events.writer import Statements
 from .filters import to_prefect
 from .links import LinksComponent
 from .wire import PrefectError, PrefectWire
@@ -76,15 +77,15 @@ class Subscriber:
         async with PrefectWire(self.link.url, self.api_key) as wire:
             while True:
                 try:
-                    await self._session(wire)
-                    backoff = 1.0
+                    await self._session(wire)  # returns only by raising: every stream ends
                 except PrefectError as exc:
                     if str(exc) != self.last_error:
                         log.warning("subscribe to %s: %s (will retry)", self.link.url, exc)
                     self.last_error = str(exc)
+                # A stream that was up is retried after a second; failed connections back off.
+                backoff = 1.0 if self.connected else min(backoff * 2, MAX_BACKOFF)
                 self.connected = False
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _session(self, wire: PrefectWire) -> None:
         """One connection: live stream first, then the catch-ups, until it closes."""
@@ -139,7 +140,7 @@ class Subscriber:
             stored = await self.daemon.ingest(mine, extra=self._resume() if self.caught_up else None)
             self.received += len(stored)
 
-    def _resume(self) -> list[tuple[str, list[tuple[Any, ...]]]] | None:
+    def _resume(self) -> Statements | None:
         """The statement moving the durable resume point to MARGIN before the newest event
         seen, or None when it would not move."""
         if self.newest is None or (self.since is not None and self.newest - MARGIN <= self.since):

@@ -94,6 +94,7 @@ class Forwarder:
                     self._failed(str(exc))
                     self.pending.clear()  # post again from the confirmed cursor
                     self.sent = self.cursor
+                    await self._measure_lag()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
                     continue

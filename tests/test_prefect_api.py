@@ -96,6 +96,8 @@ def test_prefect_cli_and_sdk_manage_tocsin_automations(make_daemon, tmp_path, pr
             actions=[DoNothing()]).create()
         again = Automation.read(name="from-prefect-sdk")
         assert again.id == made.id, (again.id, made.id)
+        again.description = "changed through Prefect's SDK"
+        again.update()
         again.disable()
         print(made.id)
     """)
@@ -105,6 +107,7 @@ def test_prefect_cli_and_sdk_manage_tocsin_automations(make_daemon, tmp_path, pr
     with d.client() as c:
         mine = c.request("GET", "/automations/name/from-prefect-sdk")
     assert mine["id"] == made_id and mine["enabled"] is False
+    assert mine["description"] == "changed through Prefect's SDK"
     assert mine["trigger"]["threshold"] == 2 and mine["trigger"]["within"] == 60
 
     listed = run_prefect(prefect_py, tmp_path, api, "automation", "ls")

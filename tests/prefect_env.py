@@ -26,6 +26,10 @@ import pytest
 PREFECT_VERSION = "3.9.1"
 CACHE = Path(os.environ.get("TOCSIN_TEST_CACHE") or Path.home() / ".cache" / "tocsin-tests")
 INSTALL_TIMEOUT = 1200
+#: pytest-timeout's limit for tests using a real Prefect: the first such test also pays for
+#: the one-time install (fixture setup counts), and a 10,000-event transfer through Prefect
+#: takes minutes on a loaded machine. Every wait inside them is bounded on its own.
+PREFECT_TEST_TIMEOUT = INSTALL_TIMEOUT + 600
 
 
 def prefect_python() -> Path:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from daemon_proc import DaemonProcess
-from prefect_env import PrefectServer, free_port, run_prefect
+from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, free_port, run_prefect
+
+pytestmark = pytest.mark.timeout(PREFECT_TEST_TIMEOUT)
 
 
 def api_daemon(make_daemon, tmp_path: Path, extra: str = "", env: dict | None = None,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tocsin.errors import InvalidInput
 from tocsin.prefect.filters import from_prefect, to_prefect
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import uuid
 
-from prefect_env import PrefectServer, wait_for
+import pytest
+from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, wait_for
+
+pytestmark = pytest.mark.timeout(PREFECT_TEST_TIMEOUT)
 
 TOTAL = 10_000
 

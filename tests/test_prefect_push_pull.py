@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prefect_env import PrefectServer, run_prefect
+from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, run_prefect
 from tocsin.cli.automation_cmds import _definition
 from tocsin.prefect.transfer import Refused, for_prefect, for_tocsin
 
 SAMPLES = Path(__file__).parent.parent / "samples"
 SAMPLE_FILES = [*sorted((SAMPLES / "automations").glob("*.yaml")),
                 SAMPLES / "actions" / "failed-run-alerts.yaml"]
+
+pytestmark = pytest.mark.timeout(PREFECT_TEST_TIMEOUT)
 
 
 def tocsin(d, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,9 @@ import uuid
 
 import pytest
 from actions_sinks import HttpSink
-from prefect_env import PrefectServer, run_prefect, wait_for
+from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, run_prefect, wait_for
+
+pytestmark = pytest.mark.timeout(PREFECT_TEST_TIMEOUT)
 
 
 @pytest.fixture

@@ -7,6 +7,15 @@ batch is on its message bus, before it is written, so the cursor moves only once
 `events/filter` finds the batch's ids. Anything posted and not yet confirmed when either side
 stops (even `kill -9`) is posted again after the restart; Prefect keeps one row per event id,
 so a second delivery changes nothing there.
+
+With one exception, which shapes how events are sent again: Prefect's SQLite persister
+writes everything waiting on its bus in one INSERT, checking ids only against the table, so
+two copies of one event waiting *together* fail that whole write, and after a few retries
+Prefect drops every event in it. So a copy is never sent while another may still be waiting:
+after a restart, or an error talking to Prefect, the link first waits `QUIET` seconds
+(longer than Prefect takes to write what we can have left on its bus: at most `IN_FLIGHT`
+batches), then sends only the events Prefect does not have; in normal running, a batch is
+sent again (again only what is missing) only after `STALL` seconds without progress.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..events.filter import EventFilter
@@ -34,12 +43,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS prefect_forward (name TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 BATCH = 500
-#: Batches posted and not yet confirmed, at most (Prefect writes while we send more).
-IN_FLIGHT = 40
+#: Batches posted and not yet confirmed, at most: bounds what can wait on Prefect's bus.
+IN_FLIGHT = 10
 CONFIRM_POLL = 0.5
-#: A batch Prefect has not stored this long after it answered 204 is posted again.
-CONFIRM_TIMEOUT = 30.0
-#: After this many postings a batch still not found is let go (as `unconfirmed`), so one
+#: After a restart or an error, how long nothing is sent again (see the module docstring).
+QUIET = 15.0
+#: A batch whose stored count has not grown for this long is sent again (what is missing).
+STALL = 30.0
+#: After this many sendings a batch still incomplete is let go (as `unconfirmed`), so one
 #: batch Prefect drops (older than its retention, say) cannot stop the link for good.
 MAX_POSTINGS = 3
 IDLE_WAIT = 1.0
@@ -50,8 +61,11 @@ MAX_BACKOFF = 30.0
 class Batch:
     last_seq: int
     events: list[Event]
-    posted_at: float
-    postings: int = 1
+    #: Sent by this link since its last quiet period (False: Prefect may or may not have it).
+    posted: bool = False
+    postings: int = 0
+    stored: int = 0
+    progress_at: float = field(default_factory=time.monotonic)
 
 
 class Forwarder:
@@ -63,8 +77,9 @@ class Forwarder:
         self.api_key = api_key
         self.matches = EventFilter(names=link.names, resource=link.resource).compile()
         self.cursor = 0  # confirmed
-        self.sent = 0  # posted (>= cursor)
+        self.sent = 0  # read into a batch (>= cursor)
         self.pending: deque[Batch] = deque()
+        self.quiet_until = 0.0
         self.wake = asyncio.Event()
         self.forwarded = 0
         self.unconfirmed = 0
@@ -83,7 +98,9 @@ class Forwarder:
     async def run(self) -> None:
         rows = await self.daemon.store.read_sql(
             "SELECT seq FROM prefect_forward WHERE name = ?", (self.link.key,))
-        self.cursor = self.sent = rows[0][0] if rows else 0
+        if rows:  # a run before this one may have left events on Prefect's bus
+            self.cursor = self.sent = rows[0][0]
+            self.quiet_until = time.monotonic() + QUIET
         backoff = 1.0
         async with PrefectWire(self.link.url, self.api_key) as wire:
             while True:
@@ -92,8 +109,9 @@ class Forwarder:
                     backoff = 1.0
                 except PrefectError as exc:
                     self._failed(str(exc))
-                    self.pending.clear()  # post again from the confirmed cursor
-                    self.sent = self.cursor
+                    self.quiet_until = time.monotonic() + QUIET
+                    for batch in self.pending:  # whether Prefect has them is unknown now
+                        batch.posted = False
                     await self._measure_lag()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
@@ -111,12 +129,13 @@ class Forwarder:
         self.last_error, self.last_error_at = error, time.time()
 
     async def _step(self, wire: PrefectWire) -> bool:
-        """Post the next batch, or confirm the oldest one; True while there is work."""
+        """Read (and, unless quiet, post) the next batch, or confirm the oldest one; True
+        while there is work."""
         if len(self.pending) < IN_FLIGHT:
             batch = await self._next_batch()
             if batch is not None:
-                if batch.events:
-                    await self._post(wire, batch)
+                if batch.events and time.monotonic() >= self.quiet_until:
+                    await self._post(wire, batch, batch.events)
                 self.pending.append(batch)  # even with nothing in it: the cursor moves in order
                 self.sent = batch.last_seq
                 return True
@@ -132,47 +151,52 @@ class Forwarder:
         if not rows:
             return None
         events = [e for e in (decode_row(data) for _, data in rows) if self.matches(e)]
-        return Batch(rows[-1][0], events, time.monotonic())
+        return Batch(rows[-1][0], events)
 
-    async def _post(self, wire: PrefectWire, batch: Batch) -> None:
-        """Post a batch; when Prefect refuses it as invalid, post one by one and let go of
-        each event it refuses, naming it in `last_error`."""
+    async def _post(self, wire: PrefectWire, batch: Batch, events: list[Event]) -> None:
+        """Post events of a batch; when Prefect refuses them as invalid, post one by one and
+        let go of each event it refuses, naming it in `last_error`."""
+        batch.posted, batch.postings = True, batch.postings + 1
+        if not events:
+            return
         try:
-            await wire.post_events(batch.events)
+            await wire.post_events(events)
+            return
         except PrefectError as exc:
             if exc.status not in (400, 422):
                 raise
-            kept = []
-            for event in batch.events:
-                try:
-                    await wire.post_events([event])
-                    kept.append(event)
-                except PrefectError as one:
-                    if one.status not in (400, 422):
-                        raise
-                    self._failed(f"Prefect refused event {event.id} ({event.event}): {one}")
-            batch.events = kept
-        batch.posted_at = time.monotonic()
+        for event in list(events):  # `events` may be `batch.events`, which loses some here
+            try:
+                await wire.post_events([event])
+            except PrefectError as one:
+                if one.status not in (400, 422):
+                    raise
+                self._failed(f"Prefect refused event {event.id} ({event.event}): {one}")
+                batch.events.remove(event)
 
     async def _confirm(self, wire: PrefectWire) -> bool:
         batch = self.pending[0]
         stored = await wire.count_stored(batch.events) if batch.events else 0
+        now = time.monotonic()
         if stored >= len(batch.events):
             self.pending.popleft()
             self.forwarded += len(batch.events)
             await self._commit(batch.last_seq)
             await self._measure_lag()
             return True
-        if time.monotonic() - batch.posted_at > CONFIRM_TIMEOUT:
+        if stored > batch.stored:
+            batch.stored, batch.progress_at = stored, now
+        elif now >= self.quiet_until and (not batch.posted or now - batch.progress_at > STALL):
             if batch.postings >= MAX_POSTINGS:
                 self.pending.popleft()
                 self.unconfirmed += len(batch.events) - stored
-                self._failed(f"{len(batch.events) - stored} events posted {batch.postings} "
+                self._failed(f"{len(batch.events) - stored} events sent {batch.postings} "
                              "times were never found in Prefect; moving on")
                 await self._commit(batch.last_seq)
                 return True
-            await self._post(wire, batch)
-            batch.postings += 1
+            have = await wire.stored_ids(batch.events)
+            await self._post(wire, batch, [e for e in batch.events if str(e.id) not in have])
+            batch.progress_at = now
             return True
         await asyncio.sleep(CONFIRM_POLL)
         return True

@@ -86,12 +86,16 @@ class PrefectWire:
 
     async def count_stored(self, events: list[Event]) -> int:
         """How many of these events (by id) the server has stored."""
-        times = [e.occurred for e in events]
-        page = await self.request("POST", "/events/filter", {"limit": 1, "filter": {
-            "occurred": {"since": (min(times) - ID_LOOKUP_MARGIN).isoformat(),
-                         "until": (max(times) + ID_LOOKUP_MARGIN).isoformat()},
-            "id": {"id": [str(e.id) for e in events]}}})
+        page = await self.request("POST", "/events/filter",
+                                  {"limit": 1, "filter": _by_ids(events)})
         return int(page["total"])
+
+    async def stored_ids(self, events: list[Event]) -> set[str]:
+        """Which of these events (by id) the server has stored."""
+        found: set[str] = set()
+        async for page in self.events(_by_ids(events)):
+            found.update(str(e.id) for e in page)
+        return found
 
     async def events(self, prefect_filter: dict[str, Any]) -> AsyncIterator[list[Event]]:
         """Every page of a `POST /events/filter` query, following `next_page`."""
@@ -128,3 +132,11 @@ class PrefectWire:
     async def block_documents(self) -> list[dict[str, Any]]:
         return await self.request("POST", "/block_documents/filter",
                                   {"include_secrets": False})
+
+
+def _by_ids(events: list[Event]) -> dict[str, Any]:
+    """A Prefect filter for these events' ids (its time range must hold them too)."""
+    times = [e.occurred for e in events]
+    return {"occurred": {"since": (min(times) - ID_LOOKUP_MARGIN).isoformat(),
+                         "until": (max(times) + ID_LOOKUP_MARGIN).isoformat()},
+            "id": {"id": [str(e.id) for e in events]}}

@@ -201,12 +201,12 @@ class InProcessDaemon:
         from pathlib import Path
 
         from tocsin.actions.component import ActionsComponent
-        from tocsin.config import Config
+        from tocsin.config import ActionsConfig, Config
         from tocsin.server.daemon import Daemon, Paths
 
         self.dir = Path(tempfile.mkdtemp(prefix="tca", dir="/tmp"))
-        config = Config(actions={"retry_base_s": 0.05, "retry_max_s": 0.2,
-                                 **(actions_config or {})})
+        config = Config(actions=ActionsConfig(**{"retry_base_s": 0.05, "retry_max_s": 0.2,
+                                                 **(actions_config or {})}))
         self.daemon = Daemon(config, Paths(self.dir, self.dir / "s.sock", None),
                              components=[ActionsComponent()])
 

@@ -308,9 +308,9 @@ async def test_concurrency_is_bounded(sink):
 
 
 def test_backoff_is_exponential_with_jitter_and_capped():
-    from tocsin.actions.worker import WorkerSettings
+    from tocsin.config import ActionsConfig
 
-    s = WorkerSettings(retry_base_s=1.0, retry_max_s=10.0)
+    s = ActionsConfig(retry_base_s=1.0, retry_max_s=10.0)
     for attempt, full in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)]:
         delays = [s.backoff(attempt) for _ in range(200)]
         assert all(full * 0.5 <= d <= full for d in delays)

@@ -54,7 +54,7 @@ def wait_for(predicate, timeout: float = 5.0):
 async def test_apply_emit_and_see_the_firing_on_events_out(daemon):
     done = cli(daemon, "automation", "apply", "-f", str(SAMPLES))
     assert done.returncode == 0, done.stderr
-    assert "created woodchonk" in done.stdout
+    assert "created automation woodchonk" in done.stdout
     async with AsyncClient(daemon.socket) as client:
         stream = client.stream({"names": ["prefect.automation.*"]})
 
@@ -76,11 +76,11 @@ async def test_apply_emit_and_see_the_firing_on_events_out(daemon):
                                  "prefect.resource.role": "triggering-event"}]
     assert event["payload"]["triggering_event"]["id"] == walks[2]["id"]
     again = cli(daemon, "automation", "apply", "-f", str(SAMPLES / "woodchonk.yaml"))
-    assert "unchanged woodchonk" in again.stdout
+    assert "unchanged automation woodchonk" in again.stdout
     changed = daemon.dir / "woodchonk.yaml"
     changed.write_text((SAMPLES / "woodchonk.yaml").read_text().replace("threshold: 3",
                                                                         "threshold: 4"))
-    assert "updated woodchonk" in cli(daemon, "automation", "apply", "-f", str(changed)).stdout
+    assert "updated automation woodchonk" in cli(daemon, "automation", "apply", "-f", str(changed)).stdout
 
 
 @pytest.mark.parametrize("how", ["restart", "kill9"])

@@ -60,7 +60,7 @@ def test_every_error_is_reported_with_its_path():
     errs = errors_of({
         "name": "",
         "trigger": {"type": "compound", "require": 3, "triggers": [
-            {"type": "event", "expect": ["x"], "posture": "Sometimes", "threshold": "2"},
+            {"type": "event", "expect": ["x"], "posture": "Sometimes", "threshold": "two"},
             {"type": "sequence", "triggers": []},
         ]},
         "actions": [{"type": "launch-rocket"}],

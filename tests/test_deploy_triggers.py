@@ -107,30 +107,6 @@ def test_stuck_run_is_cancelled_by_a_proactive_automation(daemon):
     assert targets == [f"prefect.flow-run.{run['id']}"]
 
 
-def test_order_example_through_serve_and_emit_event(daemon):
-    """Prefect's order example, imports switched to tocsin: one run, for user 123 only."""
-    d = daemon
-    script = SAMPLES / "flows" / "order.py"
-    env = {**os.environ, "TOCSIN_SOCKET": str(d.socket)}
-    proc = subprocess.Popen([sys.executable, str(script)], env=env, cwd=script.parent,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: any(a["owner_resource"] for a in automations(d)))
-        emitter = ("from tocsin.events import emit_event\n"
-                   "emit_event(event='order.created', resource={'prefect.resource.id': '123'})\n"
-                   "emit_event(event='order.created', resource={'prefect.resource.id': '456'})\n"
-                   "emit_event(event='order.complete', resource={'prefect.resource.id': '123'})\n")
-        subprocess.run([sys.executable, "-c", emitter], env=env, check=True, timeout=30)
-        [run] = wait_for(lambda: runs_of(d, "post-order-complete"))
-        run = wait_state(d, run["id"], *FINAL)
-        assert run["state"]["name"] == "Completed" and run["parameters"] == {"user_id": "123"}
-        time.sleep(0.5)
-        assert len(runs_of(d, "post-order-complete")) == 1
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-
-
 def test_inferred_job_actions_pause_the_deployment_and_work_pool(daemon):
     d = daemon
     assert cli(d, "deploy", "-f", str(SAMPLES / "tocsin.yaml"), "-n", "always-fails",

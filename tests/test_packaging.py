@@ -11,8 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("textual", "aiosqlite", "apprise", "jinja2", "aiohttp", "watchfiles")
+HEAVY = ("textual", "aiosqlite", "apprise", "jinja2", "aiohttp", "watchfiles", "shtab")
 
 
 def test_cli_and_client_do_not_import_heavy_libraries():
@@ -76,3 +78,32 @@ def test_the_command_table_names_every_command_its_module_registers():
     assert command_of(["--socket", "/x", "emit", "a"]) == "emit"
     assert command_of(["--help"]) is None
     assert build_parser("emit").parse_args(["emit", "x", "--socket", "/s"]).socket == "/s"
+
+
+def _unit(name: str) -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # keys keep their case, as systemd reads them
+    unit.read(ROOT / "samples" / name)
+    return unit
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_system_unit_rates_ok_on_systemd_analyze_security():
+    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager",
+                          str(ROOT / "samples" / "tocsin-system.service")],
+                         capture_output=True, text=True, timeout=60)
+    exposure = float(out.stdout.rsplit("Overall exposure level", 1)[1].split(":")[1].split()[0])
+    assert exposure <= 3.0, out.stdout
+
+
+def test_system_unit_runs_as_its_own_user_in_state_and_runtime_directories():
+    service = _unit("tocsin-system.service")["Service"]
+    assert (service["User"], service["StateDirectory"], service["RuntimeDirectory"]) == \
+        ("tocsin", "tocsin", "tocsin")
+    assert service["ExecStart"].endswith(
+        "tocsin daemon --home %S/tocsin --socket %t/tocsin/tocsin.sock")
+    for key in ("NoNewPrivileges", "PrivateTmp", "ProtectSystem", "ProtectHome"):
+        assert service[key] in ("yes", "strict")
+    assert service["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6"
+    assert service["RestartPreventExitStatus"] == "4" == _unit("tocsin.service")["Service"][
+        "RestartPreventExitStatus"]

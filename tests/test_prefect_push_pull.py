@@ -78,7 +78,8 @@ def test_every_sample_round_trips_through_prefect_with_blocks_mapped_by_name(
     assert tocsin(here, "automation", "apply", "-f", str(tmp_path / "alerts.yaml")).returncode == 0
     pushed = tocsin(here, "automation", "push", "--to", prefect_server.api_url)
     assert pushed.returncode == 0, pushed.stderr
-    assert pushed.stdout.count("updated ") == 3 and "created failed-run-alerts" in pushed.stdout
+    assert pushed.stdout.count("updated automation ") == 3
+    assert "created automation failed-run-alerts" in pushed.stdout
 
     on_prefect = {a["name"]: a for a in prefect_server.request("POST", "/automations/filter", {})}
     notify, hook = on_prefect["failed-run-alerts"]["actions"]

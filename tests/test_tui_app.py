@@ -147,3 +147,29 @@ async def test_ctrl_q_quits_from_a_dialog_and_an_editor(daemon):
             await pilot.press("ctrl+q")
             await pilot.pause()
             assert not app.is_running
+
+
+def test_dashboard_without_a_terminal_exits_2_quickly_and_points_at_the_cli(tmp_path):
+    """`tocsin </dev/null | cat`, `tocsin > file`, `echo foo | tocsin tui` used to start the
+    full-screen app, write escape codes into the pipe and never exit."""
+    env = {**os.environ, "TOCSIN_HOME": str(tmp_path / "home"),
+           "TOCSIN_SOCKET": str(tmp_path / "s.sock")}
+    master, slave = pty.openpty()
+    cases = [([], {"stdin": subprocess.DEVNULL}, "stdin"),  # tocsin </dev/null | cat
+             (["tui"], {"input": b"foo\n"}, "stdin"),       # echo foo | tocsin tui
+             ([], {"stdin": slave}, "stdout")]               # tocsin > file
+    try:
+        for argv, stdin, what in cases:
+            started = time.monotonic()
+            proc = subprocess.run([sys.executable, "-m", "tocsin.cli.main", *argv], **stdin,
+                                  capture_output=True, env=env, timeout=20, check=False)
+            assert proc.returncode == 2, (argv, proc.stderr)
+            assert proc.stdout == b""  # no escape codes in the pipe
+            message = proc.stderr.decode()
+            assert "needs a terminal" in message and what in message
+            assert "tocsin events ls" in message
+            assert time.monotonic() - started < 10
+        assert not (tmp_path / "s.sock").exists()  # no daemon was started either
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from textual.widgets import DataTable
 from tocsin.client.sync import build_event
@@ -24,6 +25,12 @@ NOTIFY = {
     "actions": [{"type": "do-nothing"},
                 {"type": "call-webhook", "block": "hook", "payload": "paid {{ event.id }}"}],
 }
+
+
+@pytest.fixture(autouse=True)
+def own_home(tmp_path, monkeypatch):
+    """The dashboard keeps the texts it saves under the tocsin home: a fresh one per test."""
+    monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "home"))
 
 
 def create(daemon, automation: dict) -> dict:

@@ -1,4 +1,5 @@
-"""Snapshots of every dashboard screen at 80x24 and 120x40 (pytest-textual-snapshot).
+"""Snapshots of every dashboard screen at 80x24 and 120x40, the later ones at 80x24 and
+160x48 (pytest-textual-snapshot).
 
 Deterministic by construction: fixed events (fixed ids and times, shown in UTC) and fixed
 automations; the feed screens hold the fixed events with no daemon (a stored event carries
@@ -11,6 +12,8 @@ and look at the SVGs.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,9 +29,24 @@ from tocsin_tui.app import LIGHT, TocsinApp
 from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.screens.automation_inspect import InspectScreen
 from tocsin_tui.screens.event_detail import EventDetailScreen
+from tocsin_tui.screens.feed import FeedScreen
 from tui_helpers import set_threshold, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+WIDE_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+PROJECT = """\
+deployments:
+  - name: nightly-report-for-the-finance-team
+    command: echo report
+    schedules:
+      - cron: "0 2 * * *"
+        timezone: Europe/Paris
+  - name: load
+    command: echo load
+    work_pool:
+      name: etl-pool
+      work_queue_name: slow-lane
+"""
 T0 = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 OFFLINE_SOCKET = "/nonexistent/tocsin-snapshots.sock"
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "automations" / "order-flow.yaml"
@@ -68,6 +86,10 @@ def snap_daemon() -> Iterator[DaemonProcess]:
         c.emit(fixed_events())
         c.request("POST", "/automations/", yaml.safe_load(SAMPLE.read_text()))
         c.request("POST", "/automations/", NOTIFY)
+    d.dir.joinpath("tocsin.yaml").write_text(PROJECT)
+    subprocess.run([sys.executable, "-m", "tocsin.cli.main", "--socket", str(d.socket),
+                    "deploy", "--file", str(d.dir / "tocsin.yaml")], check=True,
+                   capture_output=True, timeout=30)
     try:
         yield d
     finally:
@@ -89,7 +111,14 @@ def utc() -> Iterator[None]:
 
 
 def still_cursors(app: TocsinApp) -> None:
-    """Show text cursors steadily (a blink could catch them either way)."""
+    """Show text cursors steadily (a blink could catch them either way), and the feed's
+    event-rate chart empty (its seconds are the wall clock's)."""
+    feed = app.screen_stack[0] if app.screen_stack else None
+    if isinstance(feed, FeedScreen):
+        feed.rate_timer.pause()
+        feed.rate.extend([0] * len(feed.rate))
+        feed.this_second = 0
+        feed.tick_rate()
     for widget in app.screen.query("Input, TextArea"):
         assert isinstance(widget, Input | TextArea)
         widget.cursor_blink = False
@@ -225,3 +254,35 @@ def test_template_preview(snap_compare, snap_daemon, size):
             str(w.render()) for w in app.screen.query("#template-status")), what="render")
 
     assert snapshot(snap_compare, snap_daemon, size, steps)
+
+
+async def deployments_shown(pilot: Pilot) -> None:
+    await pilot.press("4")
+    table = pilot.app.screen.query_one("#list")
+    await wait_for(pilot, lambda: table.row_count == 2, what="two deployments")
+
+
+@pytest.mark.parametrize("size", WIDE_SIZES)
+def test_deployments(snap_compare, snap_daemon, size):
+    assert snapshot(snap_compare, snap_daemon, size, deployments_shown)
+
+
+def test_run_parameters(snap_compare, snap_daemon):
+    async def steps(pilot: Pilot) -> None:
+        await deployments_shown(pilot)
+        await pilot.press("r")
+
+    assert snapshot(snap_compare, snap_daemon, (80, 24), steps)
+
+
+@pytest.mark.parametrize("size", WIDE_SIZES)
+def test_work_pools(snap_compare, snap_daemon, size):
+    async def steps(pilot: Pilot) -> None:
+        await pilot.press("6")
+        table = pilot.app.screen.query_one("#list")
+        await wait_for(pilot, lambda: any("slow-lane" in str(table.get_row_at(i)[0])
+                                          for i in range(table.row_count)),
+                       what="the pools and queues")
+
+    assert snapshot(snap_compare, snap_daemon, size, steps)
+

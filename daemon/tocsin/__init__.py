@@ -18,13 +18,19 @@ def emit_event(*args: Any, **kwargs: Any) -> Any:
     return _emit(*args, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    """`from tocsin import flow, serve, Flow` without importing them for `tocsin emit`."""
-    if name in ("flow", "serve", "Flow"):
-        from . import flows
+_LAZY = {"flow": "flows", "serve": "flows", "Flow": "flows", "task": "tasks", "Task": "tasks",
+         "get_run_logger": "flow_runs"}
 
-        return getattr(flows, name)
+
+def __getattr__(name: str) -> Any:
+    """`from tocsin import flow, task, get_run_logger, serve` (Prefect's names) without
+    importing them for `tocsin emit`."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'tocsin' has no attribute {name!r}")
 
 
-__all__ = ["emit_event", "flow", "serve", "Flow", "__version__"]
+__all__ = ["emit_event", "flow", "serve", "Flow", "task", "Task", "get_run_logger",
+           "__version__"]

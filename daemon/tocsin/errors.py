@@ -58,6 +58,25 @@ class DaemonAlreadyRunning(TocsinError):
         )
 
 
+class HomeInUse(TocsinError):
+    """Another daemon holds this home's lock: one daemon per home (exit code 4)."""
+
+    exit_code = 4
+
+    def __init__(self, home: str, pid: str, socket_path: str,
+                 waited: float | None = None) -> None:
+        self.pid = pid
+        self.socket_path = socket_path
+        if waited is None:
+            what = "is running"
+            hint = "stop it first, or give this one its own --home"
+        else:
+            what = f"is still stopping after {waited:.0f}s"
+            hint = "wait for it to exit, or kill it"
+        super().__init__(f"another tocsin daemon (pid {pid}, socket {socket_path}) {what} on "
+                         f"the home {home}; {hint}")
+
+
 class ApiError(TocsinError):
     """The daemon answered with an error status."""
 

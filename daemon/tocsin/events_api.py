@@ -9,6 +9,7 @@ reported by the daemon with the trigger's field path.
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import Enum
 from typing import Any, ClassVar
 
 _EVENT = ("match", "match_related", "after", "expect", "for_each", "posture", "threshold",
@@ -26,7 +27,9 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, _Trigger):
+    if isinstance(value, Enum):  # Posture.Reactive
+        return value.value
+    if hasattr(value, "to_dict"):  # a trigger inside a trigger, a MetricTriggerQuery
         return value.to_dict()
     return value
 

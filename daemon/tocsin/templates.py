@@ -4,37 +4,48 @@ Actions (notifications, webhook bodies, run-deployment parameters), incoming web
 regex log sources all share it, so a template behaves the same wherever it is written, and
 the dashboard's preview shows exactly what an action would produce. As in Prefect: Jinja's
 immutable sandbox, undefined values chain to "", no template loading, `range` capped, at most
-10 `for` loops nested at most 2 deep. Beyond Prefect, a render has a time limit and an output
-limit: every loop step, attribute lookup, call and arithmetic operator checks the deadline,
-and no string, list or number grows past the output limit, so a hostile template fails with
-a message instead of hanging or eating memory.
+10 `for` loops nested at most 2 deep, Prefect's `tojson` and the `humanize_*` filters. Beyond
+Prefect, a render has a time limit and an output limit (`template_limits`): every step checks
+the deadline, and whatever would grow past the output limit is refused before it is built, so
+a hostile template fails with a message instead of hanging or eating memory. In the daemon,
+renders run on one thread of their own (`off_loop`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
-import time
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-from typing import Any
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
+from typing import Any, TypeVar
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import (ImmutableSandboxedEnvironment, SandboxedEscapeFormatter,
+                            SandboxedFormatter)
+from jinja2.utils import htmlsafe_json_dumps
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
+from . import template_limits as limits
 from .errors import TocsinError
+from .template_limits import RenderLimit
+
+T = TypeVar("T")
 
 MAX_RANGE = 100
-MAX_OUTPUT_CHARS = 1_000_000
-MAX_RENDER_SECONDS = 2.0
 MAX_FOR_LOOPS = 10
 MAX_LOOP_DEPTH = 2
-# Largest integer (in bits) arithmetic may produce: keeps `10 ** 10 ** 9` from spinning.
-MAX_INT_BITS = 4096
+MAX_OUTPUT_CHARS = limits.MAX_OUTPUT_CHARS
+MAX_RENDER_SECONDS = limits.MAX_RENDER_SECONDS
+
+_TOO_DEEP = ("the template nests expressions, filters or blocks too deeply to compile; "
+             "split it into steps with {% set %}")
 
 _ITER_GUARD = "__tocsin_guarded_iter"
+_CONCAT = "__tocsin_concat"
 
 
 class TemplateError(TocsinError):
@@ -50,72 +61,78 @@ class TemplateError(TocsinError):
         super().__init__(f"{where}{message}")
 
 
-class RenderLimit(Exception):
-    """A render ran past its time or size limit."""
+class _SizedFormatter(limits.SizedFormatterMixin, SandboxedFormatter):
+    pass
 
 
-# -- limits ------------------------------------------------------------------------------
-
-_deadline = threading.local()
-
-
-def _check_time() -> None:
-    end = getattr(_deadline, "end", None)
-    if end is not None and time.monotonic() > end:
-        raise RenderLimit(f"rendering took longer than {MAX_RENDER_SECONDS:g} s")
-
-
-def _check_size(value: Any) -> Any:
-    if isinstance(value, (str, bytes, list, tuple)) and len(value) > MAX_OUTPUT_CHARS:
-        raise RenderLimit(f"a value grew past {MAX_OUTPUT_CHARS} items")
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise RenderLimit(f"a number grew past {MAX_INT_BITS} bits")
-    return value
-
-
-def _guarded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
-    for i, item in enumerate(iterable):
-        if i % 64 == 0:
-            _check_time()
-        yield item
+class _SizedEscapeFormatter(limits.SizedFormatterMixin, SandboxedEscapeFormatter):
+    pass
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
-    """Prefect's immutable sandbox plus time and size checks on every step."""
+    """Prefect's immutable sandbox plus tocsin's limits (`template_limits`): every step checks
+    the deadline, and everything that sizes its output is sized before it is built."""
 
     intercepted_binops = frozenset(["+", "*", "**", "//", "%"])
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        _check_time()
-        return _check_size(super().getattr(obj, attribute))
+        limits.check_time()
+        return limits.check_size(super().getattr(obj, attribute))
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        _check_time()
-        return _check_size(super().getitem(obj, argument))
+        limits.check_time()
+        return limits.check_size(super().getitem(obj, argument))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_time()
-        return _check_size(super().call(__context, __obj, *args, **kwargs))
+        limits.check_time()
+        args = limits.before_call(__obj, args, kwargs)
+        return limits.built(super().call(__context, __obj, *args, **kwargs))
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        _check_time()
-        if operator == "**" and isinstance(left, int) and isinstance(right, int):
-            if right > 0 and abs(left) > 1 and right * max(abs(left).bit_length() - 1, 1) > MAX_INT_BITS:
-                raise RenderLimit(f"a number grew past {MAX_INT_BITS} bits")
-        if operator == "*":
-            seq, count = (left, right) if isinstance(right, int) else (right, left)
-            if isinstance(seq, (str, list, tuple)) and isinstance(count, int) \
-                    and len(seq) * count > MAX_OUTPUT_CHARS:
-                raise RenderLimit(f"a value grew past {MAX_OUTPUT_CHARS} items")
-        return _check_size(super().call_binop(context, operator, left, right))
+        limits.check_time()
+        limits.before_binop(operator, left, right)
+        return limits.built(super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        """Jinja's sandboxed `str.format`, with each field sized before it is formatted."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text = value.__self__
+        formatter = (_SizedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup)
+                     else _SizedFormatter(self))
+
+        def sized_format(*args: Any, **kwargs: Any) -> str:
+            if value.__name__ == "format_map":
+                if kwargs or len(args) != 1:
+                    return wrapped(*args, **kwargs)  # Jinja's own error message
+                args, kwargs = (), args[0]
+            return limits.built(type(text)(formatter.vformat(text, args, kwargs)))
+
+        return sized_format
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Wrap every `for` loop's iterable so long loops check the deadline as they go."""
-        tree = super()._parse(source, name, filename)
-        for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Call(nodes.Name(_ITER_GUARD, "load", lineno=loop.lineno),
-                                   [loop.iter], [], None, None, lineno=loop.lineno)
-        return tree
+        """Route every `for` loop's iterable and every `~` through tocsin's checks."""
+        try:
+            return _Guard().visit(super()._parse(source, name, filename))
+        except RecursionError:
+            raise jinja2.TemplateSyntaxError(_TOO_DEEP, 1) from None
+
+
+class _Guard(NodeTransformer):
+    """`for x in xs` -> `for x in xs|guarded` (checks the deadline as it loops) and `a ~ b`
+    -> `a|concat(b)` (sizes the operands before joining them). Filters, because Jinja calls
+    a filter directly, without the sandbox's (slower) call path."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        node = self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, _ITER_GUARD, [], [], None, None, lineno=node.lineno)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        node = self.generic_visit(node)
+        first, *rest = node.nodes
+        return nodes.Filter(first, _CONCAT, rest, [], None, None, lineno=node.lineno)
 
 
 # -- filters -----------------------------------------------------------------------------
@@ -128,9 +145,12 @@ def _limited_range(*args: int) -> range:
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
+    """Prefect's `tojson` (Jinja's): keys sorted, `<>&'` escaped HTML-safe, `indent` honoured;
+    tocsin's views (events, resources, labels) serialise as their JSON."""
     if isinstance(value, jinja2.Undefined):
         raise TypeError("tojson of an undefined value")
-    return json.dumps(value, indent=indent, default=_json_default)
+    return str(htmlsafe_json_dumps(value, dumps=json.dumps, sort_keys=True, indent=indent,
+                                   default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
@@ -157,7 +177,10 @@ def ui_base() -> str | None:
 
 def _ui_url(obj: Any) -> str:
     """Objects that know how to link themselves implement `ui_url(base)` (tocsin's decision
-    10: a dashboard link, or the command that shows the object — never `None`)."""
+    10: a dashboard link, or the command that shows the object — never `None`); a missing
+    object (undefined) renders empty, as it does everywhere else."""
+    if isinstance(obj, jinja2.Undefined):
+        return ""
     method = getattr(obj, "ui_url", None)
     if callable(method):
         return method(_ui["base"])
@@ -165,6 +188,8 @@ def _ui_url(obj: Any) -> str:
 
 
 def _ui_resource_events_url(obj: Any) -> str:
+    if isinstance(obj, jinja2.Undefined):
+        return ""
     method = getattr(obj, "ui_resource_events_url", None)
     if callable(method):
         return method(_ui["base"])
@@ -178,40 +203,18 @@ def _flow_run_id(text: Any) -> str:
     return m.group(1) if m else ""
 
 
-def _seconds(value: Any) -> float:
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, datetime):
-        now = datetime.now(value.tzinfo or timezone.utc)
-        return (now - value).total_seconds()
-    return float(value)
+def _humanize_filters() -> dict[str, Any]:
+    """The `humanize` library's functions as `humanize_*` filters, as Prefect's templates have
+    them (through jinja2-humanize-extension). Its `activate`/`deactivate` are left out: they
+    change the locale of the whole daemon, and `activate` reads files from a path it is given."""
+    import humanize
+    from humanize import time as humanize_time
 
-
-def _naturaldelta(value: Any) -> str:
-    """`3 minutes`, `2 hours`, `a day` (the humanize filters Prefect's templates have)."""
-    s = abs(_seconds(value))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
-        if s >= size or unit == "second":
-            n = int(s // size)
-            if n <= 1:
-                return f"a {unit}" if unit != "hour" else "an hour"
-            return f"{n} {unit}s"
-    return ""
-
-
-def _naturaltime(value: Any) -> str:
-    s = _seconds(value)
-    if abs(s) < 1:
-        return "now"
-    return f"{_naturaldelta(s)} {'ago' if s > 0 else 'from now'}"
-
-
-def _intcomma(value: Any) -> str:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{int(number):,}" if number == int(number) else f"{number:,}"
+    found = {}
+    for name in limits.HUMANIZE_FILTERS:
+        short = name.removeprefix("humanize_")
+        found[name] = getattr(humanize, short, None) or getattr(humanize_time, f"_{short}")
+    return found
 
 
 @lru_cache(maxsize=1)
@@ -221,16 +224,18 @@ def environment() -> ImmutableSandboxedEnvironment:
         autoescape=False,
         loader=None,
         keep_trailing_newline=True,
+        finalize=limits.as_text,
     )
     env.globals["range"] = _limited_range
-    env.globals[_ITER_GUARD] = _guarded_iter
+    env.globals["lipsum"] = limits.lipsum
     env.filters["tojson"] = _tojson
     env.filters["ui_url"] = _ui_url
     env.filters["ui_resource_events_url"] = _ui_resource_events_url
     env.filters["flow_run_id"] = _flow_run_id
-    env.filters["humanize_naturaldelta"] = _naturaldelta
-    env.filters["humanize_naturaltime"] = _naturaltime
-    env.filters["humanize_intcomma"] = _intcomma
+    env.filters.update(_humanize_filters())
+    env.filters = {name: limits.guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters[_ITER_GUARD] = limits.guarded_iter
+    env.filters[_CONCAT] = limits.concat
     return env
 
 
@@ -243,6 +248,8 @@ def compile_template(source: str) -> jinja2.Template:
         return environment().from_string(source)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(exc.message or str(exc), exc.lineno, source) from None
+    except RecursionError:  # Jinja's code generator recurses into each nested expression
+        raise TemplateError(_TOO_DEEP, 1, source) from None
 
 
 def validate_template(source: str) -> None:
@@ -304,28 +311,47 @@ def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
 
+_render_thread: list[ThreadPoolExecutor] = []
+
+
+async def off_loop(func: Callable[..., T], *args: Any) -> T:
+    """Run `func` (a render) on the daemon's one render thread. Off the event loop, so a slow
+    template never holds up other requests; one thread, so renders never crowd the event loop
+    out of the GIL (with N render threads it would wait for N of them in turn)."""
+    if not _render_thread:
+        _render_thread.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="render"))
+    return await asyncio.get_running_loop().run_in_executor(_render_thread[0], partial(func, *args))
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     """Render with the shared environment; any failure becomes TemplateError (never a crash)."""
     if not is_template(source):
         return source
     template = compile_template(source)
-    _deadline.end = time.monotonic() + MAX_RENDER_SECONDS
+    limits.start(MAX_RENDER_SECONDS)
     parts: list[str] = []
     size = 0
+    error: TemplateError | None = None
     try:
         for chunk in template.generate(context):
+            if len(parts) % 64 == 63:
+                limits.check_time()
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 raise RenderLimit(f"output is longer than {MAX_OUTPUT_CHARS} characters")
             parts.append(chunk)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(exc.message or str(exc), exc.lineno, source) from None
-    except RenderLimit as exc:
-        raise TemplateError(str(exc), _error_line(exc), source) from None
-    except Exception as exc:  # sandbox refusals, overflow, mutation, bad filters, ...
-        raise TemplateError(f"{type(exc).__name__}: {exc}", _error_line(exc), source) from None
+        error = TemplateError(exc.message or str(exc), exc.lineno, source)
+    except Exception as exc:  # limits, sandbox refusals, overflow, mutation, bad filters...
+        message = str(exc) if isinstance(exc, RenderLimit) else f"{type(exc).__name__}: {exc}"
+        error = TemplateError(message, _error_line(exc), source)
+        # Jinja's rewritten traceback sits in a reference cycle: free the failed render's
+        # values (a refused bomb's megabytes) now rather than at the next garbage collection
+        traceback.clear_frames(exc.__traceback__)
     finally:
-        _deadline.end = None
+        limits.stop()
+    if error is not None:
+        raise error
     return "".join(parts)
 
 

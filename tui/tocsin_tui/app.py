@@ -20,48 +20,33 @@ from textual.screen import Screen
 
 from .connection import OFFLINE_ERRORS, Connection
 from .feed_buffer import FeedBuffer
-from .screens.feed import FeedScreen
+from .keymap import keymap_path, load_keymap
+from .screen_list import MAIN_SCREENS
 from .worker_errors import ReportWorkerErrors
 
 Event = dict[str, Any]
 
 FLUSH_INTERVAL = 0.08
+FREEZE_AFTER = 1.0  # seconds after a screen is first shown: it is composed and loaded
 DARK, LIGHT = "textual-dark", "textual-light"
-
-
-def automations_screen() -> Screen:
-    # Imported on first use: the first screen shows sooner (YAML, tables, editor load later).
-    from .screens.automations import AutomationsScreen
-
-    return AutomationsScreen()
-
-
-def template_screen() -> Screen:
-    from .screens.templates import TemplateScreen
-
-    return TemplateScreen()
 
 
 class TocsinApp(ReportWorkerErrors, App[None]):
     TITLE = "tocsin"
     CSS_PATH = "tocsin.tcss"
-    MODES = {"feed": FeedScreen, "automations": automations_screen, "templates": template_screen}
+    MODES = {s.mode: s.make for s in MAIN_SCREENS}
     DEFAULT_MODE = "feed"
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
                 tooltip="Every key, screen by screen"),
-        Binding("1", "switch_mode('feed')", "Events", show=False, id="app.feed",
-                tooltip="The live event feed"),
-        Binding("2", "switch_mode('automations')", "Automations", show=False,
-                id="app.automations", tooltip="Automations: state, toggle, edit"),
-        Binding("3", "switch_mode('templates')", "Templates", show=False, id="app.templates",
-                tooltip="Preview a Jinja template against an event"),
+        *(Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False, id=f"app.{s.mode}",
+                  tooltip=s.about) for s in MAIN_SCREENS),
         Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme",
                 tooltip="Switch between the light and the dark theme"),
     ]
 
     def __init__(self, socket_path: str | None = None, *, autostart: bool = True,
-                 theme: str = DARK) -> None:
+                 theme: str = DARK, freeze_screens: bool = False) -> None:
         super().__init__()
         self.connection = Connection(socket_path)
         self.autostart = autostart
@@ -69,10 +54,36 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         self.feed_listeners: list[Callable[[list[Event]], None]] = []
         self.theme = theme
         self.sub_title = "connecting…"
+        self.keymap: dict[str, str] = {}
+        self.freeze_screens = freeze_screens
+        self.frozen_modes: set[str] = set()
 
     def on_mount(self) -> None:
+        self.load_keymap()
         self.set_interval(FLUSH_INTERVAL, self.flush_feed)
         self.connect()
+        self.mode_change_signal.subscribe(self, self.freeze_soon)
+        self.freeze_soon(self.current_mode)
+
+    def freeze_soon(self, mode: str) -> None:
+        """Once a main screen is first up, keep its objects out of the garbage collector's
+        full passes, as run() does for what is imported: the screen lives as long as the
+        app, and with every screen open each full pass scanned them all, stalling the UI
+        for up to ~70 ms of CPU while events stream in (tests/bench/tui.py). Only for the
+        real dashboard (run()): frozen objects are never collected, which a test session
+        opening hundreds of apps must not pay for."""
+        if self.freeze_screens and mode not in self.frozen_modes:
+            self.frozen_modes.add(mode)
+            self.set_timer(FREEZE_AFTER, gc.freeze)
+
+    def load_keymap(self) -> None:
+        """Rebind keys by binding id from the user's keymap file (see keymap.py)."""
+        from .screens.help import known_ids
+
+        self.keymap, problems = load_keymap(keymap_path(), known_ids())
+        self.set_keymap(self.keymap)
+        for problem in problems:
+            self.notify(problem, title="Keymap", severity="warning", timeout=10, markup=False)
 
     async def on_unmount(self) -> None:
         await self.connection.close()
@@ -146,34 +157,22 @@ class TocsinApp(ReportWorkerErrors, App[None]):
             screen.preload(template=template, event=event)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Events", "The live event feed (1)",
-                            lambda: self.switch_mode("feed"))
-        yield SystemCommand("Automations", "List, toggle, edit and inspect automations (2)",
-                            lambda: self.switch_mode("automations"))
-        yield SystemCommand("Template preview", "Render a Jinja template for an event (3)",
-                            lambda: self.switch_mode("templates"))
+        for main in MAIN_SCREENS:
+            yield SystemCommand(main.label, f"{main.about} ({main.key})",
+                                partial(self.switch_mode, main.mode))
         yield SystemCommand("Help", "Every key, screen by screen (?)", self.action_help)
         yield SystemCommand("Light/dark theme", "Switch theme (ctrl+t)",
                             self.action_toggle_theme)
-        for mode, label, screen_class in main_screens():
-            for binding in own_bindings(screen_class):
-                yield SystemCommand(f"{label}: {binding.description}",
+        for main in MAIN_SCREENS:
+            for binding in own_bindings(main.load()):
+                yield SystemCommand(f"{main.label}: {binding.description}",
                                     binding.tooltip or binding.description,
-                                    partial(self.run_in_mode, mode, binding.action))
-        if not isinstance(screen, tuple(cls for _, _, cls in main_screens())):
+                                    partial(self.run_in_mode, main.mode, binding.action))
+        if not isinstance(screen, tuple(main.load() for main in MAIN_SCREENS)):
             for binding in own_bindings(type(screen)):  # a dialog or sub-screen: its actions
                 yield SystemCommand(binding.description, binding.tooltip or binding.description,
                                     partial(screen.run_action, binding.action))
         yield from super().get_system_commands(screen)
-
-
-def main_screens() -> list[tuple[str, str, type[Screen]]]:
-    """(mode, label, class) of the three main screens, for the command palette."""
-    from .screens.automations import AutomationsScreen
-    from .screens.templates import TemplateScreen
-
-    return [("feed", "Events", FeedScreen), ("automations", "Automations", AutomationsScreen),
-            ("templates", "Template preview", TemplateScreen)]
 
 
 def own_bindings(screen_class: type[Screen]) -> list[Binding]:
@@ -183,7 +182,7 @@ def own_bindings(screen_class: type[Screen]) -> list[Binding]:
 
 
 def run(socket_path: str | None = None) -> int:
-    app = TocsinApp(socket_path)
+    app = TocsinApp(socket_path, freeze_screens=True)
     # Everything imported so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise scan it all and stall the UI for up to
     # ~100 ms every few seconds while events stream in (measured by tests/bench/tui.py).

@@ -1,4 +1,6 @@
-"""Automations as the YAML a person edits, and finding the action (and its template) at a line.
+"""Automations as the YAML a person edits: writing a stored one out readably, finding the
+action (and its template) at a line, and the references (blocks, deployments, pools, queues,
+automations) an automation names, with their lines.
 
 Pure functions over text: the editor screen uses them, and tests check them without an app.
 """
@@ -49,15 +51,97 @@ def _strip_ids(trigger: Any) -> Any:
     return trigger
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes as a person would: multi-line text as a `|` block, whole floats as ints."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value.rstrip("\n") or value.endswith("\n") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _float(dumper: yaml.SafeDumper, value: float) -> yaml.Node:
+    if value.is_integer():
+        return dumper.represent_int(int(value))
+    return dumper.represent_float(value)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_representer(float, _float)
+
+
 def to_yaml(automation: dict[str, Any]) -> str:
-    """An automation as stored, written back as the YAML one would apply."""
+    """An automation as stored, written back as the YAML one would apply (used when the
+    dashboard does not have the text it was saved from; see automation_texts)."""
     data = {k: v for k, v in automation.items() if k not in SERVER_FIELDS and v is not None}
     if "trigger" in data:
         data["trigger"] = _strip_ids(data["trigger"])
     for key in ("tags", *ACTION_LISTS[1:]):
         if data.get(key) == []:
             data.pop(key)
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=88)
+
+
+def definition(automation: dict[str, Any]) -> dict[str, Any]:
+    """What an automation says, without what the daemon adds (ids, times): two automations
+    with the same definition behave alike."""
+    def without_ids(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_ids(v) for k, v in value.items() if k != "id"}
+        if isinstance(value, list):
+            return [without_ids(v) for v in value]
+        return value
+
+    data = {k: v for k, v in automation.items() if k not in SERVER_FIELDS}
+    if "trigger" in data:
+        data["trigger"] = without_ids(data["trigger"])
+    return data
+
+
+# Action fields that name another object -> (what it is, the catalogue that lists them).
+REFERENCES = {
+    "block": ("block", "block names"),
+    "block_document_id": ("block", "block ids"),
+    "deployment_id": ("deployment", "deployment ids"),
+    "work_pool_id": ("work pool", "work pool ids"),
+    "work_queue_id": ("work queue", "work queue ids"),
+    "automation_id": ("automation", "automation ids"),
+}
+
+
+def missing_references(text: str, known: dict[str, set[str]]) -> list[dict[str, Any]]:
+    """Warnings (line, loc, msg) for each action naming a block, deployment, pool, queue or
+    automation that `known` (catalogue -> names or ids) does not hold.
+
+    Warnings, not errors: the automation is valid and may be saved; the action would fail
+    when it runs unless the thing is made first. Templated values are not checked.
+    """
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    out = []
+    for key_node, list_node in root.value:
+        if key_node.value not in ACTION_LISTS or not isinstance(list_node, yaml.SequenceNode):
+            continue
+        for i, action in enumerate(list_node.value):
+            if not isinstance(action, yaml.MappingNode):
+                continue
+            for field_node, value_node in action.value:
+                ref = REFERENCES.get(field_node.value)
+                value = value_node.value if isinstance(value_node, yaml.ScalarNode) else None
+                if ref is None or not value or "{{" in value or value == "null":
+                    continue
+                kind, catalogue = ref
+                if catalogue in known and value not in known[catalogue]:
+                    how = "named" if field_node.value == "block" else "with id"
+                    out.append({"line": value_node.start_mark.line + 1,
+                                "loc": f"{key_node.value}[{i}].{field_node.value}",
+                                "msg": f"no {kind} {how} {value!r} exists (yet): this action "
+                                       f"will fail when it runs unless one is made"})
+    return out
 
 
 def action_template(action: Any) -> str | None:
@@ -106,16 +190,3 @@ def template_at_line(text: str, line: int) -> str | None:
                 return template
             fallback = fallback or template
     return fallback
-
-
-def parse_one(text: str) -> dict[str, Any]:
-    """The editor's text as one automation object (the daemon validates its content)."""
-    data = yaml.safe_load(text)
-    if isinstance(data, dict) and "automations" in data and "trigger" not in data:
-        data = data["automations"]
-    if isinstance(data, list) and len(data) == 1:
-        data = data[0]
-    if not isinstance(data, dict):
-        raise ValueError("the editor holds one automation: a YAML mapping with name, "
-                         "trigger and actions")
-    return data

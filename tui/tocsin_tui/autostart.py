@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 from tocsin.client.aio import AsyncClient
 from tocsin.paths import default_home
-from tocsin.errors import DaemonNotRunning, TocsinError
+from tocsin.errors import DaemonNotRunning, HomeInUse, TocsinError
 
 START_TIMEOUT = 15.0
 
@@ -53,7 +53,9 @@ async def start_daemon(client: AsyncClient) -> tuple[subprocess.Popen[bytes], Pa
     proc, log_path = spawn_daemon(client.socket_path)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        # Exit code 4 (HomeInUse): another daemon owns the home — one started at the same
+        # moment by another client, or a restart: wait for that one to answer instead.
+        if proc.poll() is not None and proc.returncode != HomeInUse.exit_code:
             raise DaemonStartFailed(
                 f"the daemon started on {client.socket_path} exited with code "
                 f"{proc.returncode}; its log ({log_path}) ends with:\n{_log_tail(log_path)}")

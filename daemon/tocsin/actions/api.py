@@ -10,9 +10,9 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
-from ..templates import TemplateError, render
+from ..templates import TemplateError, off_loop, render, validate_template
 from .blocks import BlockCreate, BlockStore
-from .context import template_context
+from .context import load_objects, template_context
 
 
 class RenderRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -50,19 +50,29 @@ async def delete_block(request: web.Request) -> web.Response:
 
 async def render_template(request: web.Request) -> web.Response:
     """`{"template", "event_id" | "event"}` -> `{"output"}`, or 422 with the message and line,
-    exactly as an action would render it with that event as its triggering event."""
+    exactly as an action would render it with that event as its triggering event (`flow_run`,
+    `deployment`... loaded the same way). Rendered on a worker thread, as actions are, so a
+    slow template never holds up the daemon's other requests."""
     req = decode_body(await request.read(), RenderRequest)
     event = req.event
     if req.event_id is not None:
         event = await daemon_of(request).store.get(req.event_id)
         if event is None:
             raise InvalidInput([("event_id", f"no stored event has id {req.event_id}")])
+    context = template_context(None, None, event)
+    await load_objects(context, daemon_of(request), event, [req.template])
     try:
-        output = render(req.template, template_context(None, None, event))
+        output = await off_loop(_checked_render, req.template, context)
     except TemplateError as exc:
         return json_response({"detail": [{"loc": "template", "msg": str(exc)}],
                               "message": exc.message, "line": exc.lineno}, status=422)
     return json_response({"output": output})
+
+
+def _checked_render(template: str, context: dict[str, Any]) -> str:
+    """What an automation would refuse when saved, then the render itself."""
+    validate_template(template)
+    return render(template, context)
 
 
 async def list_actions(request: web.Request) -> web.Response:

@@ -12,13 +12,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from aiohttp import web
 
 from .. import templates
 from ..automations.firing import Firing
-from ..config import Config
-from ..errors import ConfigError
+from ..config import ActionsConfig, Config
 from ..events.model import Event
 from ..events.store import Statements
 from ..server.component import Component
@@ -27,7 +25,7 @@ from .blocks import SCHEMA as BLOCKS_SCHEMA
 from .blocks import BlockStore
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .outbox import Job, insert_statements, jobs_for_firing
-from .worker import Worker, WorkerSettings
+from .worker import Worker
 
 if TYPE_CHECKING:
     from ..server.daemon import Daemon
@@ -39,13 +37,6 @@ log = logging.getLogger("tocsin.actions")
 STAGED_TTL_S = 120.0
 
 
-def settings_from(config: Config) -> WorkerSettings:
-    try:
-        return msgspec.convert(config.actions, WorkerSettings)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"[actions]: {exc}") from None
-
-
 class ActionsComponent(Component):
     name = "actions"
     schema = OUTBOX_SCHEMA + BLOCKS_SCHEMA
@@ -54,7 +45,7 @@ class ActionsComponent(Component):
         self.daemon: Daemon | None = None
         self.blocks = BlockStore()
         self.worker: Worker | None = None
-        self.settings = WorkerSettings()
+        self.settings = ActionsConfig()
         #: state-change event id -> (jobs, when staged)
         self._staged: dict[str, tuple[list[Job], float]] = {}
 
@@ -87,7 +78,7 @@ class ActionsComponent(Component):
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
-        self.settings = settings_from(daemon.config)
+        self.settings = daemon.config.actions
         templates.configure(self.settings.ui_url)
         await self.blocks.load(daemon.store)
         self.worker = Worker(daemon, self.settings)
@@ -99,11 +90,8 @@ class ActionsComponent(Component):
             await self.worker.stop()
         await webhook.close_session()
 
-    def check(self, config: Config) -> None:
-        settings_from(config)
-
     async def reload(self, config: Config) -> None:
-        self.settings = settings_from(config)
+        self.settings = config.actions
         templates.configure(self.settings.ui_url)
         if self.worker is not None:
             self.worker.settings = self.settings

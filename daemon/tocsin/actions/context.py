@@ -10,16 +10,20 @@ Each view also knows its `ui_url` (tocsin's decision 10).
 
 from __future__ import annotations
 
+import logging
 import shlex
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from ..automations.firing import Firing
 from ..events.model import Event
-from ..templates import ui_base
+from ..jobs.model import STATE_TYPES
+from ..templates import is_template, referenced_names, ui_base
+
+log = logging.getLogger(__name__)
 
 # Prefect's UI paths by resource kind (`prefect.<kind>.<id>`).
 _UI_PATHS = {
@@ -29,6 +33,9 @@ _UI_PATHS = {
     "block-document": "blocks/block",
 }
 
+#: The Prefect objects a template can name; each is loaded only when one does (§9.2).
+PREFECT_OBJECTS = ("flow_run", "flow", "deployment", "work_pool", "work_queue")
+
 LazyLoader = Callable[[Any, Event | None], Awaitable[Any]]
 #: name -> async loader(daemon, triggering event); see register_lazy_object.
 LAZY_OBJECTS: dict[str, LazyLoader] = {}
@@ -36,9 +43,107 @@ LAZY_OBJECTS: dict[str, LazyLoader] = {}
 
 def register_lazy_object(name: str, loader: LazyLoader) -> None:
     """Make `name` (e.g. "flow_run") available to templates that reference it: the action
-    worker awaits `loader(daemon, event)` only when a template of the action names it, and a
-    loader returns None when the object cannot be found (it renders as "")."""
+    worker awaits `loader(daemon, event)` only when a template of the action names it; a
+    loader returns the object (a Struct or a dict), or None when it cannot be found (it
+    renders as "")."""
     LAZY_OBJECTS[name] = loader
+
+
+async def load_objects(context: dict[str, Any], daemon: Any, event: Event | None,
+                       sources: Iterable[str]) -> None:
+    """Put `flow_run`, `deployment`, ... into `context` when one of the templates `sources`
+    names them, found from `event` as Prefect finds them (§9.2). The action worker and the
+    template preview both call this, so a preview shows what the action would send. An object
+    that cannot be found stays out of the context and renders empty (tocsin's decision)."""
+    wanted: set[str] = set()
+    for source in sources:
+        wanted |= referenced_names(source)
+    for name in sorted(wanted & LAZY_OBJECTS.keys()):
+        try:
+            found = await LAZY_OBJECTS[name](daemon, event)
+        except Exception:
+            log.exception("loading %s for a template failed; it renders empty", name)
+            continue
+        if found is not None:
+            data = found if isinstance(found, dict) else msgspec.to_builtins(
+                found, builtin_types=(datetime,))
+            if name == "flow_run":
+                data = _with_event_state(data, event)
+            context[name] = ObjectView(_prefect_types(data), name.replace("_", "-"))
+
+
+def template_strings(value: Any) -> list[str]:
+    """Every template string inside an action (its fields, parameters, job variables)."""
+    if isinstance(value, str):
+        return [value] if is_template(value) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in template_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in template_strings(v)]
+    return []
+
+
+_STATE_LABELS = ("prefect.state-message", "prefect.state-name", "prefect.state-timestamp",
+                 "prefect.state-type")
+
+
+def _with_event_state(flow_run: dict[str, Any], event: Event | None) -> dict[str, Any]:
+    """Prefect shows the state that caused the event, not the run's current one: when the
+    event's resource carries all four state labels (and they parse), they replace `.state`."""
+    labels = event.resource if event is not None else {}
+    if not all(k in labels for k in _STATE_LABELS):
+        return flow_run
+    try:
+        timestamp = datetime.fromisoformat(labels["prefect.state-timestamp"])
+    except ValueError:
+        return flow_run
+    if labels["prefect.state-type"] not in STATE_TYPES.values():
+        return flow_run
+    state = dict(flow_run.get("state") or {})
+    state.update(type=labels["prefect.state-type"], name=labels["prefect.state-name"],
+                 message=labels["prefect.state-message"], timestamp=timestamp)
+    return {**flow_run, "state": state}
+
+
+class EnumText(str):
+    """A state type as Prefect's templates see it (an enum): `{{ flow_run.state.type }}` is
+    the text, and `.value` works as on Prefect's StateType."""
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
+def _prefect_types(data: dict[str, Any]) -> dict[str, Any]:
+    """A state's `type` is an enum in Prefect; times stay datetimes (as loaded)."""
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("type"), str):
+        data = {**data, "state": {**state, "type": EnumText(state["type"])}}
+    return data
+
+
+class ObjectView(dict):
+    """A flow run, flow, deployment, work pool or work queue as templates see it: its fields,
+    and its `ui_url` (Prefect's UI path, or the `tocsin` command that shows it)."""
+
+    def __init__(self, data: dict[str, Any], kind: str) -> None:
+        super().__init__(data)
+        self._kind = kind
+
+    def ui_url(self, base: str | None) -> str:
+        ident = self.get("name") if self._kind == "work-pool" else self.get("id")
+        if base:
+            return f"{base}/{_UI_PATHS[self._kind]}/{ident}"
+        command = _INSPECT_COMMANDS.get(self._kind)
+        if command:
+            return f"{command} {shlex.quote(str(self.get('id')))}"
+        return self.ui_resource_events_url(base)
+
+    def ui_resource_events_url(self, base: str | None) -> str:
+        return resource_events_url(f"prefect.{self._kind}.{self.get('id')}", base)
+
+
+_INSPECT_COMMANDS = {"flow-run": "tocsin run inspect", "deployment": "tocsin deployment inspect"}
 
 
 class LabelTree:
@@ -81,7 +186,12 @@ class LabelTree:
 
 
 class ResourceView(dict):
-    """A resource's labels, plus `.id`, `.name`, `.role` and `.labels` as in Prefect."""
+    """A resource's labels, plus `.id`, `.name`, `.role` and `.labels` as in Prefect.
+    Iterating it yields (label, value) pairs, as the guide's
+    `{% for label, value in event.resource %}` expects."""
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        return iter(list(self.items()))
 
     @property
     def id(self) -> str:
@@ -185,6 +295,13 @@ class AutomationView(dict):
         return resource_events_url(f"prefect.automation.{self.get('id')}", base)
 
 
+def _automation_view(automation: Any) -> AutomationView:
+    data = automation_dict(automation)
+    if "trigger" in data:
+        data["trigger"] = _with_durations(data["trigger"])
+    return AutomationView(data)
+
+
 class FiringView:
     """A firing as templates see it: Prefect's Firing fields, events as EventViews."""
 
@@ -216,6 +333,22 @@ def automation_dict(automation: Any) -> dict[str, Any]:
     return msgspec.to_builtins(automation)
 
 
+def _with_durations(trigger: Any) -> Any:
+    """Durations as Prefect's templates see them, `timedelta`s (`{{ automation.trigger.within
+    }}` renders `0:01:00`): `within`, and a metric query's `range` and `firing_for`."""
+    if not isinstance(trigger, dict):
+        return trigger
+    out = dict(trigger)
+    if isinstance(out.get("within"), (int, float)):
+        out["within"] = timedelta(seconds=out["within"])
+    if isinstance(out.get("metric"), dict):
+        out["metric"] = {k: timedelta(seconds=v) if k in ("range", "firing_for")
+                         and isinstance(v, (int, float)) else v for k, v in out["metric"].items()}
+    if isinstance(out.get("triggers"), list):
+        out["triggers"] = [_with_durations(t) for t in out["triggers"]]
+    return out
+
+
 def template_context(automation: Any, firing: Firing | None,
                      triggering_event: Event | None) -> dict[str, Any]:
     """What templates render with; `triggering_event` is the action's own (for
@@ -225,7 +358,7 @@ def template_context(automation: Any, firing: Firing | None,
     if not events and triggering_event is not None:
         events = [triggering_event]
     return {
-        "automation": AutomationView(automation_dict(automation)),
+        "automation": _automation_view(automation),
         "event": EventView(triggering_event) if triggering_event is not None else None,
         "labels": LabelTree(dict(firing.triggering_labels) if firing is not None else {}),
         "firing": FiringView(firing) if firing is not None else None,

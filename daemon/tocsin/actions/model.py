@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ..config import parse_duration
+from ..durations import parse_duration
 from ..errors import InvalidInput
 from ..events.model import error_path
 from ..templates import TemplateError, is_template, validate_template
@@ -102,7 +102,7 @@ class AutomationAction(TargetedAction):
 class RunDeployment(DeploymentAction, tag="run-deployment"):
     parameters: dict[str, Any] | None = None
     job_variables: dict[str, Any] | None = None
-    #: seconds, or a duration such as "90s" or "5m"
+    #: seconds, or a duration such as "90s", "5m" or "PT2H"
     schedule_after: float | str = 0
 
     def problems(self) -> Problems:
@@ -113,11 +113,18 @@ class RunDeployment(DeploymentAction, tag="run-deployment"):
         except ValueError as exc:
             out.append(("schedule_after", str(exc)))
         out.extend(_parameter_problems(self.parameters or {}, "parameters"))
+        out.extend(_parameter_problems(self.job_variables or {}, "job_variables"))
         return out
 
     @property
     def schedule_after_seconds(self) -> float:
-        return parse_duration(self.schedule_after).total_seconds()
+        """Seconds, "90s"/"5m", or ISO-8601 ("PT2H") as Prefect's docs write it."""
+        value = self.schedule_after
+        if isinstance(value, str) and value.strip().upper().startswith("P"):
+            from ..automations.model import parse_within
+
+            return parse_within(value)
+        return parse_duration(value).total_seconds()
 
 
 class PauseDeployment(DeploymentAction, tag="pause-deployment"):
@@ -275,7 +282,7 @@ def parse_action(item: Any, where: str = "action") -> Action:
         what = "is missing" if kind is None else f"{kind!r} is not an action type"
         raise InvalidInput([(f"{where}.type", f"`type` {what}; use one of: {known}")])
     try:
-        action = msgspec.convert(item, TYPE_NAMES[kind])
+        action = msgspec.convert(item, TYPE_NAMES[kind], strict=False)  # lax, as Prefect
     except msgspec.ValidationError as exc:
         at, message = error_path(exc)
         raise InvalidInput([(where + at.removeprefix("$"), message)]) from None

@@ -8,7 +8,8 @@ import asyncio
 import contextvars
 import logging
 
-from .blocks import Block, scrub
+from ..envrefs import MissingEnv
+from .blocks import Block, scrub, valid_apprise_url
 from .executors import ActionResult, ActionRun, register_executor
 from .model import BlockAction
 from .targets import ActionFailed
@@ -75,12 +76,27 @@ def _last_problem(log_text: str) -> str:
     return "apprise reported a failure"
 
 
+def _urls(block: Block) -> list[str]:
+    """The block's URLs with `{env:NAME}` resolved now; ActionFailed (not retried: the
+    environment does not change under a running daemon) when that cannot give usable ones."""
+    try:
+        urls = block.send_urls()
+    except MissingEnv as exc:
+        raise ActionFailed(f"Notification failed: {exc}") from None
+    for i, (typed, url) in enumerate(zip(block.urls, urls, strict=True)):
+        if url != typed and not valid_apprise_url(url):
+            raise ActionFailed(f"Notification failed: the block's URL #{i + 1}, with its "
+                               "{env:...} references resolved, is not one apprise can use")
+    return urls
+
+
 async def send_notification(run: ActionRun) -> ActionResult:
     block = find_block(run, "notification")
+    urls = _urls(block)
     timeout = run.daemon.component("actions").settings.notification_timeout_s  # type: ignore[union-attr]
     try:
         ok, log_text = await asyncio.wait_for(
-            asyncio.to_thread(_send, block.urls, run.rendered["subject"], run.rendered["body"]),
+            asyncio.to_thread(_send, urls, run.rendered["subject"], run.rendered["body"]),
             timeout)
     except TimeoutError:
         raise ActionFailed(f"Notification failed: no answer within {timeout:g}s", retry=True) from None

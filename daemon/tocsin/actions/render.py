@@ -37,7 +37,8 @@ def action_plan(automation: Any, firing: Firing,
 
 
 def render_fields(action: Action, context: dict[str, Any]) -> dict[str, Any]:
-    """The action's rendered template fields (and parameters); raises ActionFailed with
+    """The action's rendered template fields (and a run-deployment's parameters and job
+    variables); raises ActionFailed with
     `template_error` and `template_source` when a template fails."""
     out: dict[str, Any] = {}
     for name in action.template_fields:
@@ -47,12 +48,15 @@ def render_fields(action: Action, context: dict[str, Any]) -> dict[str, Any]:
         except TemplateError as exc:
             raise ActionFailed(f"Template rendering failed in '{name}': {exc}",
                                template_error=str(exc), template_source=source) from None
-    if isinstance(action, RunDeployment) and action.parameters is not None:
-        try:
-            out["parameters"] = render_parameters(action.parameters, context)
-        except (TemplateError, ParameterError) as exc:
-            raise ActionFailed(f"Unable to create flow run from deployment: {exc}",
-                               template_error=str(exc)) from None
+    if isinstance(action, RunDeployment):
+        # Prefect's order: parameters then job variables, both hydrated the same way; a null
+        # renders as {} (the deployment's defaults then apply)
+        for name in ("parameters", "job_variables"):
+            try:
+                out[name] = render_parameters(getattr(action, name), context)
+            except (TemplateError, ParameterError) as exc:
+                raise ActionFailed(f"Unable to create flow run from deployment: {exc}",
+                                   template_error=str(exc)) from None
     return out
 
 
@@ -95,7 +99,8 @@ _REMOVE = object()
 
 
 def render_parameters(parameters: dict[str, Any] | None, context: dict[str, Any]) -> dict[str, Any]:
-    """Upgrade plain Jinja strings (v1), then hydrate `__prefect_kind` objects."""
+    """Upgrade plain Jinja strings (v1), then hydrate `__prefect_kind` objects (§10); used for
+    job variables too."""
     upgraded = _upgrade(copy.deepcopy(parameters or {}))
     hydrated = _hydrate(upgraded, context)
     return hydrated if isinstance(hydrated, dict) else {}

@@ -12,7 +12,8 @@ import json
 
 import aiohttp
 
-from .blocks import WebhookTarget, scrub
+from ..envrefs import MissingEnv
+from .blocks import TWO_CREDENTIALS, WebhookTarget, scrub, sends_two_credentials
 from .executors import ActionResult, ActionRun, register_executor
 from .model import CallWebhook
 from .notify import find_block
@@ -43,14 +44,24 @@ async def close_session() -> None:
 
 
 def _target(run: ActionRun) -> WebhookTarget:
+    """The block's (or the action's inline) target, `{env:NAME}` resolved now; ActionFailed,
+    not retried, for a target no call can reach (an unset variable, two credentials)."""
     action = run.action
     assert isinstance(action, CallWebhook)
     if action.url:
-        return WebhookTarget(url=action.url, method=action.method or "POST",
-                             headers=dict(action.headers))
-    block = find_block(run, "webhook")
-    assert block.webhook is not None
-    return block.webhook
+        typed = WebhookTarget(url=action.url, method=action.method or "POST",
+                              headers=dict(action.headers))
+    else:
+        block = find_block(run, "webhook")
+        assert block.webhook is not None
+        typed = block.webhook
+    try:
+        target = typed.resolved()
+    except MissingEnv as exc:
+        raise ActionFailed(f"Webhook call failed: {exc}") from None
+    if sends_two_credentials(target):
+        raise ActionFailed(f"Webhook call failed: {TWO_CREDENTIALS}")
+    return target
 
 
 def _content_type(body: str) -> str:

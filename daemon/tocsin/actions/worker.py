@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,8 @@ import msgspec
 
 from ..errors import InvalidInput
 from ..events.model import Event
-from ..templates import is_template, referenced_names
-from .context import LAZY_OBJECTS, template_context
+from ..templates import off_loop
+from .context import load_objects, template_context, template_strings
 from .events import outcome_events
 from .executors import ActionResult, ActionRun, executor_for
 from .model import parse_action
@@ -30,35 +29,12 @@ from .render import render_fields
 from .targets import ActionFailed, resolve_targets, target_resources
 
 if TYPE_CHECKING:
+    from ..config import ActionsConfig
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.actions")
 
 RECENTLY_FINISHED = 10_000
-
-
-class WorkerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The `[actions]` config table."""
-
-    concurrency: int = 64
-    max_attempts: int = 6
-    retry_base_s: float = 0.5
-    retry_max_s: float = 60.0
-    webhook_timeout_s: float = 10.0
-    notification_timeout_s: float = 30.0
-    scan_interval_s: float = 5.0
-    #: how long finished rows stay in the outbox (for `GET /actions`)
-    keep_done_s: float = 7 * 86400
-    #: the dashboard's base URL for `ui_url` (none: the filter renders a `tocsin` command)
-    ui_url: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1 or self.max_attempts < 1:
-            raise ValueError("[actions] concurrency and max_attempts must be at least 1")
-
-    def backoff(self, attempts: int) -> float:
-        """Exponential with jitter: about base·2^(n-1), capped, scaled by 0.5–1.0."""
-        return min(self.retry_max_s, self.retry_base_s * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -71,7 +47,7 @@ class Outcome(msgspec.Struct, kw_only=True):
 
 
 class Worker:
-    def __init__(self, daemon: Daemon, settings: WorkerSettings) -> None:
+    def __init__(self, daemon: Daemon, settings: ActionsConfig) -> None:
         self.daemon = daemon
         self.settings = settings
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
@@ -211,10 +187,13 @@ class Worker:
         try:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
-            await self._load_lazy(context, job)
+            templates = template_strings(job.action)
+            await load_objects(context, self.daemon, job.event, templates)
             targets = resolve_targets(action, job.event, job.firing.triggering_labels)
             related = target_resources(targets)
-            rendered = render_fields(action, context)
+            # templates render on a worker thread: a slow one never holds up the daemon
+            rendered = (await off_loop(render_fields, action, context) if templates
+                        else render_fields(action, context))
             run = ActionRun(self.daemon, job, action, context, targets, rendered)
             result: ActionResult = await executor_for(action.type)(run)
         except ActionFailed as exc:
@@ -231,26 +210,3 @@ class Worker:
                            retry=True, related=related)
         return Outcome(ok=True, details=result.details,
                        related=related + run.related + result.related, events=run.events)
-
-    async def _load_lazy(self, context: dict[str, Any], job: Job) -> None:
-        """Fetch `flow_run`, `deployment`, ... only when a template of the action (a field
-        or a run-deployment parameter) names them."""
-        wanted: set[str] = set()
-        for source in _template_strings(job.action):
-            wanted |= referenced_names(source)
-        for name in wanted & LAZY_OBJECTS.keys():
-            try:
-                context[name] = await LAZY_OBJECTS[name](self.daemon, job.event)
-            except Exception:
-                log.exception("loading %s for a template failed; it renders empty", name)
-                context[name] = None
-
-
-def _template_strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value] if is_template(value) else []
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _template_strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _template_strings(v)]
-    return []

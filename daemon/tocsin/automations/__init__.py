@@ -4,7 +4,16 @@ Importing this package stays light (no aiohttp, no aiosqlite): the daemon-side m
 (`component`, `api`) are imported only by the daemon.
 """
 
+from ..events.schemas.automations import (
+    CompoundTrigger,
+    EventTrigger,
+    MetricTrigger,
+    MetricTriggerQuery,
+    Posture,
+    ResourceSpecification,
+    SequenceTrigger,
+)
 from .client import Automation
-from .model import CompoundTrigger, EventTrigger, SequenceTrigger
 
-__all__ = ["Automation", "CompoundTrigger", "EventTrigger", "SequenceTrigger"]
+__all__ = ["Automation", "CompoundTrigger", "EventTrigger", "MetricTrigger", "MetricTriggerQuery",
+           "Posture", "ResourceSpecification", "SequenceTrigger"]

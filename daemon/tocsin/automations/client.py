@@ -1,14 +1,18 @@
 """`from tocsin.automations import Automation`: automations from Python, as in Prefect's docs.
 
-    Automation(name="woodchonk", trigger=EventTrigger(expect=["animal.walked"], ...),
-               actions=[{"type": "do-nothing"}]).create()
-    Automation.read(name="woodchonk").pause()
+    Automation(name="woodchonk", trigger=EventTrigger(expect={"animal.walked"}, ...),
+               actions=[CancelFlowRun()]).create()
+    Automation.read(name="woodchonk").disable()
 
+Prefect 3's methods (create, read, update, delete, enable, disable) with their async `a*`
+forms. The trigger and actions may be Prefect-style objects (`tocsin.events.schemas.*`,
+`tocsin.events.actions`) or plain dicts: they are sent as JSON and the daemon validates them.
 Talks to the daemon with the standard-library client, so importing it stays cheap.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +36,7 @@ class Automation(model.Automation):
         return msgspec.convert(data, cls)
 
     def _body(self) -> dict[str, Any]:
-        body = self.to_dict()
+        body = msgspec.to_builtins(self, enc_hook=_as_json)
         for key in ("id", "created", "updated"):
             body.pop(key, None)
         return body
@@ -73,6 +77,14 @@ class Automation(model.Automation):
             client.request("DELETE", f"/automations/{self._id()}")
         return True
 
+    def disable(self, socket_path: str | Path | None = None) -> bool:
+        self._set_enabled(False, socket_path)
+        return True
+
+    def enable(self, socket_path: str | Path | None = None) -> bool:
+        self._set_enabled(True, socket_path)
+        return True
+
     def pause(self, socket_path: str | Path | None = None) -> Automation:
         return self._set_enabled(False, socket_path)
 
@@ -85,7 +97,35 @@ class Automation(model.Automation):
         self.enabled = enabled
         return self
 
+    # Prefect's async forms: the same calls, run in a thread so an event loop is not blocked.
+    async def acreate(self, socket_path: str | Path | None = None) -> Automation:
+        return await asyncio.to_thread(self.create, socket_path)
+
+    @classmethod
+    async def aread(cls, id: str | None = None, name: str | None = None,
+                    socket_path: str | Path | None = None) -> Automation:
+        return await asyncio.to_thread(cls.read, id, name, socket_path)
+
+    async def aupdate(self, socket_path: str | Path | None = None) -> Automation:
+        return await asyncio.to_thread(self.update, socket_path)
+
+    async def adelete(self, socket_path: str | Path | None = None) -> bool:
+        return await asyncio.to_thread(self.delete, socket_path)
+
+    async def aenable(self, socket_path: str | Path | None = None) -> bool:
+        return await asyncio.to_thread(self.enable, socket_path)
+
+    async def adisable(self, socket_path: str | Path | None = None) -> bool:
+        return await asyncio.to_thread(self.disable, socket_path)
+
     def _id(self) -> str:
         if self.id is None:
             raise TocsinError("this automation has no id yet: call .create() first")
         return self.id
+
+
+def _as_json(obj: Any) -> Any:
+    """A trigger or action object (Prefect-style) as the JSON it stands for."""
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"cannot send a {type(obj).__name__} to the daemon")

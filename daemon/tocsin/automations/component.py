@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..errors import ConfigError, InvalidInput
+from ..errors import InvalidInput
 from ..events.model import Event
 from ..events.store import Statements, decode_row
 from ..server.component import Component
@@ -27,7 +27,6 @@ from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
 from .firing import Firing
 from .model import Automation
-from .state import DEFAULT_IDLE_TTL
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -89,16 +88,12 @@ class EngineComponent(Component):
         if self._writes:
             await asyncio.gather(*self._writes)
 
-    def check(self, config: Config) -> None:
-        _settings(config)
-
     async def reload(self, config: Config) -> None:
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        idle_ttl, limit = _settings(config)
-        self.engine.idle_ttl = idle_ttl
-        self.engine.max_firings_per_minute = limit or None
+        self.engine.idle_ttl = config.engine.idle_ttl
+        self.engine.max_firings_per_minute = config.engine.max_firings_per_minute or None
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
@@ -305,21 +300,3 @@ class EngineComponent(Component):
 
 async def _nothing() -> None:
     """The write of a round that changed nothing."""
-
-
-def _settings(config: Config) -> tuple[float, int]:
-    """`[engine] idle_ttl` (a duration, default 7d) and `max_firings_per_minute` (the loop
-    guard; 0 turns it off); ConfigError when either is wrong."""
-    from ..config import parse_duration
-
-    settings = config.engine
-    try:
-        idle_ttl = parse_duration(settings.get("idle_ttl", DEFAULT_IDLE_TTL)).total_seconds()
-        limit = int(settings.get("max_firings_per_minute", 300))
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[engine]: {exc} (idle_ttl is a duration such as \"7d\"; "
-                          "max_firings_per_minute a whole number, 0 for no limit)") from None
-    if idle_ttl <= 0 or limit < 0:
-        raise ConfigError("[engine]: idle_ttl must be positive and max_firings_per_minute "
-                          "0 or more")
-    return idle_ttl, limit

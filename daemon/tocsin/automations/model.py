@@ -12,15 +12,15 @@ slots in as one more struct and one more branch in `_parse_trigger`.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
 
+from ..durations import parse_duration
 from ..errors import InvalidInput
-from ..events.matching import normalize_related
+from ..events.matching import compile_name_patterns, normalize_related
 
 Path = tuple[str | int, ...]
 
@@ -138,37 +138,45 @@ class Errors:
 
 
 # -- durations ---------------------------------------------------------------------------------
-_ISO = re.compile(r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
-                  r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
-
-
 def parse_within(value: Any) -> float:
-    """Seconds (a number or numeric text) or an ISO-8601 duration (`PT30M`, `P1D`)."""
-    if isinstance(value, bool):
-        raise ValueError("must be a number of seconds or an ISO-8601 duration, not a boolean")  # noqa: TRY004 (validation)
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            m = _ISO.match(text.upper())
-            if not m or text.upper() in ("P", "PT") or text.upper().endswith("T"):
-                raise ValueError(f"{value!r} is not a duration; use seconds (600) or ISO-8601 "
-                                 "(PT10M)") from None
-            w, d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
-            seconds = w * 604800 + d * 86400 + h * 3600 + mi * 60 + s
-    elif value is None:
-        raise ValueError("should be a valid timedelta (seconds or ISO-8601), not null")
-    else:
-        raise ValueError("must be a number of seconds or an ISO-8601 duration")
+    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative."""
+    if value is None:
+        raise ValueError("should be a valid timedelta (seconds or ISO 8601), not null")
+    seconds = parse_duration(value, units=False).total_seconds()
     if seconds < 0:
         raise ValueError("must not be negative")
     return seconds
 
 
 # -- field helpers -----------------------------------------------------------------------------
+_TRUE = {"true", "t", "yes", "y", "on", "1"}
+_FALSE = {"false", "f", "no", "n", "off", "0"}
+
+
+def lax_bool(value: Any) -> bool | None:
+    """A boolean as Prefect's schema (pydantic, lax) reads one: true/false, or text such as
+    "true", "off", "1"; None when it is not one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
+def lax_int(value: Any) -> int | None:
+    """A whole number as Prefect's schema reads one: 3, 3.0 or "3"; None when it is not."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value if isinstance(value, int) else None
+
+
 def _check_unknown(data: dict, known: set[str], path: Path, errors: Errors) -> None:
     for key in data:
         if key not in known:
@@ -273,8 +281,8 @@ def _parse_event_trigger(data: dict, path: Path, errors: Errors) -> EventTrigger
     if posture not in ("Reactive", "Proactive"):
         errors.add(path + ("posture",), f"must be \"Reactive\" or \"Proactive\", not {posture!r}")
         posture = "Reactive"
-    threshold = data.get("threshold", 1)
-    if isinstance(threshold, bool) or not isinstance(threshold, int):
+    threshold = lax_int(data.get("threshold", 1))
+    if threshold is None:
         errors.add(path + ("threshold",), "must be a whole number")
         threshold = 1
     within = _within(data, path, errors, 0.0) or 0.0
@@ -355,7 +363,7 @@ def _parse_composite(kind: str, data: dict, path: Path,
     n = len(raw) if isinstance(raw, list) else 0
     if require in ("any", "all"):
         pass
-    elif isinstance(require, int) and not isinstance(require, bool):
+    elif (require := lax_int(require)) is not None:
         if require < 1:
             errors.add(path + ("require",), "require must be at least 1")
         elif n and require > n:
@@ -422,8 +430,8 @@ def parse_automation(data: Any, *, keep_ids: bool = False) -> Automation:
     if not isinstance(description, str):
         errors.add(("description",), "must be a string")
         description = ""
-    enabled = data.get("enabled", True)
-    if not isinstance(enabled, bool):
+    enabled = lax_bool(data.get("enabled", True))
+    if enabled is None:
         errors.add(("enabled",), "must be true or false")
         enabled = True
     owner = data.get("owner_resource")
@@ -461,6 +469,11 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
                        "sees every event including this automation's own "
                        "prefect.automation.* events and would fire on itself; name the events "
                        "in `expect` or narrow `match`")
+        elif isinstance(t, EventTrigger) and _sees_own_events(t):
+            errors.add(path + ("expect",), f"with an empty `match`, `expect` {t.expect} admits "
+                       "this automation's own prefect.automation.triggered and .resolved events "
+                       "(a negated or glob pattern matches them), so it would fire on itself; "
+                       "name the events it should count in `expect`, or narrow `match`")
     root = automation.trigger
     if not (automation.enabled and isinstance(root, EventTrigger)
             and root.posture == "Reactive" and _watches_flow_run_start(root.expect)):
@@ -475,6 +488,19 @@ def _check_loops(automation: Automation, errors: Errors) -> None:
             errors.add(("actions", i), "this run-deployment action would start a flow run that "
                        "triggers this automation again (an infinite loop); narrow the trigger's "
                        "`match` / `match_related` or select a different deployment")
+
+
+#: What an automation emits when it changes state (see automations/emitted.py).
+_OWN_EVENTS = ("prefect.automation.triggered", "prefect.automation.resolved")
+
+
+def _sees_own_events(trigger: EventTrigger) -> bool:
+    """A trigger with no `match` whose `expect` admits the automation's own state-change
+    events through a negated or glob pattern (`["!x"]`, `["*"]`), not by naming them."""
+    if trigger.match or any(p.startswith("prefect.automation.") for p in trigger.expect):
+        return False
+    admits = compile_name_patterns(trigger.expect)
+    return any(admits(name) for name in _OWN_EVENTS)
 
 
 def _trigger_paths(trigger: Trigger, path: Path) -> list[tuple[Path, Trigger]]:

@@ -1,7 +1,7 @@
-"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate`, and `replay`.
+"""`tocsin automation apply | ls | inspect | pause | resume | delete | validate | schema`.
 
-Everything but `validate` talks to the daemon; `validate` reads files only, so it works in CI
-and editors with no daemon running.
+Everything but `validate` and `schema` talks to the daemon; those two read files only, so
+they work in CI and editors with no daemon running.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, TocsinError
+from .output import done, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("validate", help="check files without a daemon; print them as stored")
     c.add_argument("files", nargs="+", metavar="FILE|DIR")
     c.set_defaults(func=validate)
+    c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
+    c.set_defaults(func=schema)
     from .prefect_cmds import register as register_push_pull
 
     register_push_pull(asub)
@@ -94,6 +97,13 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def schema(args: argparse.Namespace) -> int:
+    from ..automations.schema import automation_schema
+
+    print(json.dumps(automation_schema(), indent=2))
+    return 0
+
+
 def _client(args: argparse.Namespace) -> Any:
     from ..client.sync import SyncClient
 
@@ -130,7 +140,7 @@ def apply(args: argparse.Namespace) -> int:
                 result, stored = apply_one(client, body)
             except ApiError as exc:
                 raise TocsinError(f"{automation.name}: {exc}") from None
-            print(f"{result} {stored['name']} {stored['id']}")
+            done(result, "automation", stored["name"], stored["id"])
     return 0
 
 
@@ -159,19 +169,14 @@ def _definition(automation: dict[str, Any]) -> str:
 
 
 def ls(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        automations = client.request("POST", "/automations/filter", {})
-    if args.json:
-        print(json.dumps(automations, indent=2))
-        return 0
-    if not automations:
-        print("no automations (create some with `tocsin automation apply -f FILE`)")
-        return 0
-    width = max(len(a["name"]) for a in automations)
-    for a in automations:
-        state = "enabled " if a["enabled"] else "paused  "
-        print(f"{a['name']:<{width}}  {state}{a['trigger']['type']:<9} {a['id']}")
-    return 0
+    return list_command(
+        args, "/automations/filter", [
+            ("NAME", lambda a: a["name"]),
+            ("STATE", lambda a: "enabled" if a["enabled"] else "paused"),
+            ("TRIGGER", lambda a: a["trigger"]["type"]),
+            ("ID", lambda a: a["id"])],
+        "no automations (create some with `tocsin automation apply -f FILE`)",
+        method="POST", body={})
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -269,8 +274,7 @@ def change(args: argparse.Namespace) -> int:
         path = f"/automations/{automation['id']}"
         if args.verb == "delete":
             client.request("DELETE", path)
-            print(f"deleted {args.name}")
         else:
             client.request("PATCH", path, {"enabled": args.verb == "resume"})
-            print(f"{args.verb}d {args.name}")
+    done(f"{args.verb}d", "automation", automation["name"], automation["id"])
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..errors import InvalidInput
+from .output import done, get, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -63,34 +63,29 @@ def block_create(args: argparse.Namespace) -> int:
 
 
 def block_ls(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
+    return list_command(args, "/blocks", [
+        ("NAME", lambda b: b["name"]), ("KIND", lambda b: b["kind"]), ("ID", lambda b: b["id"]),
+        ("TARGET", _target)], "no blocks (make one with `tocsin block create NAME --url URL`)")
 
-    with SyncClient(args.socket) as client:
-        blocks = client.request("GET", "/blocks")
-    if args.json:
-        print(json.dumps(blocks, indent=2))
-        return 0
-    for b in blocks:
-        if b["kind"] == "notification":
-            target = " ".join(b["urls"])
-        else:
-            w = b["webhook"]
-            target = f"{w['method']} {w['url']}" + "".join(
-                f" {k}:{v}" for k, v in w["headers"].items())
-        print(f"{b['name']}\t{b['kind']}\t{b['id']}\t{target}")
-    return 0
+
+def _target(block: dict) -> str:
+    if block["kind"] == "notification":
+        return " ".join(block["urls"])
+    w = block["webhook"]
+    return f"{w['method']} {w['url']}" + "".join(f" {k}:{v}" for k, v in w["headers"].items())
 
 
 def block_delete(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
+    from urllib.parse import quote
+
     from ..errors import ApiError
 
-    with SyncClient(args.socket) as client:
-        try:
-            client.request("DELETE", f"/blocks/{args.name}")
-        except ApiError as exc:
-            if exc.status == 404:
-                print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
-                return 1
-            raise
+    try:
+        get(args, f"/blocks/{quote(args.name, safe='')}", "DELETE")
+    except ApiError as exc:
+        if exc.status == 404:
+            print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
+            return 1
+        raise
+    done("deleted", "block", args.name)
     return 0

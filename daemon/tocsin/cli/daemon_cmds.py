@@ -14,6 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="TOML config file")
     p.add_argument("--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="DEBUG, INFO, WARNING or ERROR (default from config: INFO)")
+    p.add_argument("--check", action="store_true",
+                   help="validate the config and exit (0, or 78 with every error); starts nothing")
     p.set_defaults(func=run_daemon)
 
     p = sub.add_parser("status", help="is the daemon running, and what is it doing")
@@ -26,9 +28,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    if args.check:
+        return check_config(args.config)
     from ..server.daemon import run_daemon as run
 
     return run(args.home, args.socket, args.config, args.log_level)
+
+
+def check_config(path: str | None) -> int:
+    """What the daemon checks before it starts — the file, then each part's own settings —
+    and nothing more: no home, no lock, no socket. Errors raise ConfigError (exit 78)."""
+    from pathlib import Path
+
+    from ..config import load_config
+    from ..server.daemon import build_components
+
+    config = load_config(Path(path) if path else None)
+    for component in build_components():
+        component.check(config)
+    print(f"{path}: valid" if path else "no --config: the embedded defaults are valid")
+    return 0
 
 
 def status(args: argparse.Namespace) -> int:

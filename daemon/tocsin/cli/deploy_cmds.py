@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from .output import done, get, list_command, show_list
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deploy", help="register the deployments of a project file (tocsin.yaml)")
-    p.add_argument("--file", "-f", default="tocsin.yaml", help="project file (default: tocsin.yaml)")
+    p.add_argument("--file", "-f", default=None,
+                   help="project file (default: tocsin.yaml, else prefect.yaml)")
     p.add_argument("-n", "--name", action="append", default=[],
                    help="deploy only this deployment (repeatable)")
     p.add_argument("--trigger", action="append", default=[], metavar="JSON|FILE",
@@ -53,8 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("pool", metavar="NAME")
         p.set_defaults(func=pool_set_paused, paused=paused)
 
-    queue = sub.add_parser("work-queue", help="work queues: create, pause, resume")
+    queue = sub.add_parser("work-queue", help="work queues: list, create, pause, resume")
     qsub = queue.add_subparsers(dest="queue_command", metavar="COMMAND", required=True)
+    p = qsub.add_parser("ls", help="list work queues")
+    p.add_argument("--pool", help="only this pool's queues (default: every pool's)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=queue_ls)
     p = qsub.add_parser("create", help="create a work queue (or change it)")
     p.add_argument("queue", metavar="NAME")
     p.add_argument("--pool", default="default")
@@ -85,9 +91,16 @@ def _quote(name: str) -> str:
 
 
 # -- deploy ----------------------------------------------------------------------------------
+def default_project_file() -> str:
+    """tocsin.yaml in the current directory, else Prefect's prefect.yaml (so a Prefect project
+    deploys as it is)."""
+    return next((n for n in ("tocsin.yaml", "prefect.yaml") if Path(n).exists()), "tocsin.yaml")
+
+
 def deploy(args: argparse.Namespace) -> int:
     from ..jobs.project import load_project, read_triggers
 
+    args.file = args.file or default_project_file()
     specs = load_project(Path(args.file))
     if args.name:
         known = {s["name"] for s in specs}
@@ -103,31 +116,31 @@ def deploy(args: argparse.Namespace) -> int:
     with _client(args) as client:
         for spec in specs:
             dep = client.request("POST", "/deployments", spec)
-            print(f"deployed {dep['flow_name']}/{dep['name']} ({dep['id']})")
+            done("deployed", "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
     return 0
 
 
 # -- deployments -----------------------------------------------------------------------------
 def _schedule_text(dep: dict[str, Any]) -> str:
-    parts = [f"cron {s['cron']} {s['timezone']}" if s.get("cron") else f"every {s['interval']}s"
-             for s in dep.get("schedules", [])]
-    return ", ".join(parts) or "-"
+    return ", ".join(_one_schedule(s) for s in dep.get("schedules", [])) or "-"
+
+
+def _one_schedule(s: dict[str, Any]) -> str:
+    if s.get("cron"):
+        return f"cron {s['cron']} {s['timezone']}"
+    if s.get("rrule"):
+        return f"rrule {s['rrule']} {s['timezone']}"
+    return f"every {s['interval']}s"
 
 
 def deployment_ls(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        deps = client.request("GET", "/deployments")
-    if args.json:
-        _print_json(deps)
-        return 0
-    for d in deps:
-        where = f"served (pid {d['served_by']})" if d.get("served_by") else (
-            f"{d['work_pool_name']}/{d['work_queue_name']}")
-        flag = " [paused]" if d["paused"] else ""
-        label = f"{d['flow_name']}/{d['name']}"
-        print(f"{label:<40} {d['status']:<10} {where:<20} "
-              f"{_schedule_text(d)}{flag}")
-    return 0
+    return list_command(args, "/deployments", [
+        ("DEPLOYMENT", lambda d: f"{d['flow_name']}/{d['name']}"),
+        ("STATUS", lambda d: d["status"] + (" [paused]" if d["paused"] else "")),
+        ("RUNS ON", lambda d: f"served (pid {d['served_by']})" if d.get("served_by")
+         else f"{d['work_pool_name']}/{d['work_queue_name']}"),
+        ("SCHEDULES", _schedule_text)],
+        "no deployments (register some with `tocsin deploy`)")
 
 
 def deployment_inspect(args: argparse.Namespace) -> int:
@@ -136,10 +149,9 @@ def deployment_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _deployment_post(args: argparse.Namespace, action: str, done: str) -> int:
-    with _client(args) as client:
-        dep = client.request("POST", f"/deployments/{_quote(args.deployment)}/{action}")
-    print(f"{done} {dep['name']}")
+def _deployment_post(args: argparse.Namespace, action: str, verb: str) -> int:
+    dep = get(args, f"/deployments/{_quote(args.deployment)}/{action}", "POST")
+    done(verb, "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
     return 0
 
 
@@ -152,9 +164,8 @@ def deployment_resume(args: argparse.Namespace) -> int:
 
 
 def deployment_delete(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        client.request("DELETE", f"/deployments/{_quote(args.deployment)}")
-    print(f"deleted {args.deployment}")
+    get(args, f"/deployments/{_quote(args.deployment)}", "DELETE")
+    done("deleted", "deployment", args.deployment)
     return 0
 
 
@@ -185,7 +196,7 @@ def deployment_run(args: argparse.Namespace) -> int:
     with _client(args) as client:
         run = client.request("POST", f"/deployments/{_quote(args.deployment)}/create_flow_run",
                              body)
-        print(f"created flow run {run['name']} ({run['id']})")
+        done("created", "flow run", run["name"], run["id"])
         if not args.watch:
             return 0
         while run["state"]["type"] not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
@@ -197,20 +208,30 @@ def deployment_run(args: argparse.Namespace) -> int:
 
 
 # -- work pools and queues -------------------------------------------------------------------
+def _limit(item: dict[str, Any]) -> str:
+    return "none" if item["concurrency_limit"] is None else str(item["concurrency_limit"])
+
+
 def pool_ls(args: argparse.Namespace) -> int:
     with _client(args) as client:
         pools = client.request("GET", "/work_pools")
         for pool in pools:
             pool["queues"] = client.request("GET", f"/work_pools/{_quote(pool['name'])}/queues")
-    if args.json:
-        _print_json(pools)
-        return 0
-    for pool in pools:
-        print(f"{pool['name']:<20} {pool['status']:<10} limit {pool['concurrency_limit']}")
-        for q in pool["queues"]:
-            print(f"  queue {q['name']:<14} {q['status']:<10} priority {q['priority']} "
-                  f"limit {q['concurrency_limit']}")
-    return 0
+    return show_list(pools, args.json, [
+        ("POOL", lambda p: p["name"]), ("STATUS", lambda p: p["status"]), ("LIMIT", _limit),
+        ("QUEUES", lambda p: ", ".join(q["name"] for q in p["queues"]))],
+        "no work pools")
+
+
+def queue_ls(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        pools = [args.pool] if args.pool else [p["name"] for p in client.request("GET", "/work_pools")]
+        queues = [q for pool in pools
+                  for q in client.request("GET", f"/work_pools/{_quote(pool)}/queues")]
+    return show_list(queues, args.json, [
+        ("POOL", lambda q: q["work_pool_name"]), ("QUEUE", lambda q: q["name"]),
+        ("STATUS", lambda q: q["status"]), ("PRIORITY", lambda q: q["priority"]),
+        ("LIMIT", _limit)], "no work queues")
 
 
 def pool_create(args: argparse.Namespace) -> int:
@@ -219,7 +240,7 @@ def pool_create(args: argparse.Namespace) -> int:
         body["concurrency_limit"] = args.concurrency_limit
     with _client(args) as client:
         pool = client.request("POST", "/work_pools", body)
-    print(f"work pool {pool['name']} ({pool['id']})")
+    done("saved", "work pool", pool["name"], pool["id"])  # created, or its limit changed
     return 0
 
 
@@ -227,7 +248,7 @@ def pool_set_paused(args: argparse.Namespace) -> int:
     with _client(args) as client:
         pool = client.request("PATCH", f"/work_pools/{_quote(args.pool)}",
                               {"is_paused": args.paused})
-    print(f"work pool {pool['name']}: {pool['status']}")
+    done("paused" if args.paused else "resumed", "work pool", pool["name"], pool["id"])
     return 0
 
 
@@ -239,7 +260,7 @@ def queue_create(args: argparse.Namespace) -> int:
         body["priority"] = args.priority
     with _client(args) as client:
         q = client.request("POST", f"/work_pools/{_quote(args.pool)}/queues", body)
-    print(f"work queue {q['work_pool_name']}/{q['name']} ({q['id']})")
+    done("saved", "work queue", f"{q['work_pool_name']}/{q['name']}", q["id"])
     return 0
 
 
@@ -247,6 +268,7 @@ def queue_set_paused(args: argparse.Namespace) -> int:
     with _client(args) as client:
         q = client.request("PATCH", f"/work_pools/{_quote(args.pool)}/queues/{_quote(args.queue)}",
                            {"is_paused": args.paused})
-    print(f"work queue {q['work_pool_name']}/{q['name']}: {q['status']}")
+    done("paused" if args.paused else "resumed", "work queue",
+         f"{q['work_pool_name']}/{q['name']}", q["id"])
     return 0
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidInput
@@ -43,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--since", help="ISO 8601 time, or an age such as 15m, 2h, 7d")
-    p.add_argument("--until", help="ISO 8601 time")
+    p.add_argument("--until", help="ISO 8601 time, or an age such as 15m")
     p.add_argument("--name", action="append", default=[], metavar="PATTERN",
                    help="event name glob, e.g. 'prefect.flow-run.*' (repeat for any of several)")
     p.add_argument("--resource", "-r", action="append", default=[], metavar="KEY=VALUE",
@@ -67,24 +65,16 @@ def _json_arg(text: str, where: str) -> Any:
         raise InvalidInput([(where, f"not valid JSON: {exc}")]) from None
 
 
-_AGE = re.compile(r"^\d+(?:\.\d+)?[smhdw]$")
-
-
 def parse_time(text: str | None, where: str) -> str | None:
-    """An ISO 8601 time, or an age like `2h` counted back from now; as ISO 8601."""
+    """`--since/--until`: an ISO 8601 time (a bare one is local time) or an age like `2h`."""
     if text is None:
         return None
-    if _AGE.match(text):
-        from ..config import parse_duration
+    from ..durations import parse_time as parse
 
-        return (datetime.now(UTC) - parse_duration(text)).isoformat()
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput([(where, f"{text!r} is neither an ISO 8601 time nor an age like 2h")]) from None
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # a bare local time means local, as a person would expect
-    return dt.isoformat()
+        return parse(text).isoformat()
+    except ValueError as exc:
+        raise InvalidInput([(where, str(exc))]) from None
 
 
 def emit(args: argparse.Namespace) -> int:

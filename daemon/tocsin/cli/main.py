@@ -7,6 +7,7 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
 from ..errors import TocsinError
 
 # Top-level command -> the module that registers it (`register(subparsers)`). Only the module
@@ -20,6 +21,7 @@ COMMANDS = {
     "webhook": "webhook_cmds",
     "deploy": "deploy_cmds", "deployment": "deploy_cmds",
     "work-pool": "deploy_cmds", "work-queue": "deploy_cmds", "run": "run_cmds",
+    "completion": "completion_cmd",
 }
 
 
@@ -31,6 +33,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--socket", help="daemon socket (default: $TOCSIN_SOCKET, "
                         "else $XDG_RUNTIME_DIR/tocsin/tocsin.sock)")
+    parser.add_argument("--version", action="version", version=f"tocsin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:

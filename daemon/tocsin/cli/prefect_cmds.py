@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import TocsinError
+from .output import done
 
 
 def register(asub: argparse._SubParsersAction) -> None:
@@ -50,7 +51,7 @@ def _report(args: argparse.Namespace, results: list[dict[str, str | None]]) -> i
         if r["result"] == "refused":
             print(f"tocsin: {r['name']}: refused: {r['reason']}", file=sys.stderr)
         elif not args.json:
-            print(f"{r['result']} {r['name']} {r['id']}")
+            done(str(r["result"]), "automation", str(r["name"]), r["id"])
     return 1 if any(r["result"] == "refused" for r in results) else 0
 
 

@@ -16,21 +16,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="automations (YAML or JSON; several per file allowed)")
     p.add_argument("--events", required=True, metavar="FILE.jsonl",
                    help="events, one JSON object a line")
-    p.add_argument("--since", help="ISO 8601: when the automations start to exist "
-                   "(default: the first event's time)")
-    p.add_argument("--until", help="ISO 8601: when virtual time stops (default: the last event's)")
+    p.add_argument("--since", help="ISO 8601 or an age like 2h: when the automations start to "
+                   "exist (default: the first event's time)")
+    p.add_argument("--until", help="ISO 8601 or an age like 2h: when virtual time stops "
+                   "(default: the last event's)")
     p.set_defaults(func=run_replay)
 
 
 def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time (a bare one is UTC, as recorded events are) or an age like `2h`."""
     if value is None:
         return None
+    from ..durations import parse_time as parse
+
     try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        message = f"{value!r} is not an ISO 8601 time (e.g. 2026-01-01T12:00:00Z)"
-        raise InvalidInput([(option, message)]) from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+        return parse(value, naive=UTC)
+    except ValueError as exc:
+        raise InvalidInput([(option, str(exc))]) from None
 
 
 def run_replay(args: argparse.Namespace) -> int:

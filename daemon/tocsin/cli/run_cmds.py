@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+from .output import list_command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="flow runs: list, inspect, logs, cancel, suspend, resume")
@@ -53,16 +55,12 @@ def run_ls(args: argparse.Namespace) -> int:
         query["deployment"] = args.deployment
     if args.state:
         query["state"] = args.state
-    with _client(args) as client:
-        runs = client.request("GET", f"/flow_runs?{urlencode(query)}")
-    if args.json:
-        print(json.dumps(runs, indent=2))
-        return 0
-    for r in runs:
-        started = (r.get("start_time") or r["expected_start_time"])[:19].replace("T", " ")
-        label = f"{r['flow_name']}/{r.get('deployment_name') or '-'}"
-        print(f"{r['id'][:8]}  {r['name']:<18} {r['state']['name']:<10} {label:<40} {started}")
-    return 0
+    return list_command(args, f"/flow_runs?{urlencode(query)}", [
+        ("ID", lambda r: r["id"][:8]), ("NAME", lambda r: r["name"]),
+        ("STATE", lambda r: r["state"]["name"]),
+        ("DEPLOYMENT", lambda r: f"{r['flow_name']}/{r.get('deployment_name') or '-'}"),
+        ("STARTED", lambda r: (r.get("start_time") or r["expected_start_time"])[:19]
+         .replace("T", " "))], "no flow runs")
 
 
 def run_inspect(args: argparse.Namespace) -> int:

@@ -1,11 +1,14 @@
 """`tocsin template render FILE [--event EVENT.json]`: what a template renders to, with the
-very code an action uses, and no daemon."""
+very code an action uses, and no daemon. A template that names a Prefect object (`flow_run`,
+`deployment`, ...) needs the daemon that holds it: then, when a daemon answers, it renders
+there (`POST /templates/render`), exactly as an action would."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from ..errors import InvalidInput
 from .files import read_arg
@@ -45,16 +48,45 @@ def _load_event(path: str):  # -> Event
 
 
 def template_render(args: argparse.Namespace) -> int:
-    from ..actions.context import template_context
-    from ..templates import TemplateError, render, validate_template
+    from ..actions.context import PREFECT_OBJECTS, template_context
+    from ..templates import TemplateError, referenced_names, render, validate_template
 
     source = read_arg(args.file, "FILE")
     event = _load_event(args.event) if args.event else None
+    named = sorted(referenced_names(source) & set(PREFECT_OBJECTS))
     try:
-        validate_template(source)
-        output = render(source, template_context(None, None, event))
+        output = _render_in_daemon(args, source, event) if named else None
+        if output is None:
+            if named:
+                print(f"tocsin: no daemon is running, so {', '.join(named)} render empty",
+                      file=sys.stderr)
+            validate_template(source)
+            output = render(source, template_context(None, None, event))
     except TemplateError as exc:
         print(f"tocsin: {args.file}: {exc}", file=sys.stderr)
         return 65
     sys.stdout.write(output)
     return 0
+
+
+def _render_in_daemon(args: argparse.Namespace, source: str, event: Any) -> str | None:
+    """The daemon's rendering (Prefect objects loaded), or None when no daemon answers; a
+    template the daemon refuses raises TemplateError, as a local render would."""
+    import msgspec
+
+    from ..client.sync import SyncClient
+    from ..errors import ApiError, DaemonNotRunning
+    from ..templates import TemplateError
+
+    body: dict[str, Any] = {"template": source}
+    if event is not None:
+        body["event"] = msgspec.to_builtins(event)
+    try:
+        with SyncClient(getattr(args, "socket", None)) as client:
+            return client.request("POST", "/templates/render", body)["output"]
+    except DaemonNotRunning:
+        return None
+    except ApiError as exc:
+        if exc.status != 422 or not isinstance(exc.detail, list):
+            raise
+        raise TemplateError("; ".join(str(d.get("msg", d)) for d in exc.detail)) from None

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .files import read_arg
+from .output import done, get, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,6 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Jinja template rendering the event's JSON from body, headers, "
                         "method and query (- reads stdin)")
     p.add_argument("--description", default="")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--hmac-secret", metavar="SECRET",
+                      help="require an HMAC-SHA256 of the body in X-Hub-Signature-256 "
+                           "(GitHub's convention); '{env:NAME}' reads it from the daemon's "
+                           "environment")
+    auth.add_argument("--bearer-token", metavar="TOKEN",
+                      help="require 'Authorization: Bearer TOKEN'; '{env:NAME}' reads it from "
+                           "the daemon's environment")
     p.add_argument("--json", action="store_true", help="print the webhook as JSON")
     p.set_defaults(func=create)
     p = hsub.add_parser("ls", help="list webhooks")
@@ -28,15 +37,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _where(hook: dict) -> str:
-    return hook.get("url") or (f"/hooks/{hook['slug']} (the listener is off: set "
-                               "[webhooks] enabled = true in the config)")
+    """The webhook's URL, or its path and why the listener does not serve it."""
+    if hook.get("url"):
+        return hook["url"]
+    state = hook.get("listener", "off")
+    if state == "off":
+        why = "the listener is off: set [webhooks] enabled = true in the config"
+    else:
+        why = (f"the listener {state}; fix [webhooks] host/port in the config and reload "
+               "(SIGHUP)")
+    return f"/hooks/{hook['slug']} ({why})"
+
+
+def _auth(hook: dict) -> str:
+    auth = hook.get("auth")
+    return f"[{auth['type']}]" if auth else "[none]"
 
 
 def create(args: argparse.Namespace) -> int:
     from ..client.sync import SyncClient
 
-    body = {"name": args.name, "template": read_arg(args.template, "--template"),
-            "description": args.description}
+    body: dict = {"name": args.name, "template": read_arg(args.template, "--template"),
+                  "description": args.description}
+    if args.hmac_secret is not None:
+        body["auth"] = {"type": "hmac-sha256", "secret": args.hmac_secret}
+    elif args.bearer_token is not None:
+        body["auth"] = {"type": "bearer", "secret": args.bearer_token}
     with SyncClient(args.socket) as client:
         hook = client.request("POST", "/webhooks", body)
     if args.json:
@@ -47,23 +73,14 @@ def create(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
-
-    with SyncClient(args.socket) as client:
-        hooks = client.request("GET", "/webhooks")
-    if args.json:
-        print(json.dumps(hooks, indent=2))
-        return 0
-    for hook in hooks:
-        print(f"{hook['name']:<24} {_where(hook)}")
-    return 0
+    return list_command(args, "/webhooks", [
+        ("NAME", lambda h: h["name"]), ("AUTH", _auth), ("URL", _where)],
+        "no webhooks (make one with `tocsin webhook create NAME --template FILE`)")
 
 
 def delete(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
-    from ..client.sync import SyncClient
-
-    with SyncClient(args.socket) as client:
-        client.request("DELETE", f"/webhooks/{quote(args.name, safe='')}")
+    get(args, f"/webhooks/{quote(args.name, safe='')}", "DELETE")
+    done("deleted", "webhook", args.name)
     return 0

@@ -6,11 +6,14 @@ import json
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ApiError, DaemonNotRunning, TocsinError
 from ..ids import uuid7
 from ..paths import default_socket
+
+if TYPE_CHECKING:
+    from ..events.model import Event
 
 
 def default_socket_path() -> Path:
@@ -142,13 +145,16 @@ def emit_event(event: str, resource: dict[str, str], occurred: datetime | None =
                related: list[dict[str, str]] | None = None,
                payload: dict[str, Any] | None = None, id: str | None = None,
                follows: str | None = None, *, socket_path: str | Path | None = None
-               ) -> dict[str, Any]:
-    """Emit one event to the local daemon, as Prefect's `emit_event` does; returns it."""
+               ) -> Event:
+    """Emit one event to the local daemon, as Prefect's `emit_event` does; returns it as an
+    Event (`.id`, `.event`, `.resource`, ...)."""
+    from ..events.model import event_from_dict
+
     data = build_event(event, resource, related=related, payload=payload, id=id,
                        follows=follows, occurred=occurred)
     with SyncClient(socket_path) as client:
         emit_or_spool(client, [data])
-    return data
+    return event_from_dict(data)
 
 
 def emit_or_spool(client: SyncClient, events: list[dict[str, Any]]) -> bool:

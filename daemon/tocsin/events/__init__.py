@@ -10,11 +10,23 @@ _PREFECT_NAMES = {"CompoundTrigger", "DeploymentCompoundTrigger", "DeploymentEve
                   "MetricTrigger", "SequenceTrigger"}
 
 
+_SCHEMA_NAMES = {"Posture", "ResourceSpecification", "MetricTriggerQuery"}
+
+
 def __getattr__(name: str):
     if name in _PREFECT_NAMES:
         from .. import events_api
 
         return getattr(events_api, name)
+    if name in _SCHEMA_NAMES:
+        from .schemas import automations
+
+        return getattr(automations, name)
+    if name[:1].isupper():  # the action classes: `from tocsin.events import RunDeployment`
+        from . import actions
+
+        if name in actions.__all__:
+            return getattr(actions, name)
     if name == "emit_event":
         from ..client import emit_event
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..actions.context import register_lazy_object
+from ..actions.context import PREFECT_OBJECTS, register_lazy_object
 from ..actions.executors import ActionResult, ActionRun, register_executor
 from ..actions.targets import ActionFailed
 from ..events.model import Event
-from .model import ACTIVE_TYPES, to_json
+from .model import ACTIVE_TYPES
 from .service import Rejected
 
 if TYPE_CHECKING:
@@ -52,14 +52,22 @@ def _ok(**details: Any) -> ActionResult:
 
 # -- deployments -----------------------------------------------------------------------------
 async def run_deployment(run: ActionRun) -> ActionResult:
-    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters."""
+    """A new flow run, Scheduled at now + schedule_after, with the rendered parameters and
+    job variables (over the deployment's own).
+
+    A deployment served by a `serve` process that has stopped gets no run (nobody would
+    start it; it would only turn Late): the action fails saying so, and serving again
+    brings the trigger back to life."""
     jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
+    if dep.served_by is not None and not jobs.service.server_alive(dep.served_by):
+        raise ActionFailed(f"Deployment {dep.flow_name}/{dep.name} is not ready: the `serve` "
+                           "process that runs it has stopped, so no run was queued; serve it "
+                           "again", status_code=409)
     action: Any = run.action
     aid, name = _automation(run)
-    parameters = run.rendered.get("parameters") if action.parameters is not None else None
     after = timedelta(seconds=action.schedule_after_seconds)
     flow_run = await jobs.service.create_run(
-        dep, parameters=parameters, job_variables=action.job_variables,
+        dep, parameters=run.rendered["parameters"], job_variables=run.rendered["job_variables"],
         scheduled_at=jobs.service.clock() + after,
         idempotency_key=f"automation {aid}, action {run.job.action_index}, "
                         f"invocation {run.job.invocation}",
@@ -168,13 +176,12 @@ def _first_id(event: Event | None, kind: str) -> str | None:
 
 
 def _loader(kind: str, table: str) -> Any:
-    async def load(daemon: Any, event: Event | None) -> dict[str, Any] | None:
+    async def load(daemon: Any, event: Event | None) -> Any:
         comp = daemon.component("jobs")
         ident = _first_id(event, kind)
         if comp is None or comp.service is None or ident is None:
             return None
-        obj = getattr(comp.service, table).get(ident)
-        return to_json(obj) if obj is not None else None
+        return getattr(comp.service, table).get(ident)
     return load
 
 
@@ -188,9 +195,8 @@ def register() -> None:
             ("change-flow-run-state", change_flow_run_state),
             ("delete-flow-run", delete_flow_run)):
         register_executor(type_name, fn)
-    for name, kind, table in (("flow_run", "flow-run", "runs"), ("flow", "flow", "flows"),
-                              ("deployment", "deployment", "deployments"),
-                              ("work_pool", "work-pool", "pools"),
-                              ("work_queue", "work-queue", "queues")):
-        register_lazy_object(name, _loader(kind, table))
+    tables = {"flow_run": "runs", "flow": "flows", "deployment": "deployments",
+              "work_pool": "pools", "work_queue": "queues"}
+    for name in PREFECT_OBJECTS:
+        register_lazy_object(name, _loader(name.replace("_", "-"), tables[name]))
 

@@ -140,7 +140,7 @@ async def get_deployment(request: web.Request, jobs: JobsComponent) -> web.Respo
 @handler
 async def delete_deployment(request: web.Request, jobs: JobsComponent) -> web.Response:
     dep = jobs.service.get_deployment(request.match_info["key"])
-    await jobs.service.delete_deployment(dep)
+    await jobs.delete_deployment(dep)
     return json_response({"deleted": dep.id})
 
 
@@ -155,6 +155,25 @@ async def create_flow_run(request: web.Request, jobs: JobsComponent) -> web.Resp
         dep, parameters=data.get("parameters"), job_variables=data.get("job_variables"),
         idempotency_key=data.get("idempotency_key"), tags=data.get("tags"),
         created_by=data.get("created_by"))
+    return json_response(to_json(run), status=201)
+
+
+@handler
+async def create_direct_run(request: web.Request, jobs: JobsComponent) -> web.Response:
+    """`POST /flow_runs` {"flow_name", "parameters"?, "tags"?}: a run of a flow called
+    directly (no deployment), Pending; its process then reports states with set_state."""
+    data = await _body(request)
+    name = data.get("flow_name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput([("flow_name", "required: the flow's name")])
+    params, tags = data.get("parameters") or {}, data.get("tags") or []
+    if not isinstance(params, dict):
+        raise InvalidInput([("parameters", "must be a JSON object")])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise InvalidInput([("tags", "must be a list of strings")])
+    assert jobs.worker is not None
+    run = await jobs.service.create_direct_run(name, parameters=params, tags=tags,
+                                               home=str(jobs.worker.home))
     return json_response(to_json(run), status=201)
 
 
@@ -268,6 +287,9 @@ async def claim_runs(request: web.Request, jobs: JobsComponent) -> web.Response:
     ids, pid = data.get("deployment_ids"), data.get("pid")
     if not isinstance(ids, list) or not isinstance(pid, int):
         raise InvalidInput([("$", "needs `deployment_ids` (a list) and `pid` (an integer)")])
+    if data.get("stopping"):  # the serve process is going away
+        await jobs.release(ids, pid)
+        return json_response([])
     timeout = min(float(data.get("timeout", 10)), 60.0)
     return json_response(await jobs.claim(ids, pid, timeout))
 
@@ -299,6 +321,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/deployments/{key}/pause_deployment", pause_deployment),
         web.post("/deployments/{key}/resume_deployment", resume_deployment),
         web.get("/flow_runs", list_runs),
+        web.post("/flow_runs", create_direct_run),
         web.post("/flow_runs/claim", claim_runs),
         web.get("/flow_runs/{id}", get_run),
         web.get("/flow_runs/{id}/logs", run_logs),

@@ -13,9 +13,9 @@ import msgspec
 from aiohttp import web
 
 from ..server.component import Component
-from .model import Deployment, FlowRun, utcnow
+from .model import SERVE_STOPPED, Deployment, FlowRun, utcnow
 from .service import SCHEMA, JobsService
-from .triggers import parse_all, replace_automations
+from .triggers import delete_automations, parse_all, replace_automations
 from .worker import Worker
 
 log = logging.getLogger("tocsin.jobs")
@@ -49,8 +49,8 @@ class JobsComponent(Component):
         self.service = JobsService(daemon.ingest)
         await self.service.load(daemon.store.read_sql)
         self.worker = Worker(self.service, daemon.paths.home,
-                             cancel_grace=float(cfg.get("cancel_grace_seconds", 5)),
-                             late_after=float(cfg.get("late_after_seconds", 15)))
+                             cancel_grace=cfg.cancel_grace_seconds,
+                             late_after=cfg.late_after_seconds)
         await self.worker.start()
         self.service.on_change = self._changed
         await self.service.ensure_pool("default")
@@ -66,7 +66,7 @@ class JobsComponent(Component):
 
     async def reload(self, config: Config) -> None:
         if self.worker is not None:
-            self.worker.cancel_grace = float(config.jobs.get("cancel_grace_seconds", 5))
+            self.worker.cancel_grace = config.jobs.cancel_grace_seconds
 
     def status(self) -> dict[str, Any]:
         if self.service is None or self.worker is None:
@@ -87,6 +87,15 @@ class JobsComponent(Component):
         elif dep.triggers:
             log.warning("deployment %s has triggers but no automation engine runs here", dep.name)
         return dep
+
+    async def delete_deployment(self, dep: Deployment) -> None:
+        """Delete a deployment and the automations its triggers made (Prefect deletes a
+        deployment's owned automations with it; left behind they would fire at nothing)."""
+        assert self.service is not None and self.daemon is not None
+        engine = self.daemon.component("engine")
+        if engine is not None:
+            await delete_automations(engine, dep)
+        await self.service.delete_deployment(dep)
 
     def _changed(self) -> None:
         assert self.worker is not None
@@ -127,6 +136,17 @@ class JobsComponent(Component):
                 pass
             finally:
                 self._waiters.discard(waiter)
+
+    async def release(self, deployment_ids: list[str], pid: int) -> None:
+        """A `serve` process is stopping: its deployments are not ready from now on (their
+        triggers queue no runs until a `serve` claims them again)."""
+        svc = self.service
+        assert svc is not None
+        for dep in (svc.get_deployment(d) for d in deployment_ids):
+            if dep.served_by == pid:
+                dep.served_by = SERVE_STOPPED
+                await svc.save_deployment(dep)
+        await svc.reconcile_status()
 
     def _due_served(self, wanted: set[str], now: datetime) -> list[tuple[FlowRun, Deployment]]:
         svc = self.service

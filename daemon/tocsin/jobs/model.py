@@ -38,6 +38,8 @@ DEFAULT_NAMES = {
     "PAUSED": "Paused",
 }
 TERMINAL_TYPES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+#: `served_by` of a deployment whose `serve` process stopped (no process has pid 0)
+SERVE_STOPPED = 0
 # A run in one of these holds a process (and a concurrency slot).
 ACTIVE_TYPES = {"PENDING", "RUNNING", "CANCELLING", "PAUSED"}
 
@@ -98,12 +100,17 @@ class WorkQueue(msgspec.Struct, kw_only=True):
 
 
 class Schedule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A cron (with timezone) or a fixed interval in seconds; `active: false` keeps it idle."""
+    """A cron or rrule (with timezone) or a fixed interval in seconds; `active: false` keeps
+    it idle.
+    `day_or` is Prefect's (and croniter's): day-of-month OR day-of-week when both are set."""
 
     cron: str | None = None
     interval: float | None = None
+    #: an RFC 5545 recurrence rule (`FREQ=WEEKLY;BYDAY=MO,WE`), as Prefect's RRuleSchedule
+    rrule: str | None = None
     timezone: str = "UTC"
     active: bool = True
+    day_or: bool = True
 
 
 class Deployment(msgspec.Struct, kw_only=True):
@@ -130,7 +137,8 @@ class Deployment(msgspec.Struct, kw_only=True):
     triggers: list[dict[str, Any]] = msgspec.field(default_factory=list)
     concurrency_limit: int | None = None
     paused: bool = False
-    #: pid of the `serve` process that runs this deployment's runs (None: the daemon's worker)
+    #: pid of the `serve` process that runs this deployment's runs (None: the daemon's worker;
+    #: SERVE_STOPPED: its serve process said it stopped)
     served_by: int | None = None
     status: str = "NOT_READY"
     #: the scheduler has created runs for every schedule time up to here

@@ -55,15 +55,38 @@ class DeploymentSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 def _convert(data: Any, type_: Any, where: str) -> Any:
     try:
-        return msgspec.convert(data, type_)
+        return msgspec.convert(data, type_, strict=False)
     except msgspec.ValidationError as exc:
         path, message = error_path(exc)
         raise InvalidInput([(where + path.removeprefix("$"), message)]) from None
 
 
+#: prefect.yaml deployment fields that say how Prefect builds and ships code; tocsin runs the
+#: code where it is, so they are accepted and have no effect here.
+PREFECT_ONLY = ("build", "push", "pull", "enforce_parameter_schema")
+
+
+def without_nulls(data: Any) -> Any:
+    """Prefect's reading of a deployment: a null field (and `schedule: {}`, as `prefect init`
+    writes it) means "the default", in the deployment and in its work_pool."""
+    if not isinstance(data, dict):
+        return data
+    out = {k: _drop_nulls(v) if k in ("work_pool", "schedule") else v for k, v in data.items()
+           if v is not None and k not in PREFECT_ONLY and not (k == "schedule" and v == {})}
+    if isinstance(out.get("schedules"), list):
+        out["schedules"] = [_drop_nulls(s) for s in out["schedules"]]
+    return out
+
+
+def _drop_nulls(value: Any) -> Any:
+    """A mapping (work_pool, a schedule) without its null fields; anything else as it is."""
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
+
+
 def check_spec(data: Any, where: str = "") -> Deployment:
-    """A deployment spec (dict) -> a Deployment, or InvalidInput naming every bad field."""
-    spec: DeploymentSpec = _convert(data, DeploymentSpec, where)
+    """A deployment spec (dict) -> a Deployment, or InvalidInput naming every bad field.
+    Text is coerced where Prefect coerces it ("true", "5")."""
+    spec: DeploymentSpec = _convert(without_nulls(data), DeploymentSpec, where)
     errors: list[tuple[str, str]] = []
     if not spec.name.strip():
         errors.append((f"{where}.name", "must not be empty"))
@@ -134,13 +157,16 @@ def load_project(path: Path) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or not isinstance(data.get("deployments"), list):
         raise InvalidInput(f"{path}: a project file needs a `deployments:` list")
     base = path.resolve().parent
+    shared = pull_directory(data.get("pull"), base, f"{path.name}: pull")
     specs = []
     for i, entry in enumerate(data["deployments"]):
         where = f"{path.name}: deployments[{i}]"
         if not isinstance(entry, dict):
             raise InvalidInput([(where, "each deployment must be a mapping")])
         spec = dict(entry)
-        spec.setdefault("path", str(base))
+        own = pull_directory(spec.get("pull"), base, f"{where}.pull")
+        if spec.get("path") is None:
+            spec["path"] = str(own or shared or base)
         spec["path"] = str((base / spec["path"]).resolve())
         spec.setdefault("python", sys.executable)
         check_spec(spec, where)  # every field error here, before anything is sent
@@ -151,8 +177,47 @@ def load_project(path: Path) -> list[dict[str, Any]]:
     return specs
 
 
+SET_WORKING_DIRECTORY = "prefect.deployments.steps.set_working_directory"
+
+
+def pull_directory(steps: Any, base: Path, where: str) -> Path | None:
+    """The directory prefect.yaml's `pull` steps leave a run in: `set_working_directory` is
+    honoured when that directory exists here; every other step (git_clone, pip install, ...)
+    is reported on stderr and ignored, since tocsin runs the code where it already is."""
+    if not steps:
+        return None
+    if not isinstance(steps, list):
+        raise InvalidInput([(where, "must be a list of steps")])
+    directory = None
+    for step in steps:
+        name, args = next(iter(step.items())) if isinstance(step, dict) and step else (step, None)
+        wanted = args.get("directory") if isinstance(args, dict) else None
+        if name in (SET_WORKING_DIRECTORY, "set_working_directory") and wanted:
+            candidate = (base / str(wanted)).resolve()
+            if candidate.is_dir():
+                directory = candidate
+            else:
+                print(f"tocsin: {where}: set_working_directory {wanted} does not exist here; "
+                      f"runs start in {directory or base}", file=sys.stderr)
+        else:
+            print(f"tocsin: {where}: pull step {name} ignored (tocsin runs the code where it "
+                  "is)", file=sys.stderr)
+    return directory
+
+
+def file_triggers(value: Any) -> list[Any]:
+    """The triggers a `--trigger` value holds: a list, an object with a `triggers:` list (the
+    shape Prefect reads from a file; it has no `type` of its own), or one trigger."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and set(value) == {"triggers"}:
+        return value["triggers"] if isinstance(value["triggers"], list) else [value]
+    return [value]
+
+
 def read_triggers(args: list[str]) -> list[dict[str, Any]]:
-    """`--trigger` values: JSON text, or a JSON/YAML file holding one trigger or a list."""
+    """`--trigger` values: JSON text, or a JSON/YAML file holding one trigger, a list, or
+    `triggers:` with a list."""
     triggers: list[dict[str, Any]] = []
     for i, text in enumerate(args):
         where = f"--trigger[{i}]"
@@ -169,7 +234,7 @@ def read_triggers(args: list[str]) -> list[dict[str, Any]]:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise InvalidInput([(where, f"neither a file nor valid JSON: {exc}")]) from None
-        items = value if isinstance(value, list) else [value]
+        items = file_triggers(value)
         if not all(isinstance(t, dict) for t in items):
             raise InvalidInput([(where, "a trigger must be a JSON object (or a list of them)")])
         triggers.extend(items)

@@ -32,6 +32,7 @@ from .model import (
     new_id,
     utcnow,
 )
+from .launch import run_paths
 from .names import run_name
 
 log = logging.getLogger("tocsin.jobs")
@@ -125,11 +126,18 @@ class JobsService:
         return queue
 
     def get_deployment(self, key: str) -> Deployment:
+        """By id, `flow/deployment`, or a deployment name that only one flow uses (an
+        ambiguous name is refused with the `flow/deployment` names to choose from)."""
         dep = self.deployments.get(key)
         if dep is None:
             flow, _, name = key.rpartition("/")
-            dep = next((d for d in self.deployments.values()
-                        if d.name == name and (not flow or d.flow_name == flow)), None)
+            found = [d for d in self.deployments.values()
+                     if d.name == name and (not flow or d.flow_name == flow)]
+            if len(found) > 1:
+                choices = ", ".join(sorted(f"{d.flow_name}/{d.name}" for d in found))
+                raise InvalidInput([("deployment", f"{key!r} names {len(found)} deployments; "
+                                                   f"give one of: {choices}")])
+            dep = found[0] if found else None
         if dep is None:
             raise NotFound(f"no deployment with id or name {key!r} "
                            "(see `tocsin deployment ls`)")
@@ -289,6 +297,23 @@ class JobsService:
         await self.commit([], [_object_row("deployment", dep)])
 
     # -- flow runs -------------------------------------------------------------------------
+    async def create_direct_run(self, flow_name: str, *, parameters: dict[str, Any],
+                                tags: list[str], home: str) -> FlowRun:
+        """A flow run with no deployment, Pending: a flow called directly in a program,
+        which reports its own states (as a Prefect flow run called without a deployment)
+        and appends its log lines to the run's log file under `home`."""
+        flow = await self.ensure_flow(flow_name)
+        now = self.clock()
+        run_id = new_id()
+        run = FlowRun(id=run_id, name=run_name(), flow_id=flow.id, flow_name=flow.name,
+                      state=State.named("Pending", at=now), tags=sorted(set(tags)),
+                      parameters=parameters, created=now,
+                      log_path=run_paths(home, run_id)["log_path"])
+        self.runs[run.id] = run
+        await self.commit([ev.flow_run_state_event(run, None)], [_run_row(run)])
+        self.on_change()
+        return run
+
     async def create_run(self, dep: Deployment, *, parameters: dict[str, Any] | None = None,
                          job_variables: dict[str, Any] | None = None,
                          scheduled_at: datetime | None = None, idempotency_key: str | None = None,

@@ -23,8 +23,7 @@ def automation_for(dep: Deployment, trigger: dict[str, Any], index: int) -> dict
     """The automation (as JSON) that one deployment trigger stands for."""
     body = dict(trigger)
     meta = {k: body.pop(k) for k in DEPLOYMENT_FIELDS if k in body}
-    default_name = (f"Automation for deployment {dep.name}" if dep.served_by is not None
-                    else f"{dep.name}__automation_{index}")
+    default_name = f"{dep.name}__automation_{index}"  # Prefect's rule, for serve and deploy
     action: dict[str, Any] = {"type": "run-deployment", "source": "selected",
                               "deployment_id": dep.id,
                               "parameters": meta.get("parameters"),
@@ -59,14 +58,21 @@ def parse_all(dep: Deployment) -> list[Any]:
     return out
 
 
-async def replace_automations(engine: Any, dep: Deployment, automations: list[Any]) -> None:
-    """Delete the deployment's automations, then create the new ones (through the engine
-    component, with their lifecycle events)."""
+async def delete_automations(engine: Any, dep: Deployment) -> None:
+    """Delete the automations the deployment owns (through the engine component, with their
+    lifecycle events): on redeploy, and when the deployment itself is deleted."""
     from ..automations.emitted import lifecycle_event
 
     owner = f"prefect.deployment.{dep.id}"
     for old in [a for a in engine.automations.values() if a.owner_resource == owner]:
         await engine.delete(old, lifecycle_event(old, "deleted"))
+
+
+async def replace_automations(engine: Any, dep: Deployment, automations: list[Any]) -> None:
+    """Delete the deployment's automations, then create the new ones."""
+    from ..automations.emitted import lifecycle_event
+
+    await delete_automations(engine, dep)
     now = datetime.now(UTC)
     for automation in automations:
         automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now

@@ -8,9 +8,11 @@ import gc
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -21,13 +23,17 @@ from ..errors import ConfigError, TocsinError
 from ..events.model import Event, check_size
 from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
-from . import systemd
+from . import filemodes, systemd
 from .api import core_routes, invalid_input_middleware
 from .bus import EventBus
 from .component import Component
+from .ownership import HomeLock, Identity, identity, remove_if_ours
 from .unixsocket import bind_socket
 
 log = logging.getLogger("tocsin.daemon")
+
+#: How often the daemon checks that its socket file is still there (and binds it again).
+SOCKET_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -64,12 +70,24 @@ def build_components() -> list[Component]:
             JobsComponent(), PrefectApiComponent(), ForwardComponent(), SubscribeComponent()]
 
 
+def store_sizes(db: Path) -> dict[str, object]:
+    """The store file and its WAL, in bytes (for `GET /health` and the dashboard's status)."""
+    out: dict[str, object] = {"path": str(db)}
+    for key, path in (("bytes", db), ("wal_bytes", db.with_name(db.name + "-wal"))):
+        try:
+            out[key] = path.stat().st_size
+        except OSError:
+            out[key] = 0
+    return out
+
+
 class Daemon:
     def __init__(self, config: Config, paths: Paths,
-                 components: list[Component] | None = None) -> None:
+                 components: list[Component] | None = None,
+                 lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=config.retention_delta)
+        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention))
         self.bus = EventBus()
         self.components = build_components() if components is None else components
         self.started = time.time()
@@ -77,7 +95,11 @@ class Daemon:
         self._stop = asyncio.Event()
         self._prune_task: asyncio.Task[None] | None = None
         self._started: list[Component] = []
-        self._socket_bound = False
+        self.lock = lock
+        #: which socket file we bound (device, inode, ctime): removed at stop only if ours
+        self._socket_id: Identity | None = None
+        self._socket_task: asyncio.Task[None] | None = None
+        self._socket_lost = False
 
     # -- what components and the API call --------------------------------------------------
     def check_size(self, events: list[Event], body_bytes: int) -> None:
@@ -116,6 +138,7 @@ class Daemon:
             "home": str(self.paths.home),
             "socket": str(self.paths.socket),
             "subscribers": self.bus.subscribers,
+            "store": store_sizes(self.store.path),
             "components": {c.name: c.status() for c in self.components},
         }
 
@@ -123,9 +146,7 @@ class Daemon:
     async def start(self) -> None:
         """Bind the socket (refusing if another daemon answers), open the store, start the
         components, then accept connections and tell systemd we are ready."""
-        sock = bind_socket(self.paths.socket, int(self.config.socket_mode, 8),
-                           self.config.socket_group)
-        self._socket_bound = True
+        sock = self._bind()
         await self.store.open(c.schema for c in self.components if c.schema)
         for c in self.components:
             await c.start(self)
@@ -140,6 +161,7 @@ class Daemon:
         await self._runner.setup()
         await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
         self._prune_task = asyncio.create_task(self._prune_loop(), name="prune")
+        self._socket_task = asyncio.create_task(self._watch_socket(), name="socket-watch")
         log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
                  self.paths.home)
         systemd.notify("READY=1")
@@ -152,15 +174,16 @@ class Daemon:
             log.info("shutting down")
         if self._prune_task is not None:
             self._prune_task.cancel()
+        if self._socket_task is not None:
+            self._socket_task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         for c in reversed(self._started):
             await c.stop()
         self._started.clear()
         await self.store.close()
-        if self._socket_bound:
-            self.paths.socket.unlink(missing_ok=True)
-            self._socket_bound = False
+        remove_if_ours(self.paths.socket, self._socket_id)
+        self._socket_id = None
         if ready:
             log.info("stopped; everything accepted is committed")
 
@@ -175,11 +198,46 @@ class Daemon:
             log.error("reload refused, keeping the running config: %s", exc)
             return
         self.config = new
-        self.store.retention = new.retention_delta
+        self.store.retention = timedelta(seconds=new.retention)
         logging.getLogger().setLevel(new.log_level.upper())
         for c in self.components:
             await c.reload(new)
         log.info("config reloaded from %s", self.paths.config or "embedded defaults")
+
+    # -- the socket file ---------------------------------------------------------------------
+    def _bind(self) -> socket.socket:
+        """Bind the socket and remember which file it is, so that only that file is removed
+        at stop (after a restart race the path may already be the next daemon's)."""
+        sock = bind_socket(self.paths.socket, int(self.config.socket_mode, 8),
+                           self.config.socket_group)
+        self._socket_id = identity(self.paths.socket)
+        return sock
+
+    async def _watch_socket(self) -> None:
+        """Bind again when the socket file is deleted under us (a stray `rm`, a tmp cleaner):
+        otherwise the daemon runs on unreachable and the next `tocsin` starts another."""
+        while True:
+            await asyncio.sleep(SOCKET_CHECK_SECONDS)
+            try:
+                await self._check_socket()
+            except Exception:  # noqa: BLE001 - try again next time
+                log.exception("could not bind the socket %s again; will retry", self.paths.socket)
+
+    async def _check_socket(self) -> None:
+        now = identity(self.paths.socket)
+        if now == self._socket_id:
+            self._socket_lost = False
+            return
+        if now is not None:  # someone else's file: not ours to remove or replace
+            if not self._socket_lost:
+                log.error("the socket file %s was replaced by another; this daemon is not "
+                          "reachable there until it is removed", self.paths.socket)
+            self._socket_lost = True
+            return
+        assert self._runner is not None
+        await web.SockSite(self._runner, self._bind(), shutdown_timeout=2.0).start()
+        self._socket_lost = False
+        log.warning("the socket file %s was deleted; bound it again", self.paths.socket)
 
     async def _prune_loop(self) -> None:
         while True:
@@ -189,12 +247,19 @@ class Daemon:
                     log.info("pruned %d events older than %s", removed, self.store.retention)
             except Exception:
                 log.exception("pruning failed; will try again")
-            await asyncio.sleep(self.config.prune_every.total_seconds())
+            await asyncio.sleep(self.config.prune_interval)
+
+    def request_stop(self) -> None:
+        """SIGTERM/SIGINT: say so in the home lock at once (a daemon started meanwhile waits
+        for this one instead of refusing), then stop."""
+        if self.lock is not None:
+            self.lock.mark("stopping")
+        self._stop.set()
 
     async def serve_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         try:
             await self.start()
@@ -217,17 +282,35 @@ def run_daemon(home: str | None, socket: str | None, config: str | None,
     cfg = load_config(Path(config) if config else None)
     setup_logging(log_level or cfg.log_level)
     paths = Paths.resolve(home, socket, config, cfg)
+    user_umask = filemodes.set_private_umask()
+    lock = own_home(paths, filemodes.home_mode(paths.socket, paths.home, cfg.socket_group))
     try:
-        paths.home.mkdir(parents=True, exist_ok=True)
+        daemon = Daemon(cfg, paths, lock=lock)
+        tune_gc()
+        # `kill -USR1` writes every thread's stack to stderr (the log): how to see a stuck daemon.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+        asyncio.run(daemon.serve_forever())
+    finally:
+        lock.release()
+        os.umask(user_umask)
+    return 0
+
+
+def own_home(paths: Paths, mode: int = filemodes.DIR_MODE) -> HomeLock:
+    """Make the home (0700, or `mode`), take its lock (HomeInUse when another daemon has it),
+    and tighten what an older or hand-made home left readable to others."""
+    try:
+        paths.home.mkdir(parents=True, exist_ok=True, mode=filemodes.DIR_MODE)
+        lock = HomeLock(paths.home)
+        lock.acquire(paths.socket)
     except OSError as exc:
         raise TocsinError(f"cannot use {paths.home} as the tocsin home: "
                           f"{exc.strerror or exc}") from None
-    daemon = Daemon(cfg, paths)
-    tune_gc()
-    # `kill -USR1` writes every thread's stack to stderr (the log): how to see a stuck daemon.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    asyncio.run(daemon.serve_forever())
-    return 0
+    changed = filemodes.tighten(paths.home, mode)
+    if changed:
+        log.warning("made %d paths in %s private to this user (the home %o, folders 0700, "
+                    "files 0600), e.g. %s", len(changed), paths.home, mode, changed[0])
+    return lock
 
 
 def tune_gc() -> None:

@@ -28,7 +28,8 @@ def spool_path() -> Path:
 def spool_events(events: list[dict[str, Any]]) -> Path:
     """Append events (each already carrying its id) to the spool; returns its path."""
     path = spool_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (path.parent.parent, path.parent):  # the home, then spool/: both private
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = "".join(json.dumps(e, default=str, separators=(",", ":")) + "\n"
                    for e in events).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import WatchConfig, parse_duration
+from ..config import WatchConfig
 from ..events.model import Event
 from ..events.store import Statements
 from . import checkpoints as cps
+from .filesafety import refusal, refused_event, tree_root
 from .identity import (
     MARKER_BYTES,
     end_of_last_line,
@@ -64,6 +65,7 @@ class SourceSpec:
     max_line_bytes: int = 1024 * 1024
     ignore_older: float | None = None
     rotate_wait: float = 5.0
+    follow_symlinks: bool = False
 
     @classmethod
     def from_config(cls, w: WatchConfig, base: str | None = None) -> SourceSpec:
@@ -77,9 +79,9 @@ class SourceSpec:
             pattern=w.pattern, template=w.template,
             exclude=tuple(absolute(e) if "/" in e else e for e in w.exclude),
             max_line_bytes=w.max_line_bytes,
-            ignore_older=(parse_duration(w.ignore_older).total_seconds()
-                          if w.ignore_older is not None else None),
-            rotate_wait=parse_duration(w.rotate_wait).total_seconds(),
+            ignore_older=w.ignore_older,
+            rotate_wait=w.rotate_wait,
+            follow_symlinks=w.follow_symlinks,
         )
 
     def parser(self) -> Parser:
@@ -193,14 +195,14 @@ class TailSource:
         self._checkpoints: dict[tuple[int, int], cps.Checkpoint] = {}
         self._read_size = max(READ_BYTES, spec.max_line_bytes + 1)
         self._inflight: InFlight | None = None
+        self._refused: dict[str, str] = {}  # path -> why, as last reported
+        self._unreported: list[Event] = []
 
     # -- the watcher's view ----------------------------------------------------------------
     def dirs(self) -> set[str]:
         """Existing directories whose changes may concern this source (inotify hints)."""
         out = {os.path.dirname(tf.path) for tf in self.files.values()}
-        parts = self.spec.path.split(os.sep)
-        first_glob = next((i for i, p in enumerate(parts) if glob.has_magic(p)), len(parts) - 1)
-        out.add(os.sep.join(parts[:first_glob]) or os.sep)
+        out.add(tree_root(self.spec.path))
         return {d for d in out if os.path.isdir(d)}
 
     def wants(self, path: str) -> bool:
@@ -242,6 +244,7 @@ class TailSource:
             await self._first_poll()
         now = self._clock()
         found = self._discover()
+        await self._report_refused()
         for key, tf in self.files.items():
             hit = found.get(key)
             if hit is not None:
@@ -250,7 +253,7 @@ class TailSource:
             elif tf.rotated_since is None:
                 tf.rotated_since = now
                 self.counters.rotations += 1
-        opened = [self._open(path, initial=False)
+        opened = [self._open(path, initial=False, expected=key)
                   for key, (path, _st) in found.items() if key not in self.files]
         await self._record_new([tf for tf in opened if tf is not None])
         more = await self._drain_round()
@@ -267,8 +270,8 @@ class TailSource:
                 self._checkpoints[cp.key] = cp
         self._first_run = not await self._read_sql(cps.SOURCE_SEEN, [self.spec.name])
         statements: Statements = []
-        for path, _st in self._discover().values():
-            tf = self._open(path, initial=True)
+        for key, (path, _st) in self._discover().items():
+            tf = self._open(path, initial=True, expected=key)
             if tf is not None:
                 statements.append(tf.checkpoint().upsert(self.spec.name))
         now = self._clock()
@@ -306,13 +309,35 @@ class TailSource:
             if not stat.S_ISREG(st.st_mode):
                 continue
             key = (st.st_dev, st.st_ino)
+            if key not in self.files and not self._safe(path):  # an open file was vetted
+                continue
             if (key not in self.files and spec.ignore_older is not None
                     and time.time() - st.st_mtime > spec.ignore_older):
                 continue
             found.setdefault(key, (path, st))
         return found
 
-    def _open(self, path: str, *, initial: bool) -> TrackedFile | None:
+    def _safe(self, path: str) -> bool:
+        """Whether `path` may be read (filesafety's rules); a refusal is reported once per
+        path and reason, as the source's last error and a `file-refused` event."""
+        reason = refusal(path, tree_root(self.spec.path),
+                         follow_symlinks=self.spec.follow_symlinks)
+        if reason is None:
+            self._refused.pop(path, None)
+            return True
+        if self._refused.get(path) != reason:
+            self._refused[path] = reason
+            self._note_error(f"refused {path}: {reason}")
+            self._unreported.append(refused_event(self.spec.name, path, reason))
+        return False
+
+    async def _report_refused(self) -> None:
+        if self._unreported:
+            events, self._unreported = self._unreported, []
+            await self._commit(events, [])()
+
+    def _open(self, path: str, *, initial: bool,
+              expected: tuple[int, int] | None = None) -> TrackedFile | None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -320,7 +345,9 @@ class TailSource:
             return None
         st = os.fstat(fd)
         key = (st.st_dev, st.st_ino)
-        if key in self.files:  # renamed between the stat and the open: already ours
+        # renamed between the stat and the open: already ours; or replaced since it was
+        # found safe (a swapped-in symlink): not the file we vetted, look again next poll
+        if key in self.files or (expected is not None and key != expected):
             os.close(fd)
             return None
         tf = TrackedFile(path, fd, *key, last_change=self._clock())

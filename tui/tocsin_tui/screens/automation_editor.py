@@ -2,14 +2,21 @@
 
 Validation goes through `POST /automations/validate` (nothing is saved), a moment after the
 last keystroke; each error is listed under the editor with its line, and those lines are
-marked in the editor. Saving re-checks, then creates (POST) or replaces (PUT) it.
+marked in the editor. Names of blocks, deployments, pools, queues and automations that do
+not exist are listed as warnings (the automation is valid; its action would fail). Saving
+re-checks, then creates or replaces it, and keeps the text as typed for the next edit.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Sequence
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import yaml
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,7 +27,14 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, TextArea
 from tocsin.errors import ApiError
 
-from ..automation_yaml import NEW_AUTOMATION, parse_one, template_at_line, to_yaml
+from ..automation_texts import keep_text, saved_text
+from ..automation_yaml import (
+    NEW_AUTOMATION,
+    definition,
+    missing_references,
+    template_at_line,
+    to_yaml,
+)
 from ..connection import OFFLINE_ERRORS
 from ..widgets.marked_text_area import MarkedTextArea
 from ..worker_errors import ReportWorkerErrors
@@ -30,6 +44,7 @@ if TYPE_CHECKING:
     from ..app import TocsinApp
 
 VALIDATE_AFTER = 0.3
+CATALOGUE_AGE = 5.0  # seconds the lists of blocks, deployments… are reused while typing
 HAS_YAML_HIGHLIGHT = find_spec("tree_sitter") is not None and find_spec("tree_sitter_yaml") \
     is not None
 
@@ -41,14 +56,25 @@ def yaml_editor(text: str) -> MarkedTextArea:
                           id="editor")
 
 
-def error_lines_text(errors: list[dict[str, Any]]) -> Content:
+def error_lines_text(errors: list[dict[str, Any]],
+                     warnings: Sequence[dict[str, Any]] = ()) -> Content:
     parts = []
-    for e in errors:
-        where = f"line {e['line']}" if e.get("line") else "—"
-        loc = f"{e['loc']}: " if e.get("loc") else ""
-        parts.append(Content.from_markup("[b $error]$where[/]  $loc$msg", where=where, loc=loc,
-                                         msg=e.get("msg", "")))
+    for colour, found in (("$error", errors), ("$warning", warnings)):
+        for e in found:
+            where = f"line {e['line']}" if e.get("line") else "—"
+            loc = f"{e['loc']}: " if e.get("loc") else ""
+            parts.append(Content.from_markup(f"[b {colour}]$where[/]  $loc$msg", where=where,
+                                             loc=loc, msg=e.get("msg", "")))
     return Content("\n").join(parts)
+
+
+def for_dashboard(error: dict[str, Any]) -> dict[str, Any]:
+    """The daemon's words for API clients, said as what to do here instead."""
+    msg = str(error.get("msg", ""))
+    if error.get("loc") == "name" and "already exists" in msg:
+        return {**error, "msg": msg.split(";")[0] + "; give this one another name, or leave "
+                "(esc) and edit that one from the automations table"}
+    return error
 
 
 class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
@@ -66,6 +92,9 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         self.automation = automation
         self.original = to_yaml(automation) if automation else NEW_AUTOMATION
         self.errors: list[dict[str, Any]] = []
+        self.warnings: list[dict[str, Any]] = []
+        self.known: dict[str, set[str]] | None = None
+        self.known_at = 0.0
         self._timer: Timer | None = None
         self.title = f"tocsin · edit {automation['name']}" if automation else \
             "tocsin · new automation"
@@ -84,7 +113,26 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
 
     def on_mount(self) -> None:
         self.editor.focus()
+        if self.automation is not None:
+            self.restore_text()
         self.validate()
+
+    @work(group="restore", exclusive=True, exit_on_error=False)
+    async def restore_text(self) -> None:
+        """Show the text this automation was last saved from here, as it was typed, if the
+        daemon says that text still defines the stored automation."""
+        assert self.automation is not None
+        text = saved_text(self.automation["id"])
+        if text is None or text == self.original:
+            return
+        result = await self.app.api("POST", "/automations/validate", {"yaml": text},
+                                    quiet=True)
+        found = (result or {}).get("automations") or []
+        if len(found) != 1 or definition(found[0]) != definition(self.automation):
+            return  # changed elsewhere since: the stored automation wins
+        if self.editor.text == self.original:  # not typed in meanwhile
+            self.original = text
+            self.editor.load_text(text)
 
     @on(TextArea.Changed)
     def text_changed(self) -> None:
@@ -97,55 +145,114 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
     async def validate(self) -> bool:
         """Ask the daemon; show the result. True when the text is a valid automation."""
         text = self.editor.text
-        errors = await self.check(text)
-        if errors is None:
+        checked = await self.check(text)
+        if checked is None:
             return False
+        errors, _ = checked
         if text != self.editor.text:  # typed on meanwhile: a newer check is coming
             return False
-        self.show_errors(errors)
+        self.show_errors(errors, await self.check_references(text))
         return not errors
 
-    async def check(self, text: str) -> list[dict[str, Any]] | None:
-        """The errors in `text` (empty: valid), or None when the daemon could not be asked."""
+    async def check(self, text: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None] | None:
+        """The daemon's errors in `text` (empty: valid) and the automation it reads there,
+        or None when the daemon could not be asked."""
         try:
             result = await self.app.api("POST", "/automations/validate", {"yaml": text},
                                         what="validation")
         except ApiError as exc:
-            return [{"loc": "", "msg": str(exc)}]
+            return [{"loc": "", "msg": str(exc)}], None
         if result is None:
             self.query_one("#editor-status", Static).update("not checked: daemon unreachable")
             return None
         errors = list(result.get("errors") or [])
-        if not errors and len(result.get("automations") or []) != 1:
+        found = result.get("automations") or []
+        if not errors and len(found) != 1:
             errors.append({"loc": "", "msg": "the editor holds exactly one automation"})
-        return errors
+        return errors, found[0] if len(found) == 1 and not errors else None
 
-    def show_errors(self, errors: list[dict[str, Any]]) -> None:
-        self.errors = errors
+    async def catalogue(self) -> dict[str, set[str]]:
+        """The names and ids of what actions may refer to, as the daemon has them now
+        (reused for a few seconds while typing). A list the daemon did not give is left
+        out, so that nothing is flagged for it."""
+        if self.known is not None and time.monotonic() - self.known_at < CATALOGUE_AGE:
+            return self.known
+        api = self.app.api
+        blocks, deployments, pools, automations = await asyncio.gather(
+            api("GET", "/blocks", quiet=True), api("GET", "/deployments", quiet=True),
+            api("GET", "/work_pools", quiet=True),
+            api("POST", "/automations/filter", {}, quiet=True), return_exceptions=True)
+        known: dict[str, set[str]] = {}
+        if isinstance(blocks, list):
+            known["block names"] = {b["name"] for b in blocks}
+            known["block ids"] = {b["id"] for b in blocks}
+        if isinstance(deployments, list):
+            known["deployment ids"] = {d["id"] for d in deployments}
+        if isinstance(pools, list):
+            known["work pool ids"] = {p["id"] for p in pools}
+            queues = await asyncio.gather(*(
+                api("GET", f"/work_pools/{quote(p['name'])}/queues", quiet=True)
+                for p in pools), return_exceptions=True)
+            if all(isinstance(q, list) for q in queues):
+                known["work queue ids"] = {q["id"] for qs in queues for q in qs}
+        if isinstance(automations, list):
+            known["automation ids"] = {a["id"] for a in automations}
+            own = self.automation["id"] if self.automation else None
+            known["other automation names"] = {a["name"] for a in automations
+                                               if a["id"] != own}
+        self.known, self.known_at = known, time.monotonic()
+        return known
+
+    async def check_references(self, text: str) -> list[dict[str, Any]]:
+        """Warnings for what the text names but the daemon does not have."""
+        known = await self.catalogue()
+        warnings = missing_references(text, known)
+        try:
+            name = (yaml.safe_load(text) or {}).get("name")
+        except (yaml.YAMLError, AttributeError):
+            name = None
+        if isinstance(name, str) and name in known.get("other automation names", ()):
+            warnings.insert(0, {"loc": "name", "msg": f"another automation is named {name!r}: "
+                                "saving will be refused; give this one another name"})
+        return warnings
+
+    def show_errors(self, errors: list[dict[str, Any]],
+                    warnings: list[dict[str, Any]] | None = None) -> None:
+        self.errors = [for_dashboard(e) for e in errors]
+        if warnings is not None:
+            self.warnings = warnings
         self.editor.mark_errors({e["line"] - 1 for e in errors if e.get("line")})
         status = self.query_one("#editor-status", Static)
+        warned = ""
+        if self.warnings:
+            n = len(self.warnings)
+            warned = f" · [b $warning]{n} warning{'s' if n > 1 else ''}[/]"
         if errors:
             status.update(Content.from_markup(
-                f"[b $error]{len(errors)} error{'s' if len(errors) > 1 else ''}[/] "
+                f"[b $error]{len(errors)} error{'s' if len(errors) > 1 else ''}[/]{warned} "
                 "— fix and ctrl+s to save"))
         else:
-            status.update(Content.from_markup("[b $success]✓ valid[/] — ctrl+s saves it"))
-        self.query_one("#editor-errors", Static).update(error_lines_text(errors))
-        self.query_one("#editor-errors-box").display = bool(errors)
+            status.update(Content.from_markup(
+                f"[b $success]✓ valid[/]{warned} — ctrl+s saves it"))
+        self.query_one("#editor-errors", Static).update(
+            error_lines_text(self.errors, self.warnings))
+        self.query_one("#editor-errors-box").display = bool(self.errors or self.warnings)
 
     # -- actions --------------------------------------------------------------------------
     @work(group="save", exclusive=True, exit_on_error=False)
     async def action_save(self) -> None:
+        self.app.clear_notifications()  # what the last attempt said no longer holds
         text = self.editor.text
-        errors = await self.check(text)
-        if errors is None:
+        checked = await self.check(text)
+        if checked is None:
             return
-        self.show_errors(errors)
-        if errors:
+        errors, automation = checked
+        self.show_errors(errors, await self.check_references(text))
+        if errors or automation is None:
             self.notify("Not saved: the automation has errors (listed under the editor)",
                         severity="error", markup=False)
             return
-        body = parse_one(text)
+        body = definition(automation)  # what the daemon read in the text, nothing else
         method, path = ("PUT", f"/automations/{self.automation['id']}") if self.automation \
             else ("POST", "/automations/")
         try:
@@ -159,6 +266,8 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
                         markup=False)
             return
         name = saved.get("name", "") if isinstance(saved, dict) else ""
+        if isinstance(saved, dict) and saved.get("id"):
+            keep_text(saved["id"], text)
         self.notify(f"Saved {name}", markup=False)
         self.dismiss(True)
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import Footer, Header, Label, Static
 from tocsin.errors import ApiError
 
+from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
 from .automations_format import action_outcomes, bucket_cells, firing_cells
 
@@ -46,13 +46,10 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
         yield Static("loading…", id="inspect-summary")
         with VerticalScroll(id="inspect-body"):
             yield Label("Live buckets", classes="section", id="buckets-title")
-            buckets: DataTable[str] = DataTable(id="buckets", cursor_type="row")
-            buckets.add_columns("Trigger", "Labels", "Count", "Window", "Deadline")
-            yield buckets
+            yield ListTable("Trigger", "Labels", "Count", "Window", "Deadline", flex=(1,),
+                            id="buckets")
             yield Label("Recent firings", classes="section", id="firings-title")
-            firings: DataTable[str] = DataTable(id="firings", cursor_type="row")
-            firings.add_columns("At", "State", "Triggering event", "Actions")
-            yield firings
+            yield ListTable("At", "State", "Triggering event", "Actions", flex=(2,), id="firings")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -91,18 +88,8 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
             "Live buckets — none open: no event has started a window")
         self.query_one("#firings-title", Label).update(
             f"Recent firings ({len(firings)})" if firings else "Recent firings — none yet")
-        fill(self.query_one("#buckets", DataTable), [bucket_cells(b) for b in buckets])
-        fill(self.query_one("#firings", DataTable),
-             [firing_cells(f, outcomes.get(f.get("id", ""), {})) for f in firings])
-
-
-def fill(table: DataTable[str], rows: list[tuple[str, ...]]) -> None:
-    """Replace a table's rows, keeping the cursor row, only when something changed."""
-    current = [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
-    if current == rows:
-        return
-    cursor = table.cursor_row
-    table.clear()
-    table.add_rows([tuple(map(Text, row)) for row in rows])  # Text: event names are not markup
-    if rows:
-        table.move_cursor(row=min(cursor, len(rows) - 1))
+        self.query_one("#buckets", ListTable).set_rows(
+            [(str(i), bucket_cells(b)) for i, b in enumerate(buckets)])
+        self.query_one("#firings", ListTable).set_rows(
+            [(f.get("id") or str(i), firing_cells(f, outcomes.get(f.get("id", ""), {})))
+             for i, f in enumerate(firings)])

@@ -1,4 +1,5 @@
-"""The automations table: name, enabled, state, last fired, times fired; toggle, delete, edit.
+"""The automations table: name, enabled, state, last fired, times fired and a bar chart of
+its firings over the last hour; toggle, delete, edit.
 
 State comes from `/automations/{id}/state`; "last fired" and "times fired" are counted from
 the `prefect.automation.triggered` events in the store (one query for all automations). The
@@ -9,9 +10,9 @@ once after each change made here.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,7 +22,9 @@ from textual.widgets import DataTable, Footer, Header, Static
 from tocsin.errors import ApiError
 
 from ..automation_yaml import first_template
+from ..charts import bars, counts_by_slot
 from ..connection import OFFLINE_ERRORS
+from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
 from .automation_editor import AutomationEditorScreen
 from .automation_inspect import InspectScreen
@@ -36,21 +39,19 @@ REFRESH_ANYWAY = 15.0
 AUTOMATION_EVENTS = ("prefect.automation.", "tocsin.automation.")
 FIRED_EVENT = "prefect.automation.triggered"
 MAX_COUNTED = 10_000
-COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired")
+COLUMNS = ("Name", "Enabled", "State", "Last fired", "Fired", "Last hour")
+HISTORY_SLOTS, HISTORY_SLOT_SECONDS = 12, 300  # the chart: twelve 5-minute bars
 
 
-def fired_stats(events: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
-    """automation id -> (times fired, when it last fired), from newest-first state events."""
-    stats: dict[str, tuple[int, str]] = {}
+def fired_times(events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """automation id -> when it fired (newest first), from newest-first state events."""
+    times: dict[str, list[str]] = {}
     prefix = "prefect.automation."
     for event in events:
         rid = event["resource"].get("prefect.resource.id", "")
-        if not rid.startswith(prefix):
-            continue
-        aid = rid[len(prefix):]
-        count, last = stats.get(aid, (0, event["occurred"]))
-        stats[aid] = (count + 1, last)
-    return stats
+        if rid.startswith(prefix):
+            times.setdefault(rid[len(prefix):], []).append(event["occurred"])
+    return times
 
 
 class AutomationsScreen(ReportWorkerErrors, Screen[None]):
@@ -76,15 +77,12 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.automations: dict[str, dict[str, Any]] = {}
-        self.shown: list[tuple[str, tuple[str, ...]]] = []
         self.stale = True
         self.since_load = 0.0
 
     def compose(self) -> ComposeResult:
         yield Header()
-        table: DataTable[str] = DataTable(id="automations", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield ListTable(*COLUMNS, id="automations")
         yield Static("loading…", id="automations-status")
         yield Footer()
 
@@ -97,7 +95,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
             self.app.feed_listeners.remove(self.watch_feed)
 
     def on_screen_resume(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(ListTable).focus()
         self.action_refresh()
 
     def watch_feed(self, new: list[dict[str, Any]]) -> None:
@@ -129,48 +127,34 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
             return_exceptions=True)
         history = await self.app.api("POST", "/events/filter", {
             "names": [FIRED_EVENT], "limit": MAX_COUNTED, "order": "newest"}, quiet=True)
-        stats = fired_stats(history["events"] if history else [])
-        self.show(found, states, stats)
+        self.show(found, states, fired_times(history["events"] if history else []))
 
     def show(self, found: list[dict[str, Any]], states: list[Any],
-             stats: dict[str, tuple[int, str]]) -> None:
+             fired: dict[str, list[str]]) -> None:
         rows = []
+        now = datetime.now(UTC)
         for automation, state in zip(found, states):
             aid = automation["id"]
-            count, last = stats.get(aid, (0, None))
+            times = fired.get(aid, [])
+            count, last = len(times), times[0] if times else None
             rows.append((aid, (
                 automation["name"],
                 "● on" if automation.get("enabled", True) else "○ off",
                 state["state"] if isinstance(state, dict) else "?",
                 short_time(last),
                 f"{count:,}" + ("+" if count >= MAX_COUNTED else ""),
+                bars(counts_by_slot(times, now, HISTORY_SLOT_SECONDS, HISTORY_SLOTS)),
             )))
         self.automations = {a["id"]: a for a in found}
         self.set_status(f"{len(found)} automation{'s' if len(found) != 1 else ''} · "
                         "n new · e edit · space on/off · i inspect · d delete")
-        if rows == self.shown:
-            return
-        self.shown = rows
-        table = self.query_one(DataTable)
-        keep = self.selected_id()
-        table.clear()
-        for aid, cells in rows:
-            table.add_row(*map(Text, cells), key=aid)  # Text: names are not markup
-        ids = [aid for aid, _ in rows]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep))
+        self.query_one(ListTable).set_rows(rows)
 
     def set_status(self, text: str) -> None:
         self.query_one("#automations-status", Static).update(Content(text), layout=False)
 
-    def selected_id(self) -> str | None:
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def selected(self) -> dict[str, Any] | None:
-        aid = self.selected_id()
+        aid = self.query_one(ListTable).selected_key
         if aid is None:
             self.notify("No automation selected", severity="warning", markup=False)
             return None

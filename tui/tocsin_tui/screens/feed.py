@@ -8,6 +8,7 @@ shows the newest again. Older events than the list holds are paged from the stor
 from __future__ import annotations
 
 import json
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -16,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Sparkline, Static
 
 from ..feed_filter import Predicate, compile_filter
 from ..widgets.event_list import EventList
@@ -33,6 +34,7 @@ OLDER_PAGE = 500
 OLDER_MAX_PAGES = 5
 SIDE_PANE_LINES = 200
 SIDE_PANE_EVERY = 0.25
+RATE_SECONDS = 60
 
 
 class FeedScreen(ReportWorkerErrors, Screen[None]):
@@ -43,7 +45,8 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="feed.quit", tooltip="Quit the dashboard"),
         Binding("slash", "focus_filter", "Filter", id="feed.filter", key_display="/",
-                tooltip="Filter by name (wildcards), resource id or key=value"),
+                tooltip="Filter: `order.*` (name wildcard), `order` (name or resource id "
+                "contains), `key=value` (label; `id=` the resource id); terms combine"),
         Binding("space", "toggle_pause", "Pause", id="feed.pause",
                 tooltip="Pause or resume following new events"),
         Binding("e", "emit", "Emit", id="feed.emit", tooltip="Emit a test event"),
@@ -61,6 +64,9 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         self.predicate: Predicate | None = None
         self.pending = 0
         self.side_pending = False
+        # Events a second that pass the filter, for the last minute (the chart by the status).
+        self.rate: deque[int] = deque([0] * RATE_SECONDS, maxlen=RATE_SECONDS)
+        self.this_second = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -70,7 +76,9 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
             yield EventList(id="events")
             with VerticalScroll(id="side-pane"):
                 yield Static(id="side-json")
-        yield Static(id="feed-status")
+        with Horizontal(id="feed-bottom"):
+            yield Static(id="feed-status")
+            yield Sparkline(list(self.rate), id="rate-chart")
         yield Footer()
 
     @property
@@ -78,6 +86,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         return self.query_one(EventList)
 
     def on_mount(self) -> None:
+        self.rate_timer = self.set_interval(1.0, self.tick_rate)
         self.app.feed_listeners.append(self.add_events)
         self.rebuild()
         self.events_list.focus()
@@ -94,10 +103,18 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
     def add_events(self, new: list[Event]) -> None:
         """Called by the app's flush timer with each batch of new events."""
         shown = self.matching(new)
+        self.this_second += len(shown)
         if self.events_list.following:
             self.events_list.append(shown)
         else:
             self.pending += len(shown)
+        self.update_status()
+
+    def tick_rate(self) -> None:
+        """Close the second: the chart moves on by one."""
+        self.rate.append(self.this_second)
+        self.this_second = 0
+        self.query_one("#rate-chart", Sparkline).data = list(self.rate)
         self.update_status()
 
     def rebuild(self) -> None:
@@ -112,7 +129,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
             state = "[b]following[/]"
         else:
             state = f"[b $warning]paused[/] · {self.pending:,} new — space to resume"
-        text = f"{state} · {rows:,} shown"
+        text = f"{state} · {rows:,} shown · {self.rate[-1]:,}/s"
         if self.predicate is not None:
             text += " · filter [i]$filter[/]"
         self.query_one("#feed-status", Static).update(Content.from_markup(

@@ -21,6 +21,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..text_cut import cut_middle
+from .list_keys import LIST_KEYS
+
 Event = dict[str, Any]
 
 MAX_ROWS = 2_000
@@ -47,6 +50,7 @@ class EventList(ScrollView, can_focus=True):
         Binding("end", "cursor_end", "Newest (follow)", show=False),
         Binding("enter", "select", "Details", id="feed.details",
                 tooltip="Show the whole event as JSON"),
+        *LIST_KEYS,
     ]
     COMPONENT_CLASSES = {
         "event-list--cursor",
@@ -173,6 +177,19 @@ class EventList(ScrollView, can_focus=True):
         self.move_cursor(len(self.rows) - 1)
         self.set_following(True)
 
+    def action_list_first(self) -> None:
+        self.action_cursor_home()
+
+    def action_list_last(self) -> None:
+        self.action_cursor_end()
+
+    def action_list_half_down(self) -> None:
+        self.move_cursor(self.cursor + max(1, self.size.height // 2))
+
+    def action_list_half_up(self) -> None:
+        self.set_following(False)
+        self.move_cursor(self.cursor - max(1, self.size.height // 2))
+
     def action_select(self) -> None:
         if self.selected is not None:
             self.post_message(self.Selected(self.selected))
@@ -222,8 +239,10 @@ class EventList(ScrollView, can_focus=True):
         time_s, name_s, id_s, label_s, pad_s = self._styles(is_cursor)
         segments = [
             Segment(set_cell_size(event_time(event), TIME_WIDTH) + " ", time_s),
-            Segment(set_cell_size(event.get("event", ""), name_w) + " ", name_s),
-            Segment(set_cell_size(resource.get("prefect.resource.id", ""), id_w) + " ", id_s),
+            Segment(set_cell_size(cut_middle(event.get("event", ""), name_w), name_w) + " ",
+                    name_s),
+            Segment(set_cell_size(cut_middle(resource.get("prefect.resource.id", ""), id_w),
+                                  id_w) + " ", id_s),
             Segment(set_cell_size(resource.get("prefect.resource.name", ""), label_w), label_s),
         ]
         used = TIME_WIDTH + 3 + name_w + id_w + label_w

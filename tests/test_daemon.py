@@ -348,7 +348,8 @@ def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path)
 
 
 @pytest.mark.parametrize("text", ['[jobs]\ncancel_grace_seconds = "x"\n', '[engine]\nidle_tll = "1d"\n',
-                                  '[webhooks]\nenabled = true\nport = 99999\n'])
+                                  '[webhooks]\nenabled = true\nport = 99999\n',
+                                  '[engine]\nnear_misses = -1\n'])
 def test_bad_engine_jobs_or_webhooks_settings_are_config_errors(tmp_path, text):
     cfg = tmp_path / "c.toml"
     cfg.write_text(text)

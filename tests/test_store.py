@@ -10,6 +10,7 @@ import msgspec
 import pytest
 from tocsin.events.filter import EventFilter
 from tocsin.events.model import Event
+from tocsin.errors import RowsRefused
 from tocsin.events.store import EventStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ async def test_extra_statements_commit_with_events_or_not_at_all(tmp_path):
     s = EventStore(tmp_path / "x.db")
     await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);"])
     await s.append([make("a", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(RowsRefused, match="UNIQUE constraint"):
         await s.append([make("b", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
     assert await s.count() == 1  # the failed group stored nothing
     await s.close()
@@ -106,8 +107,8 @@ async def test_prune_removes_only_old_events(tmp_path):
     s = EventStore(tmp_path / "p.db", retention=timedelta(days=7))
     await s.open()
     now = T0 + timedelta(days=30)
-    await s.append([make("old", f"o{i}", T0) for i in range(12_000)])
-    await s.append([make("new", "n", now - timedelta(days=1))])
+    await s.append([make("old", f"o{i}", T0) for i in range(12_000)], now=T0)
+    await s.append([make("new", "n", now - timedelta(days=1))], now=now - timedelta(days=1))
     assert await s.prune(now=now) == 12_000
     assert await s.count() == 1
     await s.close()
@@ -119,7 +120,8 @@ async def test_names_and_resources_no_event_uses_are_forgotten_and_come_back(tmp
     s = EventStore(tmp_path / "p.db", retention=timedelta(days=7))
     await s.open()
     now = T0 + timedelta(days=30)
-    await s.append([make("old", "gone", T0), make("kept", "here", now)])
+    await s.append([make("old", "gone", T0)], now=T0)
+    await s.append([make("kept", "here", now)], now=now)
     await s.prune(now=now)
     assert await s.read_sql("SELECT name FROM event_names") == [("kept",)]
     assert await s.read_sql("SELECT resource_id FROM event_resources") == [("here",)]
@@ -134,7 +136,7 @@ async def test_a_failed_group_leaves_no_name_behind_and_the_next_gets_it(tmp_pat
     s = EventStore(tmp_path / "x.db")
     await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);"])
     await s.append([], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(RowsRefused, match="UNIQUE constraint"):
         await s.append([make("new", "r", T0)], extra=[("INSERT INTO marks VALUES (?)", [("one",)])])
     assert await s.read_sql("SELECT name FROM event_names") == []
     await s.append([make("new", "r", T0)])
@@ -214,4 +216,38 @@ async def test_after_a_burst_and_a_quiet_moment_the_writer_gives_memory_back(tmp
     await s.append([make("a", "r", T0) for _ in range(100)])
     await asyncio.sleep(0.3)
     assert released == [1]
+    await s.close()
+
+
+async def test_one_callers_unstorable_rows_fail_only_that_caller(tmp_path):
+    """Issue 11, finding 1: a group commit that fails is retried caller by caller, so the
+    innocent batches committed in the same group are stored (15 of 20 used to get 500)."""
+    s = EventStore(tmp_path / "g.db")
+    await s.open(["CREATE TABLE IF NOT EXISTS marks (k TEXT PRIMARY KEY);",
+                  "INSERT OR IGNORE INTO marks VALUES ('taken');"])
+    innocent = [[make("a", f"r{i}.{j}", T0) for j in range(20)] for i in range(20)]
+    guilty = s.append([make("bad", "r", T0)], extra=[("INSERT INTO marks VALUES (?)",
+                                                      [("taken",)])])
+    busy = s.append([make("busy", f"b{i}", T0) for i in range(20_000)])  # the rest queue up
+    results = await asyncio.gather(busy, guilty, *(s.append(b) for b in innocent),
+                                   return_exceptions=True)
+    assert isinstance(results[1], RowsRefused)
+    assert [len(r) for r in results[2:]] == [20] * 20
+    assert await s.count() == 20_400
+    await s.close()
+
+
+async def test_received_is_the_daemons_and_retention_goes_by_it(tmp_path):
+    """Issue 11, finding 7: a client's `received` was kept, and an event that claims to
+    have occurred in year 9999 was never pruned."""
+    s = EventStore(tmp_path / "r.db", retention=timedelta(days=7))
+    await s.open()
+    claimed = datetime(2000, 1, 1, tzinfo=UTC)
+    future = make("future", "f", datetime(9999, 12, 31, tzinfo=UTC), received=claimed)
+    (stored,) = await s.append([future], now=T0)
+    assert stored.received == T0
+    assert (await s.get(str(future.id))).received == T0
+    await s.append([make("recent", "r", T0)], now=T0 + timedelta(days=29))
+    assert await s.prune(now=T0 + timedelta(days=30)) == 1
+    assert [e.event for e in (await s.query(EventFilter()))[0]] == ["recent"]
     await s.close()

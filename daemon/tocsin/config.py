@@ -63,6 +63,9 @@ class EngineConfig(Table):
     max_firings_per_minute: Annotated[int, doc("Loop guard: one automation firing more often "
                                                "than this is paused; 0 turns the guard off.",
                                                ge=0)] = 300
+    near_misses: Annotated[int, doc("Recent near-misses kept per automation (events that "
+                                    "passed some criteria and failed others); 0 keeps none.",
+                                    ge=0)] = 20
 
 
 class ActionsConfig(Table):
@@ -198,6 +201,13 @@ class Config(Table):
     retention: Annotated[Duration, doc("Events older than this are pruned.")] = Duration(7 * 86400)
     prune_interval: Annotated[Duration, doc("How often old events are pruned.")] = Duration(600)
     max_event_bytes: Annotated[int, doc("Larger events are refused (422).", ge=1024)] = 1024 * 1024
+    max_body_bytes: Annotated[int, doc("Larger request bodies (and `/events/in` messages) are "
+                                       "refused (413).", ge=1024)] = 16 * 1024 * 1024
+    max_bodies_in_flight_bytes: Annotated[int, doc(
+        "All request bodies being read at once, together; past it a request waits up to 5 s "
+        "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
+    stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
+                                        "whatever it is waiting for.")] = Duration(10)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)

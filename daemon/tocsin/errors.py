@@ -102,3 +102,27 @@ def _format_detail(status: int, detail: object) -> str:
                  for d in detail]
         return f"daemon refused the request ({status}): " + "; ".join(parts)
     return f"daemon refused the request ({status}): {detail}"
+
+
+class StoreError(TocsinError):
+    """The event store could not take a write; `status` is the HTTP answer for it."""
+
+    status = 503
+
+
+class StoreFull(StoreError):
+    """The disk under the database is full: writes wait for space, reads go on."""
+
+    status = 507
+
+
+class RowsRefused(StoreError):
+    """This write's own rows cannot be stored (other callers' writes are not affected)."""
+
+    status = 422
+
+
+class StoreCorrupt(StoreError):
+    """The database file is not one SQLite can read: the daemon cannot start on it."""
+
+    exit_code = 78

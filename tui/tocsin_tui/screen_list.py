@@ -53,6 +53,8 @@ MAIN_SCREENS = [
 SUB_SCREENS = [
     ("Automation editor", "automation_editor:AutomationEditorScreen"),
     ("Automation inspect", "automation_inspect:InspectScreen"),
+    ("Why: traces and near-misses", "automation_traces:TracesScreen"),
+    ("Why (not): an event", "event_explain:EventExplainScreen"),
     ("Flow run", "run_detail:RunDetailScreen"),
     ("Run parameters", "run_parameters:RunParametersScreen"),
     ("Emit a test event", "emit:EmitScreen"),

@@ -184,6 +184,8 @@ class Worker:
         """Run one attempt; every failure becomes an Outcome with its reason."""
         related: list[dict[str, str]] = []
         run: ActionRun | None = None
+        #: the rendered fields go into the attempt's event, for `automation trace`
+        rendered: dict[str, Any] | None = None
         try:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
@@ -197,7 +199,8 @@ class Worker:
             run = ActionRun(self.daemon, job, action, context, targets, rendered)
             result: ActionResult = await executor_for(action.type)(run)
         except ActionFailed as exc:
-            return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=exc.details,
+            details = exc.details if rendered is None else {**exc.details, "rendered": rendered}
+            return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=details,
                            related=related + (run.related if run else []),
                            events=run.events if run else [])
         except InvalidInput as exc:  # queued by an older tocsin with other rules
@@ -208,5 +211,5 @@ class Worker:
             log.exception("action %s raised", job.key)
             return Outcome(ok=False, reason=f"internal error: {type(exc).__name__}: {exc}",
                            retry=True, related=related)
-        return Outcome(ok=True, details=result.details,
+        return Outcome(ok=True, details={**result.details, "rendered": rendered},
                        related=related + run.related + result.related, events=run.events)

@@ -21,6 +21,7 @@ from ..server.api import daemon_of, json_response
 from . import persist
 from .component import EngineComponent
 from .emitted import lifecycle_event
+from .explain import near_misses
 from .files import parse_text
 from .model import Automation, parse_automation
 
@@ -185,6 +186,7 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
         "state": current, "idle_ttl": engine.idle_ttl, "buckets": buckets,
         "held_events": held,
         "composite_slots": slots, "metric": _metric_state(engine, automation.id),
+        "near_misses": near_misses(engine, automation.id or ""),
         "recent_firings": [
             {**f["firing"], "actions": f["actions"]} for f in firings],
     }

@@ -84,6 +84,7 @@ class Leaf:
         "for_each",
         "id",
         "immediate",
+        "matcher",
         "name_patterns",
         "parent",
         "reactive",
@@ -102,7 +103,7 @@ class Leaf:
         self.expects: Callable[[str], bool] = compile_name_patterns(trigger.expect)
         self.arms: Callable[[str], bool] | None = (
             compile_name_patterns(trigger.after) if trigger.after else None)
-        matcher = ResourceMatcher(trigger.match, trigger.match_related)
+        self.matcher = matcher = ResourceMatcher(trigger.match, trigger.match_related)
         self.covers = lambda e: matcher(e.resource, e.related)
         self.exact_ids = matcher.exact_ids
         self.for_each = sorted(trigger.for_each)

@@ -63,9 +63,9 @@ class EngineComponent(Component):
 
     # -- lifecycle -------------------------------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
-        from .api import routes
+        from . import api, explain_api
 
-        return routes()
+        return explain_api.routes() + api.routes()
 
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -94,6 +94,7 @@ class EngineComponent(Component):
     def _configure(self, config: Config) -> None:
         self.engine.idle_ttl = config.engine.idle_ttl
         self.engine.max_firings_per_minute = config.engine.max_firings_per_minute or None
+        self.engine.record_near_misses(config.engine.near_misses)
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()

@@ -35,6 +35,7 @@ from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .metrics import MetricEvaluator, MetricState
 from .model import Automation, MetricTrigger
+from .nearmiss import NearMisses
 from .state import (
     DEFAULT_IDLE_TTL,
     HELD_TTL,
@@ -88,6 +89,22 @@ class Engine:
         self._out: list[Firing] = []
         #: metric triggers by automation id (decision 8; see metrics.py)
         self.metrics: dict[str, MetricEvaluator] = {}
+        #: recent near-misses per automation (None: not recorded; see nearmiss.py)
+        self.near_misses: NearMisses | None = None
+
+    def record_near_misses(self, size: int) -> None:
+        """Keep the last `size` near-misses per automation (0: record none, forget them)."""
+        if size <= 0:
+            self.near_misses = None
+            return
+        if self.near_misses is not None:
+            self.near_misses.size = size
+            return
+        self.near_misses = NearMisses(size)
+        for compiled in self.automations.values():
+            if compiled.automation.enabled:
+                for leaf in compiled.leaves:
+                    self.near_misses.add(leaf)
 
     # -- automations -------------------------------------------------------------------------
     def load(self, automation: Automation, now: float) -> None:
@@ -113,6 +130,8 @@ class Engine:
             self._forget_state(compiled.trigger_ids)
         if self.metrics.pop(automation_id, None) is not None:
             self.dirty.add(("metric", automation_id))
+        if self.near_misses is not None:
+            self.near_misses.forget(automation_id)
 
     def set_enabled(self, automation_id: str, enabled: bool, now: float) -> None:
         """Pause keeps window state; resume drops windows that ended meanwhile (they were not
@@ -137,12 +156,16 @@ class Engine:
             self._check_metric(compiled.automation.id, now)
         for leaf in compiled.leaves:
             self.index.add(leaf)
+            if self.near_misses is not None:
+                self.near_misses.add(leaf)
             if leaf.tumbling and (leaf.id, ()) not in self.buckets:
                 self._open(leaf, (), now, now + leaf.within, 0, None, now)
 
     def _unindex(self, compiled: Compiled) -> None:
         for leaf in compiled.leaves:
             self.index.remove(leaf)
+            if self.near_misses is not None:
+                self.near_misses.remove(leaf)
 
     def _forget_state(self, trigger_ids: set[str]) -> None:
         for store, kind in ((self.buckets, "bucket"), (self.held, "held"),
@@ -295,6 +318,11 @@ class Engine:
     def _evaluate(self, event: Event) -> None:
         if self.metrics:
             self._metric_event(event)
+        near = self.near_misses
+        if near is not None:
+            found = near.cache.get(event.event)
+            if found is None or found:
+                near.observe(event, found, self.now)
         candidates = self.index.candidates(event.event, event.resource["prefect.resource.id"])
         if not candidates:
             return
@@ -302,6 +330,8 @@ class Engine:
         for leaf in candidates:
             if leaf.covers(event):
                 self._on_event(leaf, event, occurred)
+            elif near is not None and leaf.name_patterns is not None:
+                near.record(leaf, event, self.now, "match")
 
     def _on_event(self, leaf: Leaf, event: Event, occurred: float) -> None:
         name = event.event
@@ -357,7 +387,8 @@ class Engine:
         meets = bucket.count >= leaf.threshold if leaf.reactive else bucket.count < leaf.threshold
         if ready and meets:
             self._delete(bucket)
-            self._fire_leaf(leaf, bucket.key, event or bucket.last_event, at)
+            self._fire_leaf(leaf, bucket.key, event or bucket.last_event, at,
+                            (bucket.start, bucket.end))
         elif now < bucket.end:
             if (event is not None and not leaf.reactive and bucket.count >= leaf.threshold
                     and leaf.arms is not None and leaf.arms(event.event)):
@@ -490,10 +521,10 @@ class Engine:
 
     # -- firing and composites (§6, §7) ------------------------------------------------------
     def _fire_leaf(self, leaf: Leaf, key: tuple[str, ...], event: Event | None,
-                   at: float) -> None:
+                   at: float, window: tuple[float, float]) -> None:
         firing = Firing(id=str(uuid7()), automation_id=leaf.automation_id, trigger_id=leaf.id,
                         state="triggered", at=to_datetime(at), triggering_event=event,
-                        triggering_labels=leaf.labels(key))
+                        triggering_labels=leaf.labels(key), window=window)
         if leaf.parent is not None:
             self._child_fired(leaf.parent, firing, at)
             return

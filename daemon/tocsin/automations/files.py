@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidInput
-from .model import Automation, parse_automation
+from .model import MAX_TRIGGER_DEPTH, Automation, parse_automation
 
 
 class FileError(InvalidInput):
@@ -52,12 +52,18 @@ class FileError(InvalidInput):
 def parse_text(text: str, source: str = "") -> list[Automation]:
     """Every automation in a YAML/JSON text; raises FileError listing every problem."""
     try:
+        deep_at = _nested_too_deep_at(text)
+        if deep_at is not None:
+            raise FileError([("", f"nested more than {MAX_NESTING} levels deep (triggers nest "
+                                  f"at most {MAX_TRIGGER_DEPTH})")], [deep_at], source)
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
         docs = list(yaml.load_all(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise FileError([("", f"not valid YAML/JSON: {exc}")], [line], source) from None
+    except RecursionError:  # the reader's stack ran out short of MAX_NESTING
+        raise FileError([("", "nested too deeply to read")], [None], source) from None
     found: list[tuple[str, Any, yaml.Node | None]] = []
     for index, (doc, node) in enumerate(zip(docs, nodes)):
         if doc is None:
@@ -81,6 +87,25 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
     if errors:
         raise FileError(errors, lines, source)
     return automations
+
+
+#: Deepest nesting of lists and mappings a file may have: far past any real automation, and
+#: short of where the YAML reader (which recurses) would fail.
+MAX_NESTING = 200
+
+
+def _nested_too_deep_at(text: str) -> int | None:
+    """The line where the text nests past MAX_NESTING, found with YAML's event parser
+    (which does not recurse), or None."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_NESTING:
+                return event.start_mark.line + 1
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+    return None
 
 
 def parse_file(path: str | Path) -> list[Automation]:

@@ -28,6 +28,9 @@ class Firing(msgspec.Struct, kw_only=True):
     triggering_firings: list[Firing] = msgspec.field(default_factory=list)
     #: metric triggers: the value that breached
     triggering_value: Any = None
+    #: event triggers: the window (event time, seconds) whose count made it fire, so a
+    #: trace can list the events that counted
+    window: tuple[float, float] | None = None
 
     def all_firings(self) -> list[Firing]:
         """This firing and its nested child firings, depth-first (Prefect's `firings`)."""

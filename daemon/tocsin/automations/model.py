@@ -12,6 +12,7 @@ slots in as one more struct and one more branch in `_parse_trigger`.
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 from typing import Any, Literal
@@ -25,6 +26,13 @@ from ..events.matching import compile_name_patterns, normalize_related
 Path = tuple[str | int, ...]
 
 PROACTIVE_MIN_WITHIN = 10.0
+#: Longest window (and metric range) accepted: ten years. Past it a number is a mistake, and
+#: one too large for a date (or not a number at all: NaN, infinity) would break the engine.
+MAX_SECONDS = 10 * 365 * 86400.0
+#: Largest `threshold`: more events than any window of this daemon will count.
+MAX_THRESHOLD = 1_000_000_000
+#: Deepest nesting of compound and sequence triggers.
+MAX_TRIGGER_DEPTH = 16
 
 
 def new_id() -> str:
@@ -139,12 +147,21 @@ class Errors:
 
 # -- durations ---------------------------------------------------------------------------------
 def parse_within(value: Any) -> float:
-    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative."""
+    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative, and finite and at
+    most MAX_SECONDS (NaN, infinity or a number too large for a date would break the engine)."""
     if value is None:
         raise ValueError("should be a valid timedelta (seconds or ISO 8601), not null")
-    seconds = parse_duration(value, units=False).total_seconds()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number of seconds")
+    try:
+        seconds = parse_duration(value, units=False).total_seconds()
+    except OverflowError:  # past what a timedelta holds, so far past MAX_SECONDS
+        seconds = math.inf
     if seconds < 0:
         raise ValueError("must not be negative")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{seconds:g} seconds is more than the {MAX_SECONDS:g} (ten years) "
+                         "accepted")
     return seconds
 
 
@@ -256,6 +273,9 @@ def _trigger_type(data: dict) -> str:
 
 
 def _parse_trigger(data: Any, path: Path, errors: Errors) -> Trigger | None:
+    if path.count("triggers") >= MAX_TRIGGER_DEPTH:
+        errors.add(path, f"triggers are nested deeper than {MAX_TRIGGER_DEPTH} levels")
+        return None
     if not isinstance(data, dict):
         errors.add(path, "must be an object (a trigger with a `type`)")
         return None
@@ -284,6 +304,9 @@ def _parse_event_trigger(data: dict, path: Path, errors: Errors) -> EventTrigger
     threshold = lax_int(data.get("threshold", 1))
     if threshold is None:
         errors.add(path + ("threshold",), "must be a whole number")
+        threshold = 1
+    elif not 0 <= threshold <= MAX_THRESHOLD:
+        errors.add(path + ("threshold",), f"must be between 0 and {MAX_THRESHOLD}")
         threshold = 1
     within = _within(data, path, errors, 0.0) or 0.0
     if posture == "Proactive":
@@ -325,6 +348,9 @@ def _parse_metric_trigger(data: dict, path: Path, errors: Errors) -> MetricTrigg
     threshold = query.get("threshold")
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         errors.add(qpath + ("threshold",), "required: a number")
+    elif not math.isfinite(threshold) or abs(threshold) > MAX_SECONDS:
+        errors.add(qpath + ("threshold",), f"must be a finite number no larger than "
+                   f"{MAX_SECONDS:g}")
     spans: dict[str, float] = {}
     for key in ("range", "firing_for"):
         try:

@@ -49,10 +49,11 @@ def event_time(event: Event) -> datetime:
 
 
 def replay(automations: list[Automation], events: list[Event], since: datetime | None = None,
-           until: datetime | None = None,
-           notices: list[str] | None = None) -> Iterator[dict[str, Any]]:
+           until: datetime | None = None, notices: list[str] | None = None,
+           explain: bool = False) -> Iterator[dict[str, Any]]:
     """One output record per automation state change, in time order. Messages for people
-    (an automation paused by the loop guard) go to `notices`, not into the records."""
+    (an automation paused by the loop guard) go to `notices`, not into the records. With
+    `explain`, each record is the state change's trace instead (see traces.py)."""
     timeline = sorted(enumerate(events), key=lambda ie: (event_time(ie[1]), ie[0]))
     ordered = [e for _, e in timeline]
     start = since or (event_time(ordered[0]) if ordered else None)
@@ -67,12 +68,14 @@ def replay(automations: list[Automation], events: list[Event], since: datetime |
                                                         f"{index}:{automation.name}"))
         by_id[automation.id] = automation
         engine.load(automation, start.timestamp())
-    run = _Run(engine, by_id, notices if notices is not None else [])
+    run = _Run(engine, by_id, notices if notices is not None else [], explain)
     for event in ordered:
         t = event_time(event)
         if t < start or t > end:
             continue
         yield from run.until(t.timestamp())
+        if run.seen is not None:
+            run.seen.append(event)
         yield from run.feed(engine.process(event, t.timestamp()))
     yield from run.until(end.timestamp())
 
@@ -81,10 +84,12 @@ class _Run:
     """Turns firings into output records and feeds their state-change events back in."""
 
     def __init__(self, engine: Engine, automations: dict[str, Automation],
-                 notices: list[str]) -> None:
+                 notices: list[str], explain: bool = False) -> None:
         self.engine = engine
         self.automations = automations
         self.notices = notices
+        #: events fed so far, when traces need the ones that counted
+        self.seen: list[Event] | None = [] if explain else None
 
     def until(self, t: float) -> Iterator[dict[str, Any]]:
         """Deadlines up to t, one at a time, so feedback lands at each deadline's time."""
@@ -98,7 +103,10 @@ class _Run:
             automation = self.automations[firing.automation_id]
             event = state_change_event(automation, firing)
             event.received = firing.at
-            yield record(automation, firing, event)
+            if self.seen is None:
+                yield record(automation, firing, event)
+            else:
+                yield trace_record(automation, firing, event, self.engine, self.seen)
             queue.extend(self.engine.process(event, firing.at.timestamp()))
         for automation_id, reason in self.engine.paused:
             self.notices.append(f"{self.automations[automation_id].name}: {reason}")
@@ -116,6 +124,21 @@ def record(automation: Automation, firing: Firing, state_event: Event) -> dict[s
         "triggering_labels": firing.triggering_labels,
         "actions": preview(automation, firing, state_event),
     }
+
+
+def trace_record(automation: Automation, firing: Firing, state_event: Event, engine: Engine,
+                 seen: list[Event]) -> dict[str, Any]:
+    """The trace of one state change on virtual time: as the daemon's, with each action as
+    it would run (its preview) in place of attempts."""
+    from .traces import trace_document, trigger_parts
+
+    actions = []
+    for index, shown in enumerate(preview(automation, firing, state_event)):
+        actions.append({"index": index, "type": shown["type"],
+                        "status": "would fail" if "error" in shown else "would run",
+                        "error": shown.get("error"), "preview": shown, "attempts": []})
+    parts = trigger_parts(automation, firing, engine.leaves, seen)
+    return trace_document(automation, firing, str(state_event.id), parts, actions)
 
 
 def preview(automation: Automation, firing: Firing, state_event: Event) -> list[Any]:

@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=validate)
     c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
     c.set_defaults(func=schema)
+    from . import explain_cmds
     from .prefect_cmds import register as register_push_pull
 
+    explain_cmds.register(asub)
     register_push_pull(asub)
 
 
@@ -225,6 +227,13 @@ def _describe(automation: dict[str, Any], state: dict[str, Any]) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in f["triggering_labels"].items())
         due = ", ".join(a.get("type", "?") for a in f["actions"])
         lines.append(f"    {f['at']} {f['state']} {labels} actions: {due or 'none'}")
+    misses = state.get("near_misses") or []
+    lines.append(f"  recent near-misses ({len(misses)})" if misses else
+                 "  recent near-misses: none")
+    for m in misses[:10]:
+        lines.append(f"    {m['at']} {m['event']} {m['event_id']} on {m['resource']}: "
+                     f"{m['trigger']} failed {m['failed']}")
+        lines += [f"      {why}" for why in m["why"]]
     return "\n".join(lines)
 
 

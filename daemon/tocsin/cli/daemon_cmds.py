@@ -59,6 +59,8 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"tocsin {info['version']} running (pid {info['pid']}, up {info['uptime_s']:.0f}s)")
+    if info.get("problem"):
+        print(f"  PROBLEM  {info['problem']}")
     print(f"  socket   {info['socket']}")
     print(f"  home     {info['home']}")
     for name, counters in info.get("components", {}).items():

@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "exist (default: the first event's time)")
     p.add_argument("--until", help="ISO 8601 or an age like 2h: when virtual time stops "
                    "(default: the last event's)")
+    p.add_argument("--explain", action="store_true",
+                   help="print each state change's trace (what counted, where in the trigger "
+                   "tree, the actions as they would run) instead of the one-line record")
     p.set_defaults(func=run_replay)
 
 
@@ -49,7 +52,7 @@ def run_replay(args: argparse.Namespace) -> int:
     events = read_events(args.events)
     notices: list[str] = []
     out = sys.stdout
-    for record in replay(automations, events, since, until, notices):
+    for record in replay(automations, events, since, until, notices, explain=args.explain):
         out.write(json.dumps(record, default=str) + "\n")
     for notice in notices:
         print(f"tocsin replay: {notice}", file=sys.stderr)

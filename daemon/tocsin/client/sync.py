@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,7 @@ class _Connection:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
-            self.sock.connect(path)
+            _connect(self.sock, path, timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             self.sock.close()
             raise DaemonNotRunning(path) from None
@@ -74,6 +75,20 @@ class _Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _connect(sock: socket.socket, path: str, timeout: float) -> None:
+    """Connect, waiting while the daemon's accept queue is full (a Unix socket answers that
+    with EAGAIN at once instead of waiting, as a busy daemon under a flood would need)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sock.connect(path)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class SyncClient:

@@ -52,9 +52,22 @@ def _compile_values(patterns: str | Sequence[str]) -> Predicate:
     return lambda v: any(p(v) for p in preds)
 
 
+Checks = list[tuple[str, Predicate]]
+
+
+def spec_checks(spec: Spec) -> Checks:
+    """(label, predicate over its value) per label of a spec: what both evaluation and
+    `explain_spec` run, so an explanation can never disagree with a verdict."""
+    return [(label, _compile_values(values)) for label, values in spec.items()]
+
+
 def compile_spec(spec: Spec) -> ResourcePredicate:
     """Predicate for one resource specification (an empty spec matches everything)."""
-    checks = [(label, _compile_values(values)) for label, values in spec.items()]
+    return checks_predicate(spec_checks(spec))
+
+
+def checks_predicate(checks: Checks) -> ResourcePredicate:
+    """All labels hold (AND); a missing label never holds (`label_holds`, inlined here)."""
     if not checks:
         return lambda resource: True
 
@@ -66,6 +79,18 @@ def compile_spec(spec: Spec) -> ResourcePredicate:
         return True
 
     return check
+
+
+def label_holds(pred: Predicate, value: str | None) -> bool:
+    """One label's verdict, as `compile_spec`'s predicate decides it (missing never holds)."""
+    return value is not None and pred(value)
+
+
+def explain_spec(spec: Spec, checks: Checks,
+                 resource: Mapping[str, str]) -> list[dict[str, object]]:
+    """Per label: the patterns wanted, the value got and the verdict."""
+    return [{"label": label, "wanted": spec[label], "got": resource.get(label),
+             "ok": label_holds(pred, resource.get(label))} for label, pred in checks]
 
 
 def normalize_related(match_related: Spec | Sequence[Spec] | None) -> list[Spec]:
@@ -83,13 +108,17 @@ class ResourceMatcher:
     different resources); all labels of one spec must hold on the same resource.
     """
 
-    __slots__ = ("_primary", "_related", "exact_ids")
+    __slots__ = ("_primary", "_related", "exact_ids", "primary_spec", "primary_checks",
+                 "related_specs")
 
     def __init__(self, match: Spec | None = None,
                  match_related: Spec | Sequence[Spec] | None = None) -> None:
         match = match or {}
-        self._primary = compile_spec(match)
-        self._related = [compile_spec(s) for s in normalize_related(match_related) if s]
+        self.primary_spec = match
+        self.primary_checks = spec_checks(match)
+        self._primary = checks_predicate(self.primary_checks)
+        self.related_specs = [(s, spec_checks(s)) for s in normalize_related(match_related) if s]
+        self._related = [checks_predicate(checks) for _, checks in self.related_specs]
         self.exact_ids = exact_resource_ids(match)
 
     def __call__(self, resource: Mapping[str, str], related: Iterable[Mapping[str, str]]) -> bool:
@@ -101,6 +130,30 @@ class ResourceMatcher:
                 if not any(pred(r) for r in related):
                     return False
         return True
+
+    def explain(self, resource: Mapping[str, str],
+                related: Sequence[Mapping[str, str]]) -> dict[str, object]:
+        """`match` per label, and per `match_related` spec the related resource that came
+        closest (most labels holding; the first one that holds them all)."""
+        out_related = []
+        for spec, checks in self.related_specs:
+            best: list[dict[str, object]] = []
+            for candidate in related:
+                labels = explain_spec(spec, checks, candidate)
+                if not best or _held(labels) > _held(best):
+                    best = labels
+                if all(label["ok"] for label in labels):
+                    break
+            if not best:
+                best = explain_spec(spec, checks, {})
+            out_related.append({"role": spec.get("prefect.resource.role"),
+                                "ok": all(label["ok"] for label in best), "labels": best})
+        return {"match": explain_spec(self.primary_spec, self.primary_checks, resource),
+                "match_related": out_related}
+
+
+def _held(labels: list[dict[str, object]]) -> int:
+    return sum(1 for label in labels if label["ok"])
 
 
 def exact_resource_ids(match: Spec) -> frozenset[str] | None:

@@ -22,6 +22,9 @@ MAX_LABELS_PER_RESOURCE = 500
 MAX_RELATED_RESOURCES = 100
 MAX_EVENT_NAME_LENGTH = 1024
 DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+#: Deepest nesting of lists and objects inside a payload. Deeper JSON is refused on the way
+#: in: decoding, encoding and rendering it recurse, and would fail somewhere less clear later.
+MAX_JSON_DEPTH = 64
 
 Resource = dict[str, str]
 
@@ -31,12 +34,31 @@ def utcnow() -> datetime:
 
 
 def _check_resource(resource: Resource, what: str) -> None:
+    if "\0" in "".join(resource) or "\0" in "".join(resource.values()):
+        label = next(k for k, v in resource.items() if "\0" in k or "\0" in v)
+        raise ValueError(f"{what} label {label!r} holds a NUL character (\\u0000) in its name "
+                         "or value; the store cannot keep it")
     if not resource.get("prefect.resource.id"):
         raise ValueError(f"{what} must carry a non-empty `prefect.resource.id` label")
     if len(resource) > MAX_LABELS_PER_RESOURCE:
         raise ValueError(
             f"{what} has {len(resource)} labels; at most {MAX_LABELS_PER_RESOURCE} are allowed"
         )
+
+
+def too_deep(value: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether lists and objects inside `value` nest more than `limit` levels; one level at a
+    time, so a flat payload costs one pass over its values."""
+    level = [v for v in (value.values() if type(value) is dict else value)
+             if type(v) is dict or type(v) is list]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [v for c in level for v in (c.values() if type(c) is dict else c)
+                 if type(v) is dict or type(v) is list]
+    return False
 
 
 class Event(msgspec.Struct, kw_only=True):
@@ -56,6 +78,10 @@ class Event(msgspec.Struct, kw_only=True):
             raise ValueError("`event` must not be empty: give the event a name")
         if len(self.event) > MAX_EVENT_NAME_LENGTH:
             raise ValueError(f"`event` is longer than {MAX_EVENT_NAME_LENGTH} characters")
+        if "\0" in self.event:
+            raise ValueError("`event` holds a NUL character (\\u0000); the store cannot keep it")
+        if too_deep(self.payload, MAX_JSON_DEPTH - 1):
+            raise ValueError(f"`payload` is nested deeper than {MAX_JSON_DEPTH} levels")
         _check_resource(self.resource, "`resource`")
         if len(self.related) > MAX_RELATED_RESOURCES:
             raise ValueError(f"`related` has more than {MAX_RELATED_RESOURCES} resources")
@@ -152,9 +178,15 @@ def _name_the_label(body: bytes, exc: msgspec.ValidationError) -> msgspec.Valida
             else:
                 key = next(k for k, v in node.items() if not isinstance(v, str))
                 return msgspec.ValidationError(f"{text} - at `{walked}[{key!r}]`")
-    except (msgspec.DecodeError, LookupError, TypeError, AttributeError, StopIteration):
+    except (msgspec.DecodeError, LookupError, TypeError, AttributeError, StopIteration,
+            RecursionError):
         pass
     return exc
+
+
+def too_deep_error() -> InvalidInput:
+    """What JSON nested past what the decoder can follow is told (never a RecursionError)."""
+    return InvalidInput([("$", f"JSON is nested deeper than {MAX_JSON_DEPTH} levels")])
 
 
 def decode_events(body: bytes) -> list[Event]:
@@ -165,6 +197,8 @@ def decode_events(body: bytes) -> list[Event]:
         raise invalid_input(_name_the_label(body, exc)) from None
     except msgspec.DecodeError as exc:
         raise invalid_input(exc) from None
+    except RecursionError:
+        raise too_deep_error() from None
     return decoded if isinstance(decoded, list) else [decoded]
 
 
@@ -173,6 +207,8 @@ def decode_event(body: bytes | str) -> Event:
         return _event_decoder.decode(body)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise invalid_input(exc) from None
+    except RecursionError:
+        raise too_deep_error() from None
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:
@@ -181,6 +217,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         return msgspec.convert(data, Event)
     except msgspec.ValidationError as exc:
         raise invalid_input(exc) from None
+    except RecursionError:
+        raise too_deep_error() from None
 
 
 def check_size(events: list[Event], limit: int) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -19,6 +21,7 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from ..errors import RowsRefused, StoreCorrupt, StoreError, StoreFull
 from .filter import EventFilter, us
 from .model import Event, utcnow
 from .writer import GroupWriter, Statements, Write
@@ -71,6 +74,12 @@ FORGET_UNUSED_REFS: Statements = [
     for table, ref in (("event_names", "name"), ("event_resources", "resource"))
 ]
 
+#: SQLite errors that are the store's state, not the rows': the write may work later.
+_STORE_FAULTS = ("SQLITE_IOERR", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_READONLY",
+                 "SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_PROTOCOL")
+
+SQLITE_HEADER = b"SQLite format 3\0"
+
 PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
 WRITER_CACHE_KIB = 16_000  # the random-order name and resource indexes need their pages hot
@@ -119,13 +128,30 @@ class EventStore:
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0
+        self._file: int | None = None
+        self._identity = (0, 0)
+        #: Why the store takes no more writes (the database file went away), or None.
+        self.problem: str | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def open(self, extra_schema: Iterable[str] = ()) -> None:
+        """Open (or create) the database; StoreCorrupt if the file is not one SQLite reads."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_conn = await asyncio.to_thread(
-            _open_writer, self.path, SCHEMA + "".join(extra_schema))
-        self._writer = GroupWriter(self._write_conn, self._count_commit)
+        try:
+            self._write_conn = await asyncio.to_thread(
+                _open_writer, self.path, SCHEMA + "".join(extra_schema))
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise StoreCorrupt(
+                f"the database {self.path} cannot be read ({exc}). Move it aside "
+                f"(mv {self.path} {self.path}.broken; also its -wal and -shm files) and start "
+                "again, which makes a new empty one, or put a backup in its place; "
+                f"`sqlite3 {self.path}.broken .recover` may save the events in it") from None
+        self._file = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        st = os.fstat(self._file)
+        self._identity = (st.st_dev, st.st_ino)
+        self._writer = GroupWriter(self._write_conn, self._count_commit, self._check_file)
         self._writer.start()
         self._reader = await _connect(self.path)
         self._checkpointer = await _connect(self.path)
@@ -145,6 +171,37 @@ class EventStore:
         if self._write_conn is not None:
             self._write_conn.close()  # the last one to close checkpoints the WAL fully
         self._reader = self._checkpointer = self._write_conn = None
+        if self._file is not None:
+            os.close(self._file)
+            self._file = None
+
+    def _check_file(self) -> None:
+        """Before each commit (on the writer thread): is the file at `path` still the
+        database we opened, and still a database? A file deleted, replaced or overwritten
+        under the daemon would take every write acknowledged from then on with it, so the
+        store stops taking writes, for good, and says why (the log, `tocsin status`)."""
+        if self.problem is None:
+            self.problem = self._file_problem()
+            if self.problem is not None:
+                log.error("%s", self.problem)
+        if self.problem is not None:
+            raise StoreError(self.problem)
+
+    def _file_problem(self) -> str | None:
+        restart = ("no event is accepted from now on (none would survive a restart); "
+                   "restart the daemon to open the database now at that path")
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return f"the database {self.path} was deleted under the running daemon; {restart}"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return (f"the database {self.path} was replaced by another file under the running "
+                    f"daemon; {restart}")
+        assert self._file is not None
+        if os.pread(self._file, len(SQLITE_HEADER), 0) not in (SQLITE_HEADER, b""):
+            return (f"the database {self.path} was overwritten with something that is not a "
+                    f"SQLite database under the running daemon; {restart}")
+        return None
 
     def _count_commit(self) -> None:
         self._commits += 1
@@ -173,18 +230,39 @@ class EventStore:
     def prepare(self, events: list[Event], *, extra: Statements | None = None,
                 now: datetime | None = None) -> Write:
         """`append`'s first half: stamp `received` and build the rows, for a caller that
-        wants that done while an earlier write of its own is still committing."""
+        wants that done while an earlier write of its own is still committing. `received`
+        is the daemon's: one a client sent is replaced (retention goes by it)."""
         received = now or utcnow()
         for event in events:
-            if event.received is None:
-                event.received = received
+            event.received = received
         return Write.of(events, extra)
 
     async def submit(self, write: Write) -> list[Event]:
-        """Queue a prepared write and wait for the commit that holds it."""
+        """Queue a prepared write and wait for the commit that holds it; a failure is raised
+        as the StoreError that says what went wrong (disk full, the store unusable, or rows
+        of this write that cannot be stored)."""
         if self._writer is None:
-            raise RuntimeError("the event store is closed")
-        return await self._writer.submit(write)
+            raise StoreError("the event store is closed")
+        if self.problem is not None:
+            raise StoreError(self.problem)
+        try:
+            return await self._writer.submit(write)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise self.fault(exc) from exc
+
+    def fault(self, exc: Exception) -> StoreError:
+        """A write's exception as the StoreError a person can act on."""
+        name = getattr(exc, "sqlite_errorname", "")
+        if name == "SQLITE_FULL":
+            free = shutil.disk_usage(self.path.parent).free
+            return StoreFull(f"the disk holding {self.path} is full ({free} bytes free); "
+                             "events are not stored until space is freed (reads still work)")
+        if name.startswith(_STORE_FAULTS):
+            return StoreError(f"the event store {self.path} cannot be written ({name}: {exc}); "
+                              "see the daemon's log")
+        return RowsRefused(f"the event store refused these events: {type(exc).__name__}: {exc}")
 
     async def run(self, statements: Statements) -> None:
         """Commit statements with no events, in order with event writes."""
@@ -245,18 +323,23 @@ class EventStore:
 
     # -- retention -------------------------------------------------------------------------
     async def prune(self, now: datetime | None = None) -> int:
-        """Delete events older than the retention, in small transactions between writes."""
+        """Delete events received longer than the retention ago, in small transactions
+        between writes. The daemon stamps `received` as it stores, so it grows with `seq`:
+        the walk goes in seq order and ends after the first chunk that reaches events inside
+        the retention (an event's own `occurred`, which a client chose, plays no part)."""
         cutoff = us((now or utcnow()) - self.retention)
-        total = 0
+        total, after = 0, 0
         while True:
             rows = await self.read_sql(
-                "SELECT seq FROM events WHERE occurred < ? ORDER BY occurred LIMIT ?",
-                (cutoff, PRUNE_CHUNK),
-            )
-            if not rows:
+                "SELECT seq, received FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, PRUNE_CHUNK))
+            old = [(seq,) for seq, received in rows if received < cutoff]
+            if old:
+                await self.run([("DELETE FROM events WHERE seq = ?", old)])
+                total += len(old)
+            if len(rows) < PRUNE_CHUNK or rows[-1][1] >= cutoff:
                 break
-            await self.run([("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])])
-            total += len(rows)
+            after = rows[-1][0]
             await asyncio.sleep(0)
         if total:
             await self.submit(Write([], [], list(FORGET_UNUSED_REFS), forgets_refs=True))

@@ -27,6 +27,8 @@ from typing import Any
 
 import msgspec
 
+from ..errors import StoreError
+from ..repeated import RepeatedErrors
 from .filter import us
 from .model import Event
 
@@ -102,14 +104,17 @@ class Write:
 class GroupWriter:
     """Commits queued writes in groups on a thread that owns `conn`."""
 
-    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None]) -> None:
+    def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None],
+                 check: Callable[[], None] = lambda: None) -> None:
         self._conn = conn
         self._on_commit = on_commit
+        self._check = check  # raises when the store must not be written to
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-store-writer",
                                         daemon=True)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.failures = RepeatedErrors(log, "event store write failed", traceback=True)
         self._names = RefCache("event_names", "name")
         self._resources = RefCache("event_resources", "resource_id")
 
@@ -120,7 +125,7 @@ class GroupWriter:
     def submit(self, write: Write) -> asyncio.Future[list[Event]]:
         """Queue a write; its future resolves (on this loop) after the commit that holds it."""
         if self._loop is None or self._stopping:
-            raise RuntimeError("the event store is closed")
+            raise StoreError("the event store is closed (the daemon is stopping)")
         write.future = self._loop.create_future()
         self._queue.put(write)
         return write.future
@@ -166,13 +171,20 @@ class GroupWriter:
                 return
 
     def _commit_group(self, group: list[Write]) -> None:
+        """Commit the group as one transaction; if that fails, commit each caller's write on
+        its own, so that one caller's rows that cannot be stored fail that caller only."""
         assert self._loop is not None
         try:
             new_ids = self._write_group(group)
-        except Exception as exc:  # a failed group fails each caller, never the writer
-            log.exception("event store write failed")
+        except Exception as exc:  # a failed group fails its callers, never the writer
+            if len(group) > 1:
+                for write in group:
+                    self._commit_group([write])
+                return
+            self.failures.note(exc)
             self._loop.call_soon_threadsafe(_fail, group, exc)
             return
+        self.failures.clear()
         self._loop.call_soon_threadsafe(self._resolve, group, new_ids)
 
     def _write_group(self, group: list[Write]) -> set[str] | None:
@@ -182,6 +194,7 @@ class GroupWriter:
         duplicates are not published twice.
         """
         conn = self._conn
+        self._check()
         params = group[0].params if len(group) == 1 else [v for w in group for v in w.params]
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -197,7 +210,11 @@ class GroupWriter:
                     conn.executemany(sql, rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O)
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("rolling back a failed write failed too", exc_info=True)
             raise
         forgets = any(w.forgets_refs for w in group)
         for cache, new in zip((self._names, self._resources), created, strict=True):

@@ -156,7 +156,7 @@ class PrefectApiComponent(Component):
             return
         assert self.daemon is not None
         self.key = api_key(cfg)
-        app = web.Application(client_max_size=256 * 1024 * 1024,
+        app = web.Application(client_max_size=self.daemon.config.max_body_bytes,
                               middlewares=[self._authorize, invalid_input_middleware])
         app["daemon"] = self.daemon
         app.add_routes(self._routes())
@@ -232,7 +232,7 @@ class PrefectApiComponent(Component):
         """Accept with the `prefect` subprotocol, then require `{"type": "auth", "token"}`
         and answer `auth_success` (Prefect's handshake); False (socket closed) if refused."""
         ws = web.WebSocketResponse(protocols=("prefect",), autoclose=False, autoping=False,
-                                   max_msg_size=256 * 1024 * 1024)
+                                   max_msg_size=daemon_of(request).config.max_body_bytes)
         await ws.prepare(request)
         if ws.ws_protocol != "prefect":  # a legacy client: no auth message comes
             if _key_ok(self.key, _presented_key(request)):
@@ -295,8 +295,7 @@ class PrefectApiComponent(Component):
             await ws.close(code=1002, message=f"invalid filter: {exc}"[:120].encode())
             return ws
         backfill = MAX_LIMIT if message.get("backfill", True) and f.since is not None else 0
-        await stream_events(daemon_of(request), ws, msgspec.structs.replace(f, until=None),
-                            backfill)
+        await stream_events(request, ws, msgspec.structs.replace(f, until=None), backfill)
         return ws
 
     async def filter_events(self, request: web.Request) -> web.Response:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, StoreError
 from ..events.filter import EventFilter
-from ..events.model import Event, decode_events, invalid_input
+from ..events.model import Event, decode_events, invalid_input, too_deep_error
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -20,6 +20,8 @@ log = logging.getLogger("tocsin.api")
 
 # Most events /events/in keeps uncommitted at once before it stops reading (backpressure).
 MAX_IN_FLIGHT = 5_000
+#: A live reader whose socket takes nothing for this long is cut off.
+SEND_TIMEOUT = 10.0
 
 _encoder = msgspec.json.Encoder()
 
@@ -51,6 +53,16 @@ async def invalid_input_middleware(request: web.Request, handler: Any) -> web.St
         return await handler(request)
     except InvalidInput as exc:
         return error_response(exc)
+    except RecursionError:  # JSON nested past what a decoder follows (json.loads, msgspec)
+        return error_response(too_deep_error())
+    except StoreError as exc:
+        return json_response({"detail": str(exc)}, status=exc.status)
+
+
+def store_error(exc: Exception) -> str:
+    """What a failed store call tells a client (a StoreError says it all; anything else is
+    a bug, logged with its traceback where it happened)."""
+    return str(exc) if isinstance(exc, StoreError) else f"internal error: {type(exc).__name__}"
 
 
 async def health(request: web.Request) -> web.Response:
@@ -85,11 +97,13 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
 
     Messages are gathered while the previous batch commits, so one commit carries many
     messages; the close handshake completes only after everything received is committed.
-    A bad message is answered with an error message and skipped.
+    Every message is stored or answered: a bad message, or one the store refuses, gets an
+    error frame naming it by its number (counted from 1) and is skipped.
     """
-    ws = web.WebSocketResponse(autoclose=False, max_msg_size=256 * 1024 * 1024)
+    daemon = daemon_of(request)
+    ws = web.WebSocketResponse(autoclose=False, max_msg_size=daemon.config.max_body_bytes)
     await ws.prepare(request)
-    await receive_events(daemon_of(request), ws)
+    await receive_events(daemon, ws)
     return ws
 
 
@@ -97,7 +111,8 @@ async def receive_events(daemon: Daemon, ws: web.WebSocketResponse) -> None:
     """`events_in`'s loop, shared with Prefect's `/api/events/in`. A ping (when the socket
     does not answer pings itself) is answered only once everything before it is committed:
     Prefect's client takes the pong as its checkpoint."""
-    batcher = _Batcher(daemon)
+    batcher = _Batcher(daemon, ws)
+    number = 0
     async for msg in ws:
         if msg.type == WSMsgType.CLOSE:
             break
@@ -107,40 +122,57 @@ async def receive_events(daemon: Daemon, ws: web.WebSocketResponse) -> None:
             continue
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
+        number += 1
         data = msg.data.encode() if isinstance(msg.data, str) else msg.data
         try:
             events = decode_events(data)
             daemon.check_size(events, len(data))
         except InvalidInput as exc:
-            await ws.send_bytes(_encoder.encode({"type": "error", "detail": exc.as_json()}))
+            await batcher.refuse(number, exc.as_json())
             continue
-        await batcher.add(events)
+        await batcher.add(number, events)
     await batcher.drain()
     await ws.close()
 
 
 class _Batcher:
-    """Feeds one connection's events to `ingest`, one batch in flight at a time."""
+    """Feeds one connection's events to `ingest`, one batch in flight at a time; a batch the
+    store refuses is stored again message by message, to answer only the guilty ones."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, ws: web.WebSocketResponse) -> None:
         self.daemon = daemon
-        self.pending: list[Event] = []
+        self.ws = ws
+        self.pending: list[tuple[int, list[Event]]] = []
+        self.count = 0
         self.flushing: asyncio.Task[None] | None = None
 
-    async def add(self, events: list[Event]) -> None:
-        self.pending.extend(events)
-        if len(self.pending) >= MAX_IN_FLIGHT and self.flushing is not None:
+    async def add(self, number: int, events: list[Event]) -> None:
+        self.pending.append((number, events))
+        self.count += len(events)
+        if self.count >= MAX_IN_FLIGHT and self.flushing is not None:
             await self.flushing  # backpressure: stop reading until the commit catches up
         if self.flushing is None or self.flushing.done():
             self.flushing = asyncio.create_task(self._flush())
 
+    async def refuse(self, number: int, detail: Any) -> None:
+        if not self.ws.closed:
+            await self.ws.send_bytes(_encoder.encode(
+                {"type": "error", "message": number, "detail": detail}))
+
     async def _flush(self) -> None:
         while self.pending:
-            batch, self.pending = self.pending, []
+            batch, self.pending, self.count = self.pending, [], 0
             try:
-                await self.daemon.ingest(batch)
-            except Exception:
-                log.exception("storing %d events from /events/in failed", len(batch))
+                await self.daemon.ingest([e for _, events in batch for e in events])
+            except Exception:  # noqa: BLE001 - each message is answered below
+                await self._one_by_one(batch)
+
+    async def _one_by_one(self, batch: list[tuple[int, list[Event]]]) -> None:
+        for number, events in batch:
+            try:
+                await self.daemon.ingest(events)
+            except Exception as exc:  # noqa: BLE001 - answered to the client that sent it
+                await self.refuse(number, [{"loc": "$", "msg": f"not stored: {store_error(exc)}"}])
 
     async def drain(self) -> None:
         if self.flushing is not None:
@@ -154,7 +186,6 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
     We subscribe before reading the backfill and skip ids already sent, so nothing falls in
     the gap between history and live.
     """
-    daemon = daemon_of(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     try:
@@ -165,13 +196,14 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
         await ws.send_bytes(_encoder.encode({"type": "error", "detail": str(exc)}))
         await ws.close()
         return ws
-    await stream_events(daemon, ws, f, backfill)
+    await stream_events(request, ws, f, backfill)
     return ws
 
 
-async def stream_events(daemon: Daemon, ws: web.WebSocketResponse, f: EventFilter,
+async def stream_events(request: web.Request, ws: web.WebSocketResponse, f: EventFilter,
                         backfill: int) -> None:
     """`events_out`'s loop, shared with Prefect's `/api/events/out` (the same messages)."""
+    daemon = daemon_of(request)
     sub = daemon.bus.subscribe(f.compile())
     reader = asyncio.create_task(_drain_client(ws))
     try:
@@ -181,7 +213,7 @@ async def stream_events(daemon: Daemon, ws: web.WebSocketResponse, f: EventFilte
             history, _ = await daemon.store.query(history_filter)
             for event in reversed(history):
                 sent.add(str(event.id))
-                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
+                await _send(request, ws, {"type": "event", "event": event})
         while not ws.closed:
             getter = asyncio.ensure_future(sub.next())
             finished, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
@@ -190,16 +222,36 @@ async def stream_events(daemon: Daemon, ws: web.WebSocketResponse, f: EventFilte
                 break
             event = getter.result()
             if event is None:
-                await ws.send_bytes(_encoder.encode(
-                    {"type": "dropped", "detail": "this reader fell behind and was cut off; "
-                     "reconnect (with backfill) to catch up"}))
+                await _send(request, ws, {
+                    "type": "dropped", "detail": "this reader fell behind and was cut off; "
+                    "reconnect (with backfill) to catch up"})
                 break
             if not sent or str(event.id) not in sent:
-                await ws.send_bytes(_encoder.encode({"type": "event", "event": event}))
+                await _send(request, ws, {"type": "event", "event": event})
+    except ConnectionError:
+        pass  # the reader is gone, or was cut off for not reading
     finally:
         sub.close()
         reader.cancel()
-        await ws.close()
+        try:
+            await asyncio.wait_for(ws.close(), SEND_TIMEOUT)
+        except (TimeoutError, ConnectionError):
+            _cut_off(request)
+
+
+async def _send(request: web.Request, ws: web.WebSocketResponse, message: Any) -> None:
+    """Send to a reader, or cut it off if its socket has taken nothing for SEND_TIMEOUT
+    (a reader that stopped reading would otherwise hold its connection forever)."""
+    try:
+        await asyncio.wait_for(ws.send_bytes(_encoder.encode(message)), SEND_TIMEOUT)
+    except TimeoutError:
+        _cut_off(request)
+        raise ConnectionResetError("the reader stopped reading and was cut off") from None
+
+
+def _cut_off(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
 
 
 def _stream_request(first: Any) -> tuple[EventFilter, int]:

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,12 +24,14 @@ from ..errors import ConfigError, TocsinError
 from ..events.model import Event, check_size
 from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
+from ..repeated import RepeatFilter
 from . import filemodes, systemd
 from .api import core_routes, invalid_input_middleware
 from .bus import EventBus
 from .component import Component
+from .limits import ACCEPT_BURST, IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
 from .ownership import HomeLock, Identity, identity, remove_if_ours
-from .unixsocket import bind_socket
+from .unixsocket import LISTEN_BACKLOG, bind_socket
 
 log = logging.getLogger("tocsin.daemon")
 
@@ -100,6 +103,9 @@ class Daemon:
         self._socket_id: Identity | None = None
         self._socket_task: asyncio.Task[None] | None = None
         self._socket_lost = False
+        self.bodies = BodyBudget(config.max_bodies_in_flight_bytes)
+        self._deadline: threading.Timer | None = None
+        self.connections: ConnectionCap | None = None
 
     # -- what components and the API call --------------------------------------------------
     def check_size(self, events: list[Event], body_bytes: int) -> None:
@@ -131,7 +137,8 @@ class Daemon:
 
     def status(self) -> dict[str, object]:
         return {
-            "status": "ok",
+            "status": "ok" if self.store.problem is None else "not storing events",
+            "problem": self.store.problem,
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
@@ -151,15 +158,18 @@ class Daemon:
         for c in self.components:
             await c.start(self)
             self._started.append(c)
-        app = web.Application(client_max_size=256 * 1024 * 1024,
-                              middlewares=[invalid_input_middleware])
+        max_body = self.config.max_body_bytes
+        app = web.Application(client_max_size=max_body, middlewares=[
+            body_limits(self.bodies, max_body), invalid_input_middleware])
         app["daemon"] = self
         app.add_routes(core_routes())
         for c in self.components:
             app.add_routes(c.routes())
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                                     keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock, shutdown_timeout=2.0).start()
+        self.connections = ConnectionCap(self._runner.server, connection_limit())
+        await self._serve_on(sock)
         self._prune_task = asyncio.create_task(self._prune_loop(), name="prune")
         self._socket_task = asyncio.create_task(self._watch_socket(), name="socket-watch")
         log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
@@ -179,7 +189,10 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
         for c in reversed(self._started):
-            await c.stop()
+            try:
+                await c.stop()
+            except Exception:  # the others, and the store, must stop all the same
+                log.exception("stopping %s failed", c.name)
         self._started.clear()
         await self.store.close()
         remove_if_ours(self.paths.socket, self._socket_id)
@@ -213,6 +226,14 @@ class Daemon:
         self._socket_id = identity(self.paths.socket)
         return sock
 
+    async def _serve_on(self, sock: socket.socket) -> None:
+        """Accept connections on `sock`. asyncio takes the listen backlog as the most
+        connections to accept in one go, and sets it: accept in small bursts (the connection
+        cap looks at each burst), then give the kernel's queue its depth back."""
+        assert self._runner is not None
+        await web.SockSite(self._runner, sock, shutdown_timeout=2.0, backlog=ACCEPT_BURST).start()
+        sock.listen(LISTEN_BACKLOG)
+
     async def _watch_socket(self) -> None:
         """Bind again when the socket file is deleted under us (a stray `rm`, a tmp cleaner):
         otherwise the daemon runs on unreachable and the next `tocsin` starts another."""
@@ -234,8 +255,7 @@ class Daemon:
                           "reachable there until it is removed", self.paths.socket)
             self._socket_lost = True
             return
-        assert self._runner is not None
-        await web.SockSite(self._runner, self._bind(), shutdown_timeout=2.0).start()
+        await self._serve_on(self._bind())
         self._socket_lost = False
         log.warning("the socket file %s was deleted; bound it again", self.paths.socket)
 
@@ -258,14 +278,36 @@ class Daemon:
 
     async def serve_forever(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        # Plain signal handlers, not the loop's: they run even while the loop is stuck, and
+        # start the clock on a bounded stop before asking the loop to stop.
+        def on_stop_signal(signum: int, frame: object) -> None:
+            self._exit_within(self.config.stop_grace)
+            loop.call_soon_threadsafe(self.request_stop)
+
+        signal.signal(signal.SIGTERM, on_stop_signal)
+        signal.signal(signal.SIGINT, on_stop_signal)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         try:
             await self.start()
             await self._stop.wait()
         finally:
             await self.stop()
+
+    def _exit_within(self, grace: float) -> None:
+        """Make sure the process ends `grace` seconds from now, whatever it is waiting for
+        (a hung disk, a stuck thread): what was acknowledged is committed already."""
+        if self._deadline is not None:
+            return
+
+        def overdue() -> None:
+            log.error("did not stop within %g s of the stop signal (stop_grace); exiting now",
+                      grace)
+            logging.shutdown()
+            os._exit(1)
+
+        self._deadline = threading.Timer(grace, overdue)
+        self._deadline.daemon = True
+        self._deadline.start()
 
 
 def setup_logging(level: str) -> None:
@@ -275,6 +317,9 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    repeats = RepeatFilter()
+    for noisy in ("aiohttp.server", "aiohttp.web", "aiohttp.websocket", "asyncio"):
+        logging.getLogger(noisy).addFilter(repeats)
 
 
 def run_daemon(home: str | None, socket: str | None, config: str | None,

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import DaemonAlreadyRunning, TocsinError
 
 MAX_PATH = 107  # sun_path is 108 bytes with the terminating NUL
+LISTEN_BACKLOG = 512
 
 
 def is_answering(path: Path) -> bool:
@@ -58,7 +59,7 @@ def bind_socket(path: Path, mode: int = 0o600, group: str | None = None) -> sock
             except KeyError:
                 raise TocsinError(f"socket_group {group!r} is not a group on this machine") from None
             os.chown(tmp, -1, gid)
-        sock.listen(512)
+        sock.listen(LISTEN_BACKLOG)
         os.rename(tmp, path)
     except BaseException:
         sock.close()

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ..events.model import Event
+from ..events.model import MAX_JSON_DEPTH, Event
 
 REJECTED_EVENT = "tocsin.source.line-rejected"
 EXCERPT_CHARS = 200
@@ -47,6 +47,8 @@ def _validation_reason(exc: Exception) -> str:
     message = str(exc)
     if isinstance(exc, UnicodeDecodeError):
         return f"not valid UTF-8: {message}"
+    if isinstance(exc, RecursionError):
+        return f"nested deeper than {MAX_JSON_DEPTH} levels"
     if isinstance(exc, msgspec.ValidationError):
         return f"not a valid event: {message}"
     return f"not valid JSON: {message}"
@@ -64,13 +66,15 @@ class JsonlParser:
         line and nothing else."""
         try:
             return [_event_decoder.decode(line) for line in lines]
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError,
+                RecursionError):
             return None
 
     def parse(self, line: bytes, path: str, lineno: int) -> Event | Rejected | None:
         try:
             return _event_decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError,
+                RecursionError) as exc:
             first = exc
         try:
             line.decode()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import WatchConfig
+from ..errors import RowsRefused
 from ..events.model import Event
 from ..events.store import Statements
 from . import checkpoints as cps
@@ -33,7 +34,7 @@ from .identity import (
     head_of,
     marker_at,
 )
-from .lines import JsonlParser, Parser, RegexParser, Rejected, rejected_event
+from .lines import EXCERPT_CHARS, JsonlParser, Parser, RegexParser, Rejected, rejected_event
 
 log = logging.getLogger("tocsin.tail")
 
@@ -122,6 +123,9 @@ class TrackedFile:
     #: how much the next read asks for (grows while the file has a backlog)
     read_bytes: int = READ_BYTES
 
+    #: Below this offset lines are read and committed one at a time: a batch the store
+    #: refused is gone through again to find the line it cannot keep (and reject only that).
+    single_until: int = 0
     #: (offset, lineno, marker, head) as last committed; the fields above run ahead of it
     #: while a batch is being committed and fall back to it if that commit fails.
     committed: tuple[int, int, bytes, bytes | None] = (0, 0, b"", None)
@@ -417,15 +421,38 @@ class TailSource:
             return True
         try:
             await pending.task
+        except RowsRefused as exc:
+            if not await self._reject_refused(pending, exc):
+                pending.tf.rewind()
+                return False
         except Exception as exc:  # noqa: BLE001 - read again next poll
-            log.error("source %s: committing lines of %s failed: %s", self.spec.name,
-                      pending.tf.path, exc)
             self._note_error(f"committing lines of {pending.tf.path} failed: {exc}; will retry")
             pending.tf.rewind()
             return False
         cp, got = pending.checkpoint, pending.read
         pending.tf.committed = (cp.offset, cp.lineno, cp.marker, cp.head)
         self.counters.add(got.lines, got.rejected, len(got.events))
+        return True
+
+    async def _reject_refused(self, pending: InFlight, exc: RowsRefused) -> bool:
+        """The store refused a batch's rows. A batch of several lines is read again one line
+        at a time (False: not committed); a single line is recorded as rejected instead, with
+        the checkpoint past it, so the file moves on (True: committed)."""
+        tf, cp, got = pending.tf, pending.checkpoint, pending.read
+        start = tf.committed[0]
+        if got.lines > 1:
+            tf.single_until = cp.offset
+            self._note_error(f"the store refused lines of {tf.path} ({exc}); "
+                             "reading them one at a time")
+            return False
+        line = os.pread(tf.fd, EXCERPT_CHARS, start)
+        event = rejected_event(self.spec.name, tf.path, cp.lineno, start, str(exc), line)
+        try:
+            await self._commit([event], [cp.upsert(self.spec.name)])()
+        except Exception as again:  # noqa: BLE001 - read again next poll
+            self._note_error(f"recording a refused line of {tf.path} failed: {again}")
+            return False
+        pending.read = Read([event], got.offset, got.lineno, got.marker, got.lines, 1)
         return True
 
     def _read(self, tf: TrackedFile, final: bool) -> Read | object | None:
@@ -453,6 +480,8 @@ class TailSource:
             if not final:
                 return None  # a last line without its newline yet: wait for it
             end = len(data)
+        if tf.single_until > tf.offset:
+            end = min(end, data.find(b"\n") + 1 or end)
         chunk = data[:end] if end < len(data) else data
         events, lineno, rejected, lines = self._parse(chunk, tf.path, tf.lineno, tf.offset)
         marker = (chunk if len(chunk) >= MARKER_BYTES else tf.marker + chunk)[-MARKER_BYTES:]

@@ -34,6 +34,7 @@ from ..errors import InvalidInput
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..server.component import Component
+from ..server.limits import IDLE_TIMEOUT, ConnectionCap, body_limits, connection_limit
 
 if TYPE_CHECKING:
     from ..config import Config, WebhooksConfig
@@ -129,7 +130,7 @@ def parse_body(raw: bytes, content_type: str) -> Any:
         return form
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what json follows
         return text
 
 
@@ -195,10 +196,15 @@ class WebhookComponent(Component):
         if not cfg.enabled:
             return
         assert self.daemon is not None
-        app = web.Application(client_max_size=self.daemon.config.max_event_bytes)
+        max_body = self.daemon.config.max_event_bytes
+        app = web.Application(client_max_size=max_body,
+                              middlewares=[body_limits(self.daemon.bodies, max_body)])
         app.router.add_route("*", "/hooks/{slug}", self.receive)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
+                               keepalive_timeout=IDLE_TIMEOUT)
         await runner.setup()
+        # the network side gets a quarter of the connections: the socket API keeps its own
+        ConnectionCap(runner.server, connection_limit() // 4)
         site = web.TCPSite(runner, cfg.host, cfg.port)
         try:
             await site.start()

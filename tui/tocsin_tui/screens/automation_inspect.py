@@ -20,6 +20,7 @@ from tocsin.errors import ApiError
 from ..widgets.list_table import ListTable
 from ..worker_errors import ReportWorkerErrors
 from .automations_format import action_outcomes, bucket_cells, firing_cells
+from .reloading import Reloading
 
 if TYPE_CHECKING:
     from ..app import TocsinApp
@@ -28,12 +29,15 @@ REFRESH_EVERY = 1.0
 OUTBOX_ROWS = 1_000
 
 
-class InspectScreen(ReportWorkerErrors, Screen[None]):
+class InspectScreen(Reloading, ReportWorkerErrors, Screen[None]):
     app: TocsinApp
+    REFRESH_EVERY = REFRESH_EVERY
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="inspect.back", key_display="esc",
                 tooltip="Back to the table"),
         Binding("r", "refresh", "Refresh", id="inspect.refresh", tooltip="Reload now"),
+        Binding("w", "why", "Why", id="inspect.why", show=False,
+                tooltip="Traces of recent firings and recent near-misses"),
     ]
 
     def __init__(self, automation: dict[str, Any]) -> None:
@@ -52,16 +56,10 @@ class InspectScreen(ReportWorkerErrors, Screen[None]):
             yield ListTable("At", "State", "Triggering event", "Actions", flex=(2,), id="firings")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.set_interval(REFRESH_EVERY, self.refresh_if_shown)
-        self.load()
+    def action_why(self) -> None:
+        from .automation_traces import TracesScreen
 
-    def refresh_if_shown(self) -> None:
-        if self.is_current:
-            self.load()
-
-    def action_refresh(self) -> None:
-        self.load()
+        self.app.push_screen(TracesScreen(self.automation))
 
     @work(group="inspect", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

@@ -54,6 +54,8 @@ class EventDetailScreen(Screen[None]):
                 tooltip="Copy this event's JSON to the clipboard"),
         Binding("t", "template", "Template", id="detail.template",
                 tooltip="Preview a template against this event"),
+        Binding("w", "why", "Why (not)", id="detail.why", show=False,
+                tooltip="Which automations looked at this event, and why (not)"),
     ]
 
     def __init__(self, event: Event) -> None:
@@ -77,3 +79,8 @@ class EventDetailScreen(Screen[None]):
     def action_template(self) -> None:
         self.app.pop_screen()
         self.app.open_template(event=self.event)
+
+    def action_why(self) -> None:
+        from .event_explain import EventExplainScreen
+
+        self.app.push_screen(EventExplainScreen(self.event))

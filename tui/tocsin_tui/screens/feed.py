@@ -57,6 +57,8 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         Binding("t", "template", "Template", id="feed.template", show=False,
                 tooltip="Preview a template against the selected event"),
         Binding("escape", "focus_list", "Back to list", id="feed.back", show=False),
+        Binding("w", "why", "Why (not)", id="feed.why", show=False,
+                tooltip="Which automations looked at the selected event, and why (not)"),
     ]
 
     def __init__(self) -> None:
@@ -197,6 +199,15 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
 
     def action_template(self) -> None:
         self.app.open_template(event=self.events_list.selected)
+
+    def action_why(self) -> None:
+        from .event_explain import EventExplainScreen
+
+        event = self.events_list.selected
+        if event is None:
+            self.notify("No event selected", severity="warning", markup=False)
+            return
+        self.app.push_screen(EventExplainScreen(event))
 
     def action_older(self) -> None:
         self.events_list.set_following(False)

@@ -1,0 +1,78 @@
+"""The near-miss ring on the pure engine (issue 17): what is recorded, what is not, bounds."""
+
+from __future__ import annotations
+
+from engine_timeline import Timeline
+from test_engine import sample
+
+MONAX = {"genus": "Marmota", "species": "monax"}
+
+
+def ring(tl: Timeline, i: int = 0) -> list[tuple[str, str]]:
+    near = tl.engine.near_misses
+    assert near is not None
+    return [(m.event.event, m.failed) for m in near.rings.get(tl.automations[i].id, ())]
+
+
+def recording(*triggers, size: int = 20) -> Timeline:
+    tl = Timeline(*triggers)
+    tl.engine.record_near_misses(size)
+    return tl
+
+
+def test_expected_name_with_a_wrong_label_is_a_near_miss_on_match():
+    tl = recording(sample("woodchonk.yaml"))
+    tl.emit("animal.walked", 0, labels={**MONAX, "species": "Monax"})
+    tl.emit("animal.walked", 1, labels=MONAX)  # counts: not a near-miss
+    assert ring(tl) == [("animal.walked", "match")]
+
+
+def test_a_name_one_edit_away_with_the_resource_fitting_is_a_near_miss_on_expect():
+    tl = recording(sample("woodchonk.yaml"))
+    tl.emit("animal.walkd", 0, labels=MONAX)
+    tl.emit("Animal.walked", 1, labels=MONAX)
+    tl.emit("animal.walkd", 2, labels={**MONAX, "genus": "Felis"})  # both fail: nothing near
+    tl.emit("animal.slept", 3, labels=MONAX)  # not near at all
+    assert ring(tl) == [("animal.walkd", "expect"), ("Animal.walked", "expect")]
+
+
+def test_a_name_another_trigger_expects_exactly_is_not_a_typo():
+    tl = recording({"expect": ["m.12"]}, {"expect": ["m.123"]})
+    tl.emit("m.12", 0)
+    assert ring(tl, 1) == []
+    tl.emit("m.124", 1)  # one edit from both
+    assert ring(tl, 1) == [("m.124", "expect")] and ring(tl, 0) == [("m.124", "expect")]
+
+
+def test_exact_resource_id_triggers_record_the_other_ids_and_the_near_names():
+    tl = recording({"expect": ["job.done"], "match": {"prefect.resource.id": "host.1"}})
+    tl.emit("job.done", 0, "host.2")
+    tl.emit("job.done", 1, "host.1")
+    tl.emit("job.don", 2, "host.1")
+    tl.emit("job.started", 3, "host.1")
+    assert ring(tl) == [("job.done", "match"), ("job.don", "expect")]
+
+
+def test_the_ring_is_bounded_and_keeps_the_latest():
+    tl = recording(sample("woodchonk.yaml"), size=3)
+    for t in range(5):
+        tl.emit("animal.walked", t, f"animal.{t}", labels={"genus": "Felis"})
+    near = tl.engine.near_misses
+    assert [m.event.resource_id for m in near.rings[tl.automations[0].id]] == [
+        "animal.2", "animal.3", "animal.4"]
+
+
+def test_off_records_nothing_and_paused_automations_record_nothing():
+    tl = Timeline(sample("woodchonk.yaml"))
+    tl.emit("animal.walked", 0, labels={"genus": "Felis"})
+    assert tl.engine.near_misses is None
+    tl.engine.record_near_misses(5)
+    tl.engine.set_enabled(tl.automations[0].id, False, 0)
+    tl.emit("animal.walked", 1, labels={"genus": "Felis"})
+    tl.emit("animal.walkd", 1, labels=MONAX)
+    assert ring(tl) == []
+    tl.engine.set_enabled(tl.automations[0].id, True, 1)
+    tl.emit("animal.walkd", 2, labels=MONAX)
+    assert ring(tl) == [("animal.walkd", "expect")]
+    tl.engine.unload(tl.automations[0].id)
+    assert tl.engine.near_misses.rings == {}

@@ -155,6 +155,41 @@ def _check_regex_source(i: int, w: WatchConfig) -> None:
         raise ValueError(f"`watch[{i}].template`: {exc}") from None
 
 
+class PrefectApiConfig(Table):
+    """`[prefect_api]`: the Prefect-compatible `/api` listener for Prefect clients (off unless
+    `enabled`)."""
+
+    enabled: Annotated[bool, doc("Serve Prefect's events and automations API under `/api`.")
+                       ] = False
+    host: Annotated[str, doc("Address to listen on; anything but loopback needs "
+                             "`api_key_env`.")] = "127.0.0.1"
+    port: Annotated[int, doc("Port to listen on.", ge=0, le=65535)] = 4200
+    api_key_env: Annotated[str | None, doc("The environment variable holding the API key "
+                                           "clients must send (Bearer, Basic or the websocket "
+                                           "token).")] = None
+
+
+class PrefectLinkConfig(Table):
+    """`[[forward]]` / `[[subscribe]]`: a link to a Prefect server — tocsin's events sent to
+    it, or its events stored here."""
+
+    url: Annotated[str, doc("The Prefect API URL, e.g. `http://prefect.example:4200/api`.")]
+    api_key_env: Annotated[str | None, doc("The environment variable holding its API key.")
+                           ] = None
+    names: Annotated[list[str], doc("Event names (globs, `!` negation) as in `POST "
+                                    "/events/filter`; empty: all.")
+                     ] = msgspec.field(default_factory=list)
+    resource: Annotated[dict[str, str | list[str]], doc(
+        "Resource labels to match, as in `POST /events/filter`.")
+    ] = msgspec.field(default_factory=dict)
+    name: Annotated[str | None, doc("Names the link in `tocsin status` and its durable "
+                                    "cursor (default: `url`).")] = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.url
+
+
 class Config(Table):
     """The top level: settings outside any table."""
 
@@ -182,6 +217,9 @@ class Config(Table):
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     watch: list[WatchConfig] = msgspec.field(default_factory=list)
+    prefect_api: PrefectApiConfig = msgspec.field(default_factory=PrefectApiConfig)
+    forward: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
+    subscribe: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -201,6 +239,15 @@ class Config(Table):
             if name == "spool" or names.index(name) != i:
                 raise ValueError(f"`watch[{i}]`: the source name {name!r} is taken (\"spool\" is "
                                  "the daemon's own); give it a distinct `name`")
+        for table in ("forward", "subscribe"):
+            keys = [link.key for link in getattr(self, table)]
+            for i, link in enumerate(getattr(self, table)):
+                if not link.url.startswith(("http://", "https://")):
+                    raise ValueError(f"`{table}[{i}].url` must be a Prefect API URL such as "
+                                     f"http://prefect.example:4200/api, not {link.url!r}")
+                if keys.index(link.key) != i:
+                    raise ValueError(f"`{table}[{i}]`: another [[{table}]] has the same "
+                                     "`url`; give each a distinct `name`")
 
 
 def load_config(path: Path | None) -> Config:

@@ -41,8 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
     c.set_defaults(func=schema)
     from . import explain_cmds
+    from .prefect_cmds import register as register_push_pull
 
     explain_cmds.register(asub)
+    register_push_pull(asub)
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -146,6 +148,13 @@ def apply(args: argparse.Namespace) -> int:
     for r in results:
         done(r["result"], "automation", r["name"], r["id"])
     return 0
+
+
+def apply_one(client: Any, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Create or replace one automation by name, as `apply` does (an unchanged one is left
+    alone, keeping its windows): ("created"|"updated"|"unchanged", {"name", "id"})."""
+    (result,) = client.request("POST", "/automations/apply", [body])
+    return result["result"], result
 
 
 def ls(args: argparse.Namespace) -> int:

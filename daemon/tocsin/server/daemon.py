@@ -63,11 +63,14 @@ def build_components() -> list[Component]:
     from ..actions.component import ActionsComponent
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
+    from ..prefect.api import PrefectApiComponent
+    from ..prefect.forward import ForwardComponent
+    from ..prefect.subscribe import SubscribeComponent
     from ..sources.watch import WatchComponent
     from ..sources.webhooks import WebhookComponent
 
     return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent()]
+            JobsComponent(), PrefectApiComponent(), ForwardComponent(), SubscribeComponent()]
 
 
 def store_sizes(db: Path) -> dict[str, object]:

@@ -6,7 +6,9 @@ from loopback only with an API key (`api_key_env` names the variable holding it)
 send the key the way Prefect's do: `Authorization: Bearer KEY` (PREFECT_API_KEY), `Basic`
 (PREFECT_API_AUTH_STRING), or the `token` of the websocket `auth` message.
 
-Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
+Prefect Cloud's workspace prefix (`/api/accounts/{id}/workspaces/{id}`) is an alias for
+`/api`, so scripts written against Cloud, like the guide's REST example, need only their host
+changed. Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
 """
 
 from __future__ import annotations

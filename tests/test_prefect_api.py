@@ -208,3 +208,18 @@ def test_api_key_is_required_away_from_loopback_and_checked(make_daemon, tmp_pat
                        "--resource-id", "k", PREFECT_API_AUTH_STRING="wrong")
     assert done.returncode != 0 and "401" in done.stdout + done.stderr
     assert stored(d, "unkeyed.event") == []
+
+
+def test_prefect_cloud_workspace_prefix_is_an_alias_for_api(make_daemon, tmp_path):
+    """A Prefect Cloud URL with only its host changed reaches the same routes, any ids."""
+    _, api = api_daemon(make_daemon, tmp_path)
+    cloud = f"{api}/accounts/0ff44498-d380/workspaces/my-workspace"
+    assert http("GET", f"{cloud}/health", headers={"Authorization": "Bearer pnu_any"}) == (
+        200, True)
+    status, created = http("POST", f"{cloud}/automations/", {
+        "name": "via-cloud-url", "trigger": {"expect": ["x.y"]},
+        "actions": [{"type": "do-nothing"}]})
+    assert status == 201, created
+    assert http("GET", f"{api}/automations/{created['id']}") == (200, created)
+    status, body = http("POST", f"{cloud}/flow_runs/filter", {})
+    assert status == 404 and "tocsin" in body["detail"]

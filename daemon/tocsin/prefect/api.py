@@ -6,7 +6,9 @@ from loopback only with an API key (`api_key_env` names the variable holding it)
 send the key the way Prefect's do: `Authorization: Bearer KEY` (PREFECT_API_KEY), `Basic`
 (PREFECT_API_AUTH_STRING), or the `token` of the websocket `auth` message.
 
-Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
+Prefect Cloud's workspace prefix (`/api/accounts/{id}/workspaces/{id}`) is an alias for
+`/api`, so scripts written against Cloud, like the guide's REST example, need only their host
+changed. Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ log = logging.getLogger("tocsin.prefect.api")
 #: What `GET /api/admin/version` answers: the Prefect release this API was checked against
 #: (Prefect's clients refuse a server of another major version).
 PREFECT_VERSION = "3.9.1"
+#: Prefect Cloud's workspace prefix, an alias for `/api` with any ids (tocsin is one
+#: workspace): a Cloud URL such as the guide's REST example works with its host changed.
+CLOUD_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
 #: Prefect's own page size for `events/filter`.
 PAGE_SIZE = 50
 #: How long a websocket client has to send its `auth` (and `filter`) message.
@@ -191,24 +196,27 @@ class PrefectApiComponent(Component):
         return await handler(request)
 
     def _routes(self) -> list[web.RouteDef]:
-        automations = [
-            web.route(route.method, "/api" + route.path, route.handler)
-            for route in automations_api.routes()
-            if route.path not in ("/automations/filter", "/automations")
+        """Each route under `/api` and under Prefect Cloud's workspace prefix, so that a
+        Cloud URL works with only its host changed."""
+        automations = [route for route in automations_api.routes()
+                       if route.path not in ("/automations/filter", "/automations")]
+        routes = [
+            web.get("/health", lambda _: json_response(True)),
+            web.get("/admin/version", lambda _: json_response(PREFECT_VERSION)),
+            # As a Prefect server with CSRF protection off answers (its clients then stop asking).
+            web.get("/csrf-token", lambda _: json_response(
+                {"detail": "CSRF protection is disabled."}, status=422)),
+            web.post("/events", self.post_events),
+            web.get("/events/in", self.events_in),
+            web.get("/events/out", self.events_out),
+            web.post("/events/filter", self.filter_events),
+            web.get("/events/filter/next", self.next_page),
+            web.post("/automations/filter", self.filter_automations),
+            *automations,
         ]
         return [
-            web.get("/api/health", lambda _: json_response(True)),
-            web.get("/api/admin/version", lambda _: json_response(PREFECT_VERSION)),
-            # As a Prefect server with CSRF protection off answers (its clients then stop asking).
-            web.get("/api/csrf-token", lambda _: json_response(
-                {"detail": "CSRF protection is disabled."}, status=422)),
-            web.post("/api/events", self.post_events),
-            web.get("/api/events/in", self.events_in),
-            web.get("/api/events/out", self.events_out),
-            web.post("/api/events/filter", self.filter_events),
-            web.get("/api/events/filter/next", self.next_page),
-            web.post("/api/automations/filter", self.filter_automations),
-            *automations,
+            *(web.RouteDef(r.method, prefix + r.path, r.handler, r.kwargs)
+              for prefix in ("/api", CLOUD_PREFIX) for r in routes),
             web.route("*", "/{tail:.*}", self.not_served),
         ]
 

@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from ..errors import InvalidInput, StoreError
 from ..events.filter import EventFilter
-from ..events.model import Event, decode_events, invalid_input, too_deep_error
+from ..events.model import Event, invalid_input, too_deep_error
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -71,9 +71,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def post_events(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
-    body = await request.read()
-    events = decode_events(body)
-    daemon.check_size(events, len(body))
+    events = await daemon.decode(await request.read())
     stored = await daemon.ingest(events)
     return json_response({"stored": len(stored), "ids": [str(e.id) for e in events]}, status=201)
 
@@ -113,8 +111,7 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
         number += 1
         data = msg.data.encode() if isinstance(msg.data, str) else msg.data
         try:
-            events = decode_events(data)
-            daemon.check_size(events, len(data))
+            events = await daemon.decode(data)
         except InvalidInput as exc:
             await batcher.refuse(number, exc.as_json())
             continue

@@ -169,8 +169,9 @@ class Config(Table):
     max_body_bytes: Annotated[int, doc("Larger request bodies (and `/events/in` messages) are "
                                        "refused (413).", ge=1024)] = 16 * 1024 * 1024
     max_bodies_in_flight_bytes: Annotated[int, doc(
-        "All request bodies being read at once, together; past it a request waits up to 5 s "
-        "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
+        "All request bodies and `/events/in` messages being read or stored at once, together; "
+        "past it a request waits up to 5 s for room, then gets 503 (a message, an error "
+        "frame).", ge=1024)] = 32 * 1024 * 1024
     stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
                                         "whatever it is waiting for.")] = Duration(10)
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)

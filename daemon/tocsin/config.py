@@ -123,6 +123,10 @@ class WatchConfig(Table):
     template: Annotated[str | None, doc(
         "`regex` only: Jinja (the shared sandbox; context: the groups, `groups`, `line`, "
         "`path`, `lineno`) rendering the event's JSON.")] = None
+    template_time_limit: Annotated[Duration, doc(
+        "`regex` only: a line whose template takes longer is stopped and recorded as "
+        "`tocsin.source.line-rejected`. Lines are rendered on the daemon's event loop, so this "
+        "stays far under the 100 ms in which `/health` must answer.")] = Duration(0.05)
     name: Annotated[str | None, doc("Names the source in `tocsin status` and its checkpoints "
                                     "(default: `path`).")] = None
     exclude: Annotated[list[str], doc("Globs of paths not to read, such as rotated copies (a "

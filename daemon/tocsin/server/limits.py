@@ -95,6 +95,9 @@ class BodyBudget:
         """Wait (up to BODY_WAIT) until `size` bytes fit; False if they did not. A body larger
         than the whole budget waits for all of it."""
         size = min(size, self.total)
+        if self.used + size <= self.total:  # room now: no waiting (one per /events/in message)
+            self.used += size
+            return True
         async with self._freed:
             try:
                 await asyncio.wait_for(

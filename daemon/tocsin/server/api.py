@@ -139,7 +139,7 @@ class _Batcher:
     async def add(self, number: int, data: bytes) -> None:
         """Decode message `number` into the next batch, or answer why not."""
         bodies = self.daemon.bodies
-        if not await bodies.take(len(data)):
+        if not (bodies.take_now(len(data)) or await bodies.take(len(data))):
             await self.refuse(number, [{"loc": "$", "msg": BUSY}])
             return
         try:

@@ -94,10 +94,9 @@ class BodyBudget:
     async def take(self, size: int) -> bool:
         """Wait (up to BODY_WAIT) until `size` bytes fit; False if they did not. A body larger
         than the whole budget waits for all of it."""
-        size = min(size, self.total)
-        if self.used + size <= self.total:  # room now: no waiting (one per /events/in message)
-            self.used += size
+        if self.take_now(size):
             return True
+        size = min(size, self.total)
         async with self._freed:
             try:
                 await asyncio.wait_for(
@@ -106,6 +105,14 @@ class BodyBudget:
                 return False
             self.used += size
             return True
+
+    def take_now(self, size: int) -> bool:
+        """`take` if `size` bytes fit at once (no coroutine: one per `/events/in` message)."""
+        size = min(size, self.total)
+        if self.used + size > self.total:
+            return False
+        self.used += size
+        return True
 
     async def give_back(self, size: int) -> None:
         async with self._freed:

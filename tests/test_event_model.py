@@ -8,7 +8,8 @@ from datetime import UTC
 
 import pytest
 from tocsin.errors import InvalidInput
-from tocsin.events.model import SLICE_BYTES, check_size, decode_events, event_from_dict, event_slices
+from tocsin.events.model import (SLICE_BYTES, check_size, decode_events, event_from_dict,
+                                 event_slices)
 
 
 def ev(**overrides):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -168,7 +168,8 @@ def invalid_input(exc: msgspec.ValidationError | msgspec.DecodeError) -> Invalid
 _PATH_PART = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\[\.\.\.\]")
 
 
-def _name_the_label(body: bytes | str | msgspec.Raw, exc: msgspec.ValidationError) -> msgspec.ValidationError:
+def _name_the_label(body: bytes | str | msgspec.Raw,
+                    exc: msgspec.ValidationError) -> msgspec.ValidationError:
     """msgspec writes `[...]` for "some key of this map"; find which label it was."""
     message = str(exc)
     if "[...]" not in message:
@@ -255,6 +256,8 @@ def _decode_slice(raws: list[msgspec.Raw], start: int, end: int,
                 raise InvalidInput([(f"$[{i}]{path[1:]}", message)
                                     for path, message in exc.errors]) from None
         raise
+    except RecursionError:
+        raise too_deep_error() from None
 
 
 def decode_event(body: bytes | str | msgspec.Raw) -> Event:

@@ -124,6 +124,10 @@ class WatchConfig(Table):
     template: Annotated[str | None, doc(
         "`regex` only: Jinja (the shared sandbox; context: the groups, `groups`, `line`, "
         "`path`, `lineno`) rendering the event's JSON.")] = None
+    template_time_limit: Annotated[Duration, doc(
+        "`regex` only: a line whose template takes longer is stopped and recorded as "
+        "`tocsin.source.line-rejected`. Lines are rendered on the daemon's event loop, so this "
+        "stays far under the 100 ms in which `/health` must answer.")] = Duration(0.05)
     name: Annotated[str | None, doc("Names the source in `tocsin status` and its checkpoints "
                                     "(default: `path`).")] = None
     exclude: Annotated[list[str], doc("Globs of paths not to read, such as rotated copies (a "
@@ -205,8 +209,9 @@ class Config(Table):
     max_body_bytes: Annotated[int, doc("Larger request bodies (and `/events/in` messages) are "
                                        "refused (413).", ge=1024)] = 16 * 1024 * 1024
     max_bodies_in_flight_bytes: Annotated[int, doc(
-        "All request bodies being read at once, together; past it a request waits up to 5 s "
-        "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
+        "All request bodies and `/events/in` messages being read or stored at once, together; "
+        "past it a request waits up to 5 s for room, then gets 503 (a message, an error "
+        "frame).", ge=1024)] = 32 * 1024 * 1024
     stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
                                         "whatever it is waiting for.")] = Duration(10)
     max_wal_mb: Annotated[int, doc("The SQLite write-ahead log's bound on disk, in MiB: past "

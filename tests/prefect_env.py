@@ -9,6 +9,7 @@ that tocsin speaks Prefect's wire is these tests.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -95,11 +96,13 @@ def prefect_env(home: Path, api_url: str | None = None, **extra: str) -> dict[st
 
 class PrefectServer:
     """`prefect server start` on a loopback port with its own home (SQLite); `stop()` and
-    `start()` again keep the port and the database."""
+    `start()` again keep the port and the database. With `auth_string` the server is secured
+    by PREFECT_SERVER_API_AUTH_STRING (and `request` sends it, as Prefect's client does)."""
 
-    def __init__(self, python: Path, home: Path) -> None:
+    def __init__(self, python: Path, home: Path, auth_string: str | None = None) -> None:
         self.python = python
         self.home = home
+        self.auth_string = auth_string
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / "server.log"
@@ -110,7 +113,8 @@ class PrefectServer:
 
     def start(self, timeout: float = 120.0) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = prefect_env(self.home,
+        secured = {"PREFECT_SERVER_API_AUTH_STRING": self.auth_string} if self.auth_string else {}
+        env = prefect_env(self.home, **secured,
                           PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="0.5",
                           PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE="500",
                           PREFECT_SERVER_SERVICES_EVENT_PERSISTER_READ_BATCH_SIZE="100",
@@ -156,8 +160,12 @@ class PrefectServer:
     # -- a tiny client for assertions --------------------------------------------------------
     def request(self, method: str, path: str, body: object = None) -> object:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.auth_string:
+            basic = base64.b64encode(self.auth_string.encode()).decode()
+            headers["Authorization"] = f"Basic {basic}"
         req = urllib.request.Request(self.api_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
         return json.loads(raw) if raw else None

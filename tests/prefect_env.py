@@ -67,6 +67,30 @@ def prefect_python() -> Path:
     return python
 
 
+def migrated_database(python: Path) -> Path:
+    """An empty Prefect database with every migration applied, built once per machine beside
+    the virtualenv: each new server's home starts from a copy, which saves the ~15 s its first
+    start would spend migrating."""
+    template = CACHE / f"prefect-{PREFECT_VERSION}-db" / "prefect.db"
+    if template.exists():
+        return template
+    with open(CACHE / f"prefect-{PREFECT_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if template.exists():
+            return template
+        building = template.parent.with_name(template.parent.name + ".building")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        done = subprocess.run([str(python), "-m", "prefect", "server", "database", "upgrade",
+                               "-y"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              env=prefect_env(building), timeout=600)
+        if done.returncode != 0:
+            pytest.fail(f"cannot migrate a Prefect database for the tests:\n"
+                        f"{done.stderr[-3000:]}", pytrace=False)
+        building.rename(template.parent)
+    return template
+
+
 def wait_for(check, timeout: float, what: str):
     """Poll `check` until it returns something true (returned), or fail naming `what`."""
     deadline = time.monotonic() + timeout
@@ -113,6 +137,8 @@ class PrefectServer:
 
     def start(self, timeout: float = 120.0) -> PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
+        if not (self.home / "prefect.db").exists():
+            shutil.copyfile(migrated_database(self.python), self.home / "prefect.db")
         secured = {"PREFECT_SERVER_API_AUTH_STRING": self.auth_string} if self.auth_string else {}
         env = prefect_env(self.home, **secured,
                           PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL="0.5",

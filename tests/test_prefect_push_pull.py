@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, run_prefect
-from tocsin.automations.api import _definition
-from tocsin.automations.model import parse_automation
+from tocsin.automations.api import definition as definition_text
 from tocsin.prefect.transfer import Refused, for_prefect, for_tocsin
 
 SAMPLES = Path(__file__).parent.parent / "samples"
@@ -39,7 +38,7 @@ def make_blocks(d) -> None:
 
 def definition(automation: dict) -> dict:
     """What an automation means, without what each side assigns (ids, timestamps)."""
-    return json.loads(_definition(parse_automation(automation)))
+    return json.loads(definition_text(automation))
 
 
 def test_every_sample_round_trips_through_prefect_with_blocks_mapped_by_name(

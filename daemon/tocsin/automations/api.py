@@ -98,7 +98,7 @@ async def apply(request: web.Request) -> web.Response:
     changes, results = [], []
     for automation in parsed:
         old = existing.get(automation.name)
-        if old is not None and _definition(old) == _definition(automation):
+        if old is not None and definition(old.to_dict()) == definition(automation.to_dict()):
             results.append({"name": old.name, "id": old.id, "result": "unchanged"})
             continue
         automation.id = old.id if old else str(uuid.uuid4())
@@ -110,16 +110,16 @@ async def apply(request: web.Request) -> web.Response:
     return json_response(results)
 
 
-def _definition(automation: Automation) -> str:
-    """An automation without what the daemon assigns (ids, timestamps), for comparing."""
+def definition(automation: dict[str, Any]) -> str:
+    """An automation (as JSON data) without what the daemon assigns (ids, timestamps), as
+    text to compare: `apply` leaves one whose definition is unchanged alone."""
     def strip(trigger: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in trigger.items() if k != "id"}
         if "triggers" in out:
             out["triggers"] = [strip(t) for t in out["triggers"]]
         return out
 
-    data = {k: v for k, v in automation.to_dict().items()
-            if k not in ("id", "created", "updated")}
+    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
     data["trigger"] = strip(data["trigger"])
     return json.dumps(data, sort_keys=True, default=str)
 

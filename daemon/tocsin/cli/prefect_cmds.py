@@ -10,10 +10,13 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TocsinError
 from .output import done
+
+if TYPE_CHECKING:
+    from ..prefect.wire import Credentials
 
 
 def register(asub: argparse._SubParsersAction) -> None:
@@ -61,13 +64,13 @@ def _report(args: argparse.Namespace, results: list[dict[str, str | None]]) -> i
     return 1 if any(r["result"] == "refused" for r in results) else 0
 
 
-def _credentials(args: argparse.Namespace) -> Any:
+def _credentials(args: argparse.Namespace) -> Credentials:
     """The flag's variable (which must be set), else Prefect's own two variables."""
     from ..prefect.wire import Credentials, from_env
 
     if args.api_key_env or args.auth_string_env:
-        return Credentials(from_env(args.api_key_env, "--api-key-env", "tocsin"),
-                           from_env(args.auth_string_env, "--auth-string-env", "tocsin"))
+        return Credentials(from_env(args.api_key_env, "--api-key-env", "command line"),
+                           from_env(args.auth_string_env, "--auth-string-env", "command line"))
     auth_string = os.environ.get("PREFECT_API_AUTH_STRING") or None
     return Credentials(None if auth_string else os.environ.get("PREFECT_API_KEY") or None,
                        auth_string)

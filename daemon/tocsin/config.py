@@ -178,8 +178,12 @@ class PrefectLinkConfig(Table):
     it, or its events stored here."""
 
     url: Annotated[str, doc("The Prefect API URL, e.g. `http://prefect.example:4200/api`.")]
-    api_key_env: Annotated[str | None, doc("The environment variable holding its API key.")
-                           ] = None
+    api_key_env: Annotated[str | None, doc("The environment variable holding its API key "
+                                           "(Prefect Cloud; sent as `Bearer`).")] = None
+    auth_string_env: Annotated[str | None, doc(
+        "The environment variable holding the auth string of a self-hosted server secured "
+        "with `PREFECT_SERVER_API_AUTH_STRING` (sent as HTTP Basic, as Prefect's client does); "
+        "not with `api_key_env`.")] = None
     names: Annotated[list[str], doc("Event names (globs, `!` negation) as in `POST "
                                     "/events/filter`; empty: all.")
                      ] = msgspec.field(default_factory=list)
@@ -250,6 +254,10 @@ class Config(Table):
                 if not link.url.startswith(("http://", "https://")):
                     raise ValueError(f"`{table}[{i}].url` must be a Prefect API URL such as "
                                      f"http://prefect.example:4200/api, not {link.url!r}")
+                if link.api_key_env and link.auth_string_env:
+                    raise ValueError(f"`{table}[{i}]`: set `api_key_env` (Prefect Cloud) or "
+                                     "`auth_string_env` (a self-hosted server's auth string), "
+                                     "not both")
                 if keys.index(link.key) != i:
                     raise ValueError(f"`{table}[{i}]`: another [[{table}]] has the same "
                                      "`url`; give each a distinct `name`")

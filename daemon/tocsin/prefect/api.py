@@ -39,6 +39,7 @@ from ..server.api import (
     stream_events,
 )
 from ..server.component import Component
+from ..sources.webhooks import bind_failure
 from .filters import from_prefect
 
 if TYPE_CHECKING:
@@ -130,8 +131,8 @@ class PrefectApiComponent(Component):
         self.counters: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self._listening: PrefectApiConfig | None = None
-        self.address: str | None = None
-        self.error: str | None = None
+        #: As the webhook listener says it: "listening on HOST:PORT", "failed: REASON", "off".
+        self.state = "off"
 
     # -- lifecycle -------------------------------------------------------------------------
     def check(self, config: Config) -> None:
@@ -151,9 +152,7 @@ class PrefectApiComponent(Component):
         await self._close()
 
     def status(self) -> dict[str, Any]:
-        if self.address is None and self.error is None:
-            return {}  # off: nothing to say in `tocsin status`
-        return {"listening": self.address or "off", "error": self.error,
+        return {"listener": self.state,
                 **{k: self.counters[k] for k in ("events", "refused", "not_served")}}
 
     async def _listen(self, cfg: PrefectApiConfig) -> None:
@@ -171,17 +170,19 @@ class PrefectApiComponent(Component):
             await web.TCPSite(runner, cfg.host, cfg.port).start()
         except OSError as exc:
             await runner.cleanup()
-            self.error = f"cannot bind {cfg.host}:{cfg.port}: {exc.strerror or exc}"
-            log.error("Prefect API listener %s", self.error)
+            log.error("Prefect API listener cannot bind %s:%s: %s", cfg.host, cfg.port, exc)
+            self.state = f"failed: {bind_failure(exc)}"
             return
-        self._runner, self._listening, self.error = runner, cfg, None
-        self.address = f"http://{cfg.host}:{runner.addresses[0][1]}/api"
-        log.info("Prefect-compatible API on %s", self.address)
+        port = runner.addresses[0][1]
+        self._runner, self._listening = runner, cfg
+        self.state = f"listening on {cfg.host}:{port}"
+        log.info("Prefect-compatible API on http://%s:%s/api", cfg.host, port)
 
     async def _close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        self._runner = self._listening = self.address = None
+        self._runner = self._listening = None
+        self.state = "off"
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -1,23 +1,30 @@
 """A small client for a Prefect server's API: what `[[forward]]`, `[[subscribe]]` and
 `automation push/pull` need, and nothing else.
 
-The API key (Prefect Cloud's, or a self-hosted server's auth string) goes in
-`Authorization: Bearer` for HTTP and as the `token` of the websocket `auth` message.
+Credentials go the way Prefect's own client sends them (prefect/client/base.py and
+events/clients.py): Prefect Cloud's API key as `Authorization: Bearer KEY`; a self-hosted
+server's auth string (`PREFECT_SERVER_API_AUTH_STRING` there, `PREFECT_API_AUTH_STRING` in its
+clients) as `Authorization: Basic base64(STRING)`; either one as the `token` of the websocket
+`auth` message.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiohttp
 import msgspec
 
 from ..errors import ConfigError, TocsinError
 from ..events.model import Event
+
+if TYPE_CHECKING:
+    from ..config import PrefectLinkConfig
 
 #: How far on either side of a batch's times an id lookup looks (clock skew, rounding).
 ID_LOOKUP_MARGIN = timedelta(minutes=5)
@@ -34,25 +41,53 @@ class PrefectError(TocsinError):
         self.status = status
 
 
-def key_from_env(variable: str | None, where: str) -> str | None:
-    """The API key a link's `api_key_env` names; ConfigError when that variable is unset."""
+class Credentials(NamedTuple):
+    """What tocsin shows a Prefect server: at most one of the two is set."""
+
+    api_key: str | None = None
+    auth_string: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        if self.auth_string:
+            basic = base64.b64encode(self.auth_string.encode()).decode()
+            return {"Authorization": f"Basic {basic}"}
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @property
+    def token(self) -> str | None:
+        """The websocket `auth` message's token."""
+        return self.api_key or self.auth_string
+
+
+def from_env(variable: str | None, setting: str, where: str) -> str | None:
+    """The value of the variable a setting names; ConfigError when that variable is unset."""
     if not variable:
         return None
-    key = os.environ.get(variable)
-    if not key:
-        raise ConfigError(f"{where}: api_key_env names {variable}, which is not set (or empty) "
-                          "in the daemon's environment")
-    return key
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{where}: {setting} names {variable}, which is not set (or empty) "
+                          "in this environment")
+    return value
+
+
+def link_credentials(link: PrefectLinkConfig, where: str) -> Credentials:
+    """A `[[forward]]`/`[[subscribe]]` table's credentials, read from the environment."""
+    return Credentials(from_env(link.api_key_env, "api_key_env", where),
+                       from_env(link.auth_string_env, "auth_string_env", where))
+
+
+UNAUTHORIZED_HINT = ("a self-hosted server secured with PREFECT_SERVER_API_AUTH_STRING needs "
+                     "that string (`auth_string_env`, `--auth-string-env`); Prefect Cloud needs "
+                     "an API key (`api_key_env`, `--api-key-env`)")
 
 
 class PrefectWire:
     """One Prefect server's API (`url` ends in `/api`); use as an async context manager."""
 
-    def __init__(self, url: str, api_key: str | None = None) -> None:
+    def __init__(self, url: str, credentials: Credentials = Credentials()) -> None:
         self.url = url.rstrip("/")
-        self.api_key = api_key
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._headers = headers
+        self.credentials = credentials
+        self._headers = credentials.headers()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> PrefectWire:
@@ -72,6 +107,9 @@ class PrefectWire:
             async with self._session.request(method, url, data=data, headers={
                     "Content-Type": "application/json"}) as resp:
                 raw = await resp.read()
+                if resp.status == 401:
+                    raise PrefectError(f"{method} {url} answered 401 Unauthorized: wrong or "
+                                       f"missing credentials; {UNAUTHORIZED_HINT}", 401)
                 if resp.status >= 400:
                     raise PrefectError(f"{method} {url} answered {resp.status}: "
                                        f"{raw[:500].decode(errors='replace')}", resp.status)
@@ -114,11 +152,14 @@ class PrefectWire:
         ws_url = "ws" + self.url.removeprefix("http") + "/events/out"
         try:
             ws = await self._session.ws_connect(ws_url, protocols=("prefect",), heartbeat=30)
-            await ws.send_str(json.dumps({"type": "auth", "token": self.api_key}))
-            answer = await ws.receive_json(timeout=30)
-            if answer.get("type") != "auth_success":
+            await ws.send_str(json.dumps({"type": "auth", "token": self.credentials.token}))
+            answer = await ws.receive(timeout=30)
+            if answer.type != aiohttp.WSMsgType.TEXT or json.loads(answer.data).get(
+                    "type") != "auth_success":
                 await ws.close()
-                raise PrefectError(f"{ws_url} refused the API key: {answer.get('reason', '')}")
+                said = answer.extra if answer.type == aiohttp.WSMsgType.CLOSE else answer.data
+                raise PrefectError(f"{ws_url} refused tocsin's credentials ("
+                                   f"{said or 'no reason given'}); {UNAUTHORIZED_HINT}")
             await ws.send_str(json.dumps({"type": "filter", "filter": prefect_filter,
                                           "backfill": backfill}))
         except (aiohttp.ClientError, TimeoutError, OSError, TypeError, ValueError) as exc:

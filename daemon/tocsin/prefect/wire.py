@@ -10,6 +10,7 @@ clients) as `Authorization: Basic base64(STRING)`; either one as the `token` of 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 #: How far on either side of a batch's times an id lookup looks (clock skew, rounding).
 ID_LOOKUP_MARGIN = timedelta(minutes=5)
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+#: Answers a busy server gives (Prefect's client retries the same ones), and the waits
+#: between tries.
+RETRY_STATUSES = frozenset({408, 429, 502, 503})
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 _encoder = msgspec.json.Encoder()
 
@@ -99,7 +104,19 @@ class PrefectWire:
             await self._session.close()
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
-        """JSON in, JSON out; PrefectError (with the status) on any failure."""
+        """JSON in, JSON out; PrefectError (with the status) on any failure. Answers that mean
+        "busy, try again" are retried a few times with backoff, as Prefect's own client does:
+        a Prefect server on SQLite answers 503 while its database is locked."""
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            try:
+                return await self._request_once(method, path, body)
+            except PrefectError as exc:
+                if exc.status not in RETRY_STATUSES or attempt == len(RETRY_DELAYS):
+                    raise
+                await asyncio.sleep(RETRY_DELAYS[attempt])
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, body: Any) -> Any:
         assert self._session is not None
         data = None if body is None else (body if isinstance(body, bytes) else _encoder.encode(body))
         url = path if path.startswith("http") else self.url + path

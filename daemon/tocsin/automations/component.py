@@ -269,11 +269,13 @@ class EngineComponent(Component):
     def by_name(self, name: str) -> Automation | None:
         return next((a for a in self.automations.values() if a.name == name), None)
 
-    async def save(self, automation: Automation, lifecycle: Event, *,
+    async def save(self, automation: Automation, lifecycle: Event, *, source: str | None = None,
                    replace: bool = False) -> None:
-        """Store an automation with its lifecycle event, then (re)load it into the engine."""
+        """Store an automation with its lifecycle event and the text it was written in (None:
+        none, or no longer), then (re)load it into the engine."""
         assert self.daemon is not None and automation.id is not None
-        extra: Statements = [(persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])]
+        extra: Statements = [(persist.UPSERT_AUTOMATION, [persist.automation_row(automation)]),
+                             *persist.source_statements(automation.id, source)]
         if replace:
             extra.append(("DELETE FROM engine_state WHERE automation_id = ?", [(automation.id,)]))
         await self.daemon.ingest([lifecycle], extra=extra)

@@ -7,11 +7,13 @@ A file holds one automation, or several in any of these forms (documented in the
 - YAML documents separated by `---`, each one automation (or one of the forms above).
 
 JSON is YAML, so one reader serves both. Errors carry the field path and, because the YAML
-nodes remember where they were read, the line of the offending field (1-based).
+nodes remember where they were read, the line of the offending field (1-based). The same marks
+give each automation its own text, as typed, which the daemon keeps as its source.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,13 @@ class FileError(InvalidInput):
 
 def parse_text(text: str, source: str = "") -> list[Automation]:
     """Every automation in a YAML/JSON text; raises FileError listing every problem."""
+    return [automation for automation, _ in parse_sourced(text, source)]
+
+
+def parse_sourced(text: str, source: str = "") -> list[tuple[Automation, str]]:
+    """Every automation in a YAML/JSON text with its own text as typed (the whole text when
+    it holds one automation, else that document's or list item's lines, with the comment
+    lines just above it); raises FileError listing every problem."""
     try:
         deep_at = _nested_too_deep_at(text)
         if deep_at is not None:
@@ -74,12 +83,13 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
         message = ("no automations found (expected an automation object, a list, or an "
                    "`automations:` list)")
         raise FileError([("", message)], [None], source)
-    automations: list[Automation] = []
+    automations: list[tuple[Automation, str]] = []
     errors: list[tuple[str, str]] = []
     lines: list[int | None] = []
     for prefix, data, node in found:
         try:
-            automations.append(parse_automation(data))
+            own = text if len(found) == 1 or node is None else _own_text(text, node)
+            automations.append((parse_automation(data), own))
         except InvalidInput as exc:
             for loc, msg in exc.errors:
                 errors.append((prefix + loc if loc else prefix.rstrip(". "), msg))
@@ -87,6 +97,34 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
     if errors:
         raise FileError(errors, lines, source)
     return automations
+
+
+def _own_text(text: str, node: yaml.Node) -> str:
+    """The lines of one automation's node, dedented so that it reads on its own, with the
+    comment lines just above it (a list item's `- ` becomes indentation)."""
+    end = _end_of(node)
+    stop = end.index if end.column == 0 else _line_end(text, end.index)
+    body = textwrap.dedent(" " * node.start_mark.column + text[node.start_mark.index:stop])
+    above = text[:node.start_mark.index].splitlines()[:-1]
+    comments: list[str] = []
+    while above and above[-1].strip().startswith("#"):
+        comments.insert(0, above.pop().strip())
+    return "\n".join([*comments, body.rstrip()]) + "\n"
+
+
+def _end_of(node: yaml.Node) -> yaml.Mark:
+    """Where a node's own text ends: a block collection's end mark is the next token, past
+    any comments or blank lines that belong to what follows, so take its last value's."""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style \
+            and node.value:
+        last = node.value[-1]
+        return _end_of(last[1] if isinstance(last, tuple) else last)
+    return node.end_mark
+
+
+def _line_end(text: str, index: int) -> int:
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline
 
 
 #: Deepest nesting of lists and mappings a file may have: far past any real automation, and
@@ -109,12 +147,14 @@ def _nested_too_deep_at(text: str) -> int | None:
 
 
 def parse_file(path: str | Path) -> list[Automation]:
-    p = Path(path)
+    return parse_text(read_file(path), str(path))
+
+
+def read_file(path: str | Path) -> str:
     try:
-        text = p.read_text()
+        return Path(path).read_text()
     except OSError as exc:
-        raise InvalidInput([("", f"cannot read {p}: {exc.strerror}")]) from None
-    return parse_text(text, str(p))
+        raise InvalidInput([("", f"cannot read {path}: {exc.strerror}")]) from None
 
 
 def _entries(doc: Any, node: yaml.Node | None, prefix: str) -> list[tuple[str, Any, Any]]:

@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS automations (
     name TEXT NOT NULL UNIQUE,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS automation_sources (
+    automation_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS engine_state (
     kind TEXT NOT NULL,
     k TEXT NOT NULL,
@@ -150,8 +154,17 @@ class _Stamps(msgspec.Struct):
 UPSERT_AUTOMATION = "INSERT OR REPLACE INTO automations (id, name, data) VALUES (?, ?, ?)"
 
 
+def source_statements(automation_id: str, source: str | None) -> Statements:
+    """Keep the text an automation was written in, or forget it (changed without one)."""
+    if source is None:
+        return [("DELETE FROM automation_sources WHERE automation_id = ?", [(automation_id,)])]
+    return [("INSERT OR REPLACE INTO automation_sources (automation_id, source) VALUES (?, ?)",
+             [(automation_id, source)])]
+
+
 def delete_automation_statements(automation_id: str) -> Statements:
     return [("DELETE FROM automations WHERE id = ?", [(automation_id,)]),
+            *source_statements(automation_id, None),
             ("DELETE FROM engine_state WHERE automation_id = ?", [(automation_id,)]),
             ("DELETE FROM automation_firings WHERE automation_id = ?", [(automation_id,)])]
 

@@ -59,21 +59,23 @@ def _files(paths: list[str]) -> list[Path]:
     return out
 
 
-def load_all(paths: list[str]) -> list[Any]:
-    """Every automation in the files, or every error of every file (then exit 65)."""
-    from ..automations.files import FileError, parse_file
+def load_all(paths: list[str]) -> list[tuple[Any, str]]:
+    """Every automation in the files with its own text, or every error of every file (then
+    exit 65)."""
+    from ..automations.files import FileError, parse_sourced, read_file
 
-    automations, problems = [], []
+    automations: list[tuple[Any, str]] = []
+    problems = []
     for path in _files(paths):
         try:
-            automations.extend(parse_file(path))
+            automations.extend(parse_sourced(read_file(path), str(path)))
         except FileError as exc:
             problems.append(exc.lines_text())
         except InvalidInput as exc:
             problems.append(f"{path}: {exc}")
     if problems:
         raise _Reported("\n".join(problems))
-    names = [a.name for a in automations]
+    names = [a.name for a, _ in automations]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise InvalidInput([("name", f"defined more than once: {', '.join(dupes)}")])
@@ -93,7 +95,7 @@ class _Reported(InvalidInput):
 
 def validate(args: argparse.Namespace) -> int:
     automations = load_all(args.files)
-    print(json.dumps([a.to_dict() for a in automations], indent=2, default=str))
+    print(json.dumps([a.to_dict() for a, _ in automations], indent=2, default=str))
     return 0
 
 
@@ -128,14 +130,14 @@ class NotFound(TocsinError):
 
 
 def apply(args: argparse.Namespace) -> int:
+    """Each automation is sent as its own text, which the daemon keeps for the next edit."""
+    from ..automations.model import definition_key
     from ..errors import ApiError
 
     automations = load_all(args.file)
     with _client(args) as client:
-        for automation in automations:
-            body = automation.to_dict()
-            for key in ("id", "created", "updated"):
-                body.pop(key, None)
+        for automation, text in automations:
+            body = {"yaml": text}
             try:
                 existing = _find(client, automation.name)
             except NotFound:
@@ -144,8 +146,9 @@ def apply(args: argparse.Namespace) -> int:
                 if existing is None:
                     stored = client.request("POST", "/automations/", body)
                     done("created", "automation", stored["name"], stored["id"])
-                elif _definition(existing) == _definition(body):
-                    # replacing would start its windows over for nothing
+                elif definition_key(existing) == definition_key(automation.to_dict()):
+                    # replacing would start its windows over for nothing: keep the text only
+                    client.request("PUT", f"/automations/{existing['id']}/source", body)
                     done("unchanged", "automation", existing["name"], existing["id"])
                 else:
                     stored = client.request("PUT", f"/automations/{existing['id']}", body)
@@ -153,19 +156,6 @@ def apply(args: argparse.Namespace) -> int:
             except ApiError as exc:
                 raise TocsinError(f"{automation.name}: {exc}") from None
     return 0
-
-
-def _definition(automation: dict[str, Any]) -> str:
-    """An automation without what the daemon assigns (ids, timestamps), for comparing."""
-    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in trigger.items() if k != "id"}
-        if "triggers" in out:
-            out["triggers"] = [strip(t) for t in out["triggers"]]
-        return out
-
-    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
-    data["trigger"] = strip(data["trigger"])
-    return json.dumps(data, sort_keys=True, default=str)
 
 
 def ls(args: argparse.Namespace) -> int:

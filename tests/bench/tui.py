@@ -111,12 +111,15 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float, show:
         watcher = asyncio.create_task(watch_loop(stop))
         emitter = subprocess.Popen([sys.executable, __file__, "--emit-only", socket,
                                     "--rate", str(rate), "--seconds", str(seconds)])
+        # asyncio.sleep, not pilot.pause: pilot.pause renders the whole screen at once each
+        # time it is called, a frame the app itself would not draw (this loop's polling
+        # was most of the longest stalls measured before).
         while emitter.poll() is None:
-            await pilot.pause(0.05)
+            await asyncio.sleep(0.05)
         expected = int(rate * seconds)
         deadline = time.monotonic() + 10
         while seen < expected and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+            await asyncio.sleep(0.05)
         stop.set()
         await watcher
         rows = len(app.screen_stack[0].query_one("EventList").rows) if show == "feed" else 0

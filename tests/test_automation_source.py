@@ -11,29 +11,6 @@ import pytest
 from tocsin.automations.files import parse_sourced
 from tocsin.errors import ApiError
 
-FILE = """\
-# Two automations for the shop.
-automations:
-  # Orders nobody paid for: tell sales.
-  - name: unpaid   # the short name
-    trigger:
-      type: event
-      expect: [order.created]
-      after: [order.created]
-      for_each: [prefect.resource.id]
-      posture: Proactive
-      within: 3600
-    actions:
-      - type: call-webhook
-        block: sales-hook
-        payload: |
-          Order {{ event.resource.id }} is unpaid.
-          Ring them.
-
-  # Big orders: keep the default shape, in JSON-ish flow style.
-  - {name: big, trigger: {type: event, expect: [order.big]}, actions: [{type: do-nothing}]}
-"""
-
 UNPAID = """\
 # Orders nobody paid for: tell sales.
 name: unpaid   # the short name
@@ -56,6 +33,17 @@ BIG = """\
 # Big orders: keep the default shape, in JSON-ish flow style.
 {name: big, trigger: {type: event, expect: [order.big]}, actions: [{type: do-nothing}]}
 """
+
+
+def as_list_item(text: str) -> str:
+    """An automation's text written as an item of an `automations:` list, its comment above
+    it: how a file of several holds it."""
+    comment, first, *rest = text.splitlines()
+    return f"  {comment}\n  - {first}\n" + "".join(f"    {line}\n" for line in rest)
+
+
+FILE = ("# Two automations for the shop.\nautomations:\n" + as_list_item(UNPAID) + "\n"
+        + as_list_item(BIG))
 
 
 def apply(daemon, path) -> str:

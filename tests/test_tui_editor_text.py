@@ -9,6 +9,7 @@ from tocsin_tui.automation_yaml import to_yaml
 from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.widgets.list_table import ListTable
 from test_automation_daemon import cli
+from test_automation_source import as_list_item
 from tui_helpers import wait_for
 
 TYPED = """\
@@ -29,11 +30,9 @@ actions:
 description: written by hand
 """
 
-# The file applied: another automation, then TYPED as a list item with its comment above it.
-_COMMENT, _NAME, *_REST = TYPED.splitlines()
+# The file applied: another automation, then TYPED as an item of the list.
 SHOP = ("automations:\n  - name: big-orders\n    trigger: {type: event, expect: [order.big]}\n"
-        "    actions: [{type: do-nothing}]\n\n"
-        f"  {_COMMENT}\n  - {_NAME}\n" + "".join(f"    {line}\n" for line in _REST))
+        "    actions: [{type: do-nothing}]\n\n" + as_list_item(TYPED))
 
 
 def status(app: TocsinApp) -> str:

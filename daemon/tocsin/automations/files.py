@@ -7,12 +7,14 @@ A file holds one automation, or several in any of these forms (documented in the
 - YAML documents separated by `---`, each one automation (or one of the forms above).
 
 JSON is YAML, so one reader serves both. Errors carry the field path and, because the YAML
-nodes remember where they were read, the line of the offending field (1-based).
+nodes remember where they were read, the line of the offending field (1-based). The same marks
+give each automation its own text, as typed, which the daemon keeps as its source.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +58,22 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse_text(text: str, source: str = "") -> list[Automation]:
-    """Every automation in a YAML/JSON text; raises FileError listing every problem.
+    """Every automation in a YAML/JSON text; raises FileError listing every problem."""
+    return [automation for automation, _ in _parse(text, source, cut=False)]
 
-    The node tree (for line numbers) is built only when there are errors to place."""
+
+def parse_sourced(text: str, source: str = "") -> list[tuple[Automation, str]]:
+    """Every automation in a YAML/JSON text with its own text as typed (the whole text when
+    it holds one automation, else that document's or list item's lines, with the comment
+    lines just above it); raises FileError listing every problem."""
+    return _parse(text, source, cut=True)
+
+
+def _parse(text: str, source: str, cut: bool) -> list[tuple[Automation, str]]:
+    """Each automation with its own text (the whole text unless `cut`).
+
+    The node tree (slow to build) is built only when it is needed: to place errors on their
+    lines, or to cut a text holding several automations into each one's lines."""
     try:
         docs = _documents(text)
         deep_at = _nested_too_deep_at(text) if _deeper_than(docs, MAX_NESTING) else None
@@ -77,21 +92,57 @@ def parse_text(text: str, source: str = "") -> list[Automation]:
         message = ("no automations found (expected an automation object, a list, or an "
                    "`automations:` list)")
         raise FileError([("", message)], [None], source)
-    automations: list[Automation] = []
+    if cut and len(found) > 1:
+        found = _found(docs, _nodes(text))
+    automations: list[tuple[Automation, str]] = []
     errors: list[tuple[str, str]] = []
     failed: list[tuple[int, str]] = []  # (which automation, the error's own loc)
-    for index, (prefix, data, _) in enumerate(found):
+    for index, (prefix, data, node) in enumerate(found):
         try:
-            automations.append(parse_automation(data))
+            automation = parse_automation(data)
         except InvalidInput as exc:
             for loc, msg in exc.errors:
                 errors.append((prefix + loc if loc else prefix.rstrip(". "), msg))
                 failed.append((index, loc))
+            continue
+        automations.append((automation, text if node is None else _own_text(text, node)))
     if errors:
-        placed = _found(docs, list(yaml.compose_all(text, Loader=_LOADER)))
+        placed = found if found[0][2] is not None else _found(docs, _nodes(text))
         lines = [_line_of(placed[index][2], loc) for index, loc in failed]
         raise FileError(errors, lines, source)
     return automations
+
+
+def _nodes(text: str) -> list[yaml.Node]:
+    return list(yaml.compose_all(text, Loader=_LOADER))
+
+
+def _own_text(text: str, node: yaml.Node) -> str:
+    """The lines of one automation's node, dedented so that it reads on its own, with the
+    comment lines just above it (a list item's `- ` becomes indentation)."""
+    end = _end_of(node)
+    stop = end.index if end.column == 0 else _line_end(text, end.index)
+    body = textwrap.dedent(" " * node.start_mark.column + text[node.start_mark.index:stop])
+    above = text[:node.start_mark.index].splitlines()[:-1]
+    comments: list[str] = []
+    while above and above[-1].strip().startswith("#"):
+        comments.insert(0, above.pop().strip())
+    return "\n".join([*comments, body.rstrip()]) + "\n"
+
+
+def _end_of(node: yaml.Node) -> yaml.Mark:
+    """Where a node's own text ends: a block collection's end mark is the next token, past
+    any comments or blank lines that belong to what follows, so take its last value's."""
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and not node.flow_style \
+            and node.value:
+        last = node.value[-1]
+        return _end_of(last[1] if isinstance(last, tuple) else last)
+    return node.end_mark
+
+
+def _line_end(text: str, index: int) -> int:
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline
 
 
 #: Deepest nesting of lists and mappings a file may have: far past any real automation, and
@@ -149,12 +200,14 @@ def _found(docs: list[Any], nodes: list[Any]) -> list[tuple[str, Any, yaml.Node 
 
 
 def parse_file(path: str | Path) -> list[Automation]:
-    p = Path(path)
+    return parse_text(read_file(path), str(path))
+
+
+def read_file(path: str | Path) -> str:
     try:
-        text = p.read_text()
+        return Path(path).read_text()
     except OSError as exc:
-        raise InvalidInput([("", f"cannot read {p}: {exc.strerror}")]) from None
-    return parse_text(text, str(p))
+        raise InvalidInput([("", f"cannot read {path}: {exc.strerror}")]) from None
 
 
 def _entries(doc: Any, node: yaml.Node | None, prefix: str) -> list[tuple[str, Any, Any]]:

@@ -106,3 +106,30 @@ def test_a_text_that_says_something_else_is_not_kept_for_an_automation(daemon):
         with pytest.raises(ApiError) as two:
             c.request("POST", "/automations/", {"yaml": FILE})
         assert two.value.status == 422 and "holds 2 automations" in str(two.value)
+
+
+def test_apply_takes_texts_and_objects_in_one_all_or_nothing_request(daemon):
+    """POST /automations/apply with `{"yaml": TEXT}` items: the daemon parses each text,
+    places an error at `[i]` and its line, keeps every text in the same transaction, and
+    stores only the new text of an automation that did not change (its windows go on)."""
+    with daemon.client() as c:
+        first = c.request("POST", "/automations/apply", [{"yaml": UNPAID}, {"yaml": BIG}])
+        assert [r["result"] for r in first] == ["created", "created"]
+        assert sources(c) == {"unpaid": UNPAID, "big": BIG}
+        big = c.request("GET", "/automations/name/big")
+        retyped = "# Big orders, said again.\n" + BIG.splitlines()[1] + "\n"
+        posture = UNPAID.replace("posture: Proactive", "posture: Sideways")
+        with pytest.raises(ApiError) as refused:
+            c.request("POST", "/automations/apply", [{"yaml": retyped}, {"yaml": posture}])
+        detail = refused.value.detail
+        assert refused.value.status == 422
+        assert [(d["loc"], d.get("line")) for d in detail] == [("[1].trigger.posture", 8)]
+        assert sources(c) == {"unpaid": UNPAID, "big": BIG}  # nothing of the lot was kept
+        again = c.request("POST", "/automations/apply", [{"yaml": retyped}])
+        assert [r["result"] for r in again] == ["unchanged"]
+        assert sources(c)["big"] == retyped
+        assert c.request("GET", "/automations/name/big")["updated"] == big["updated"]
+        body = {k: v for k, v in big.items() if k not in ("id", "created", "updated")}
+        changed = c.request("POST", "/automations/apply", [{**body, "description": "json"}])
+        assert [r["result"] for r in changed] == ["updated"]
+        assert sources(c) == {"unpaid": UNPAID, "big": None}

@@ -4,6 +4,7 @@ dashboard's editor, dropped when the automation is changed as JSON (issue 18).""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -133,3 +134,15 @@ def test_apply_takes_texts_and_objects_in_one_all_or_nothing_request(daemon):
         changed = c.request("POST", "/automations/apply", [{**body, "description": "json"}])
         assert [r["result"] for r in changed] == ["updated"]
         assert sources(c) == {"unpaid": UNPAID, "big": None}
+
+
+def test_a_json_list_is_cut_into_each_items_own_text():
+    """Cut by the json module's scanner (fast for 10,000): a one-line list and an indented
+    one both give each item exactly as typed."""
+    items = [{"name": "a", "trigger": {"expect": ["x"]}}, {"name": "b", "trigger": {}}]
+    one_line = json.dumps(items)
+    assert [text for _, text in parse_sourced(one_line)] == [
+        json.dumps(item) + "\n" for item in items]
+    indented = json.dumps(items, indent=2)
+    assert [text for _, text in parse_sourced(indented)] == [
+        json.dumps(item, indent=2) + "\n" for item in items]

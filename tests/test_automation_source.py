@@ -139,7 +139,8 @@ def test_apply_takes_texts_and_objects_in_one_all_or_nothing_request(daemon):
 def test_a_json_list_is_cut_into_each_items_own_text():
     """Cut by the json module's scanner (fast for 10,000): a one-line list and an indented
     one both give each item exactly as typed."""
-    items = [{"name": "a", "trigger": {"expect": ["x"]}}, {"name": "b", "trigger": {}}]
+    items = [{"name": "a", "trigger": {"expect": ["x"]}, "actions": []},
+             {"name": "b", "trigger": {"expect": ["y"]}, "actions": []}]
     one_line = json.dumps(items)
     assert [text for _, text in parse_sourced(one_line)] == [
         json.dumps(item) + "\n" for item in items]

@@ -198,7 +198,8 @@ async def read_source(request: web.Request) -> web.Response:
 
 async def keep_source(request: web.Request) -> web.Response:
     """Keep `{"yaml": TEXT}` as the source of the automation it defines exactly, without
-    replacing it (so its windows go on): how `apply` records the text of an unchanged one."""
+    replacing it (so its windows go on), for a client that keeps one automation's text;
+    `apply` does the same for many inside its one transaction."""
     component = _component(request)
     automation = _lookup(request)
     if automation is None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from engine_timeline import Timeline, event
 from tocsin.automations import persist
+from tocsin.automations.component import EngineComponent
 from tocsin.automations.engine import Engine
+from tocsin.events.store import EventStore
 
 
 def saved_rows(engine: Engine, rows: dict) -> None:
@@ -19,18 +25,56 @@ def saved_rows(engine: Engine, rows: dict) -> None:
                 rows.pop((p[0], p[1]), None)
 
 
-def restarted(tl: Timeline, rows: dict) -> Timeline:
+def fresh_timeline(tl: Timeline) -> Timeline:
+    """The timeline's automations in a new engine, as after a restart, before the restore."""
     fresh = copy.copy(tl)
     fresh.engine = Engine()
     fresh.engine.now = tl.engine.now
     for automation in tl.automations:
         fresh.engine.load(automation, tl.engine.now)
-    persist.restore(fresh.engine, [(k[0], k[1], v) for k, v in rows.items()])
     fresh.firings = []
     return fresh
 
 
-def test_every_kind_of_state_survives_a_restart():
+def restarted(tl: Timeline, rows: dict) -> Timeline:
+    fresh = fresh_timeline(tl)
+    persist.restore(fresh.engine, [(k[0], k[1], v) for k, v in rows.items()])
+    return fresh
+
+
+Restart = Callable[[Timeline, dict], Timeline]
+
+
+@pytest.fixture(params=["rows", "sqlite"])
+def restart(request: pytest.FixtureRequest, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Restart:
+    """Restore from rows in memory, or as the daemon does: from a real SQLite file through
+    the engine component's chunked reads (buckets as one array a chunk), two rows a chunk."""
+    if request.param == "rows":
+        return restarted
+    monkeypatch.setattr(persist, "RESTORE_CHUNK", 2)
+
+    def through_store(tl: Timeline, rows: dict) -> Timeline:
+        fresh = fresh_timeline(tl)
+
+        async def run() -> None:
+            store = EventStore(tmp_path / "tocsin.db")
+            await store.open([persist.SCHEMA])
+            try:
+                await store.run([(persist.UPSERT_STATE,
+                                  [(kind, k, "", data) for (kind, k), data in rows.items()])])
+                component = EngineComponent()
+                component.engine = fresh.engine
+                await component._restore_state(store)
+            finally:
+                await store.close()
+
+        asyncio.run(run())
+        return fresh
+    return through_store
+
+
+def test_every_kind_of_state_survives_a_restart(restart: Restart) -> None:
     tl = Timeline(
         {"expect": ["walk"], "threshold": 3, "within": 60},                      # bucket
         {"type": "sequence", "triggers": [{"expect": ["a"]}, {"expect": ["b"]}]},  # slots
@@ -51,7 +95,7 @@ def test_every_kind_of_state_survives_a_restart():
     saved_rows(tl.engine, rows)
     assert {kind for kind, _ in rows} == {"bucket", "slots", "held", "open", "follower"}
 
-    after = restarted(tl, rows)
+    after = restart(tl, rows)
     after.send(lead)                       # releases the follower: fires
     after.emit("walk", 7)                  # third walk in the window: fires
     after.emit("b", 8)                     # completes the sequence: fires
@@ -64,7 +108,7 @@ def test_every_kind_of_state_survives_a_restart():
                                      ("triggered", "a1"), ("resolved", "a3")])
 
 
-def test_buckets_saved_as_json_objects_before_issue_13_still_restore():
+def test_buckets_saved_as_json_objects_before_issue_13_still_restore(restart: Restart) -> None:
     """Buckets are saved as JSON arrays now; a database written before keeps object rows."""
     import msgspec
 
@@ -73,13 +117,14 @@ def test_buckets_saved_as_json_objects_before_issue_13_still_restore():
     tl.emit("walk", 0, "a")
     tl.emit("walk", 1, "a")
     tl.emit("walk", 1, "b")
+    tl.emit("walk", 1, "c")  # three buckets: two chunks through the store
     rows: dict = {}
     saved_rows(tl.engine, rows)
     assert all(v.startswith(b"[") for v in rows.values())
     old = {k: msgspec.json.encode(msgspec.structs.asdict(msgspec.json.decode(
         v, type=persist.Bucket))) for k, v in rows.items()}
     old[next(iter(old))] = next(iter(rows.values()))  # a database may hold both
-    after = restarted(tl, old)
+    after = restart(tl, old)
     assert sorted(after.engine.buckets) == sorted(tl.engine.buckets)
     after.emit("walk", 2, "a")  # the third walk for `a`: fires
     assert [f.triggering_labels for f in after.firings] == [{"prefect.resource.id": "a"}]

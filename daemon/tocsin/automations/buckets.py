@@ -34,6 +34,13 @@ class Buckets(MutableMapping[BucketKey, Bucket]):
         self._count += bkey[1] not in of_trigger
         of_trigger[bkey[1]] = bucket
 
+    def add_many(self, trigger_id: str, buckets: list[Bucket]) -> None:
+        """File one trigger's restored buckets in one dict update (a million at restore)."""
+        of_trigger = self._by_trigger.setdefault(trigger_id, {})
+        before = len(of_trigger)
+        of_trigger.update([(bucket.key, bucket) for bucket in buckets])
+        self._count += len(of_trigger) - before
+
     def __delitem__(self, bkey: BucketKey) -> None:
         of_trigger = self._by_trigger[bkey[0]]
         del of_trigger[bkey[1]]

@@ -10,11 +10,13 @@ One asyncio timer is armed for the engine's earliest deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
@@ -131,14 +133,7 @@ class EngineComponent(Component):
                 continue
             self.automations[automation.id or ""] = automation
             self.engine.load(automation, clock)
-        after = 0
-        while rows := await store.read_sql(persist.SELECT_STATE, (after, persist.RESTORE_CHUNK)):
-            after = rows[-1][0]
-            gc.disable()  # a million new long-lived objects: cycle collection would rescan
-            try:          # them over and over while they are created, and they hold none
-                persist.restore(self.engine, [row[1:] for row in rows])
-            finally:
-                gc.enable()
+        await self._restore_state(store)
         for (eid,) in await store.read_sql(
                 "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
             self.engine.seen[uuid.UUID(eid).int] = clock
@@ -146,6 +141,24 @@ class EngineComponent(Component):
         caught_up = await self._catch_up(last_seq)
         if caught_up:
             log.info("re-evaluated %d committed events the saved state had not seen", caught_up)
+
+    async def _restore_state(self, store: Any) -> None:
+        """The saved records, a chunk per query so no read holds a snapshot for long; the
+        next chunk of buckets is read while this one is decoded and filed."""
+        chunk = persist.RESTORE_CHUNK
+        reading = asyncio.ensure_future(store.read_sql(persist.SELECT_BUCKETS, (0, chunk)))
+        while True:
+            ((last, array),) = await reading
+            if last is None:
+                break
+            reading = asyncio.ensure_future(store.read_sql(persist.SELECT_BUCKETS, (last, chunk)))
+            with _collector_paused():
+                persist.restore_buckets(self.engine, array)
+        after = 0
+        while rows := await store.read_sql(persist.SELECT_STATE, (after, chunk)):
+            after = rows[-1][0]
+            with _collector_paused():
+                persist.restore(self.engine, [row[1:] for row in rows])
 
     async def _catch_up(self, last_seq: int) -> int:
         """Evaluate committed events after `last_seq` (lost to a crash before their state was
@@ -341,3 +354,14 @@ class EngineComponent(Component):
 
 async def _nothing() -> None:
     """The write of a round that changed nothing."""
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A million new long-lived objects at restore: cycle collection would rescan them over
+    and over while they are created, and they hold none."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

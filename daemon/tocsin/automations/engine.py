@@ -28,6 +28,7 @@ import heapq
 import itertools
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -508,19 +509,28 @@ class Engine:
 
     def restore_buckets(self, restored: list[Bucket]) -> None:
         """Saved buckets of loaded triggers (others are skipped), maybe a million at once:
-        their ids become the leaf's own strings (not two copies per bucket), and the deadline
-        heap is rebuilt once rather than pushed to a million times."""
-        leaves, buckets = self.leaves, self.buckets
+        their ids become the leaf's own strings (not two copies per bucket), and they are
+        filed, scheduled and heaped per trigger in bulk rather than one at a time."""
+        leaves = self.leaves
+        by_leaf: dict[str, list[Bucket]] = {}
         for bucket in restored:
-            leaf = leaves.get(bucket.trigger_id)
+            group = by_leaf.get(bucket.trigger_id)
+            if group is None:
+                group = by_leaf[bucket.trigger_id] = []
+            group.append(bucket)
+        for trigger_id, group in by_leaf.items():
+            leaf = leaves.get(trigger_id)
             if leaf is None:
                 continue
-            bucket.trigger_id, bucket.automation_id = leaf.id, leaf.automation_id
-            buckets[(leaf.id, bucket.key)] = bucket
+            leaf_id, automation_id = leaf.id, leaf.automation_id
+            for bucket in group:
+                bucket.trigger_id, bucket.automation_id = leaf_id, automation_id
+            self.buckets.add_many(leaf_id, group)
             if leaf.reactive:
-                self._schedule(bucket)
+                self._to_wheel(group)
             else:
-                self._heap.append((bucket.deadline, next(self._counter), "bucket", bucket))
+                counter = self._counter
+                self._heap.extend((b.deadline, next(counter), "bucket", b) for b in group)
         heapq.heapify(self._heap)
 
     def _delete(self, bucket: Bucket) -> None:
@@ -533,13 +543,19 @@ class Engine:
         if not self.leaves[bucket.trigger_id].reactive:
             self._push(bucket.deadline, "bucket", bucket)
             return
-        slot = int(bucket.deadline) + 1
-        entries = self._wheel.get(slot)
-        if entries is None:
-            entries = self._wheel[slot] = []
-            heapq.heappush(self._wheel_slots, slot)
-        entries.append(bucket)
-        self._wheel_size += 1
+        self._to_wheel((bucket,))
+
+    def _to_wheel(self, buckets: Sequence[Bucket]) -> None:
+        """File reactive windows in the wheel's one-second slots (one, or a restore's many)."""
+        wheel, slots = self._wheel, self._wheel_slots
+        for bucket in buckets:
+            slot = int(bucket.deadline) + 1
+            entries = wheel.get(slot)
+            if entries is None:
+                entries = wheel[slot] = []
+                heapq.heappush(slots, slot)
+            entries.append(bucket)
+        self._wheel_size += len(buckets)
         if self._wheel_size > 4 * len(self.buckets) + 10_000:
             # as with the heap: drop entries of replaced or rescheduled windows in one pass
             for at, kept in self._wheel.items():

@@ -89,7 +89,11 @@ _STORE_FAULTS = ("SQLITE_IOERR", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_READ
 SQLITE_HEADER = b"SQLite format 3\0"
 
 PRUNE_CHUNK = 5_000
-CHECKPOINT_EVERY = 1.0  # seconds
+#: Seconds between PASSIVE checkpoints (on their own connection and thread, beside the
+#: writer). Frequent ones leave little for the writer's WAL truncation to copy while every
+#: commit waits: at 1 s, truncations every ~2 s held commits 50-110 ms and made the action
+#: p99 at half the worker's throughput 200-350 ms (issue 13, tests/bench/scale.py actions).
+CHECKPOINT_EVERY = 0.2
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
 
 # The random-order name and resource indexes need their pages hot: with 10,000 resources the

@@ -28,13 +28,15 @@ from .model import Automation, parse_automation
 RECENT_FIRINGS = 20
 
 
-def _component(request: web.Request) -> EngineComponent:
+# The request helpers below are shared by every `/automations/...` module (explain_api too).
+def engine_component(request: web.Request) -> EngineComponent:
     component = daemon_of(request).component("engine")
     assert isinstance(component, EngineComponent)
     return component
 
 
-async def _json_body(request: web.Request, default: Any = None) -> Any:
+async def json_body(request: web.Request, default: Any = None) -> Any:
+    """The request's JSON body; an empty one is `default`, or a 65 error when there is none."""
     body = await request.read()
     if not body.strip():
         if default is None:
@@ -46,12 +48,12 @@ async def _json_body(request: web.Request, default: Any = None) -> Any:
         raise InvalidInput([("$", f"body is not valid JSON: {exc}")]) from None
 
 
-def _not_found(what: str) -> web.Response:
+def not_found(what: str) -> web.Response:
     return json_response({"detail": f"no automation with {what}"}, status=404)
 
 
-def _lookup(request: web.Request) -> Automation | None:
-    return _component(request).automations.get(request.match_info["id"])
+def lookup_automation(request: web.Request) -> Automation | None:
+    return engine_component(request).automations.get(request.match_info["id"])
 
 
 def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
@@ -63,8 +65,8 @@ def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> No
 
 
 async def create(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = parse_automation(await _json_body(request))
+    component = engine_component(request)
+    automation = parse_automation(await json_body(request))
     _name_taken(component, automation.name, None)
     now = datetime.now(UTC)
     automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now
@@ -73,30 +75,30 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def list_automations(request: web.Request) -> web.Response:
-    body = await _json_body(request, default={})
+    body = await json_body(request, default={})
     limit = body.get("limit") if isinstance(body, dict) else None
     offset = int(body.get("offset") or 0) if isinstance(body, dict) else 0
-    found = sorted(_component(request).automations.values(), key=lambda a: a.name)
+    found = sorted(engine_component(request).automations.values(), key=lambda a: a.name)
     found = found[offset:offset + limit] if limit else found[offset:]
     return json_response(found)
 
 
 async def read(request: web.Request) -> web.Response:
-    automation = _lookup(request)
-    return json_response(automation) if automation else _not_found("that id")
+    automation = lookup_automation(request)
+    return json_response(automation) if automation else not_found("that id")
 
 
 async def read_by_name(request: web.Request) -> web.Response:
-    automation = _component(request).by_name(request.match_info["name"])
-    return json_response(automation) if automation else _not_found("that name")
+    automation = engine_component(request).by_name(request.match_info["name"])
+    return json_response(automation) if automation else not_found("that name")
 
 
 async def replace(request: web.Request) -> web.Response:
-    component = _component(request)
-    old = _lookup(request)
+    component = engine_component(request)
+    old = lookup_automation(request)
     if old is None:
-        return _not_found("that id")
-    automation = parse_automation(await _json_body(request))
+        return not_found("that id")
+    automation = parse_automation(await json_body(request))
     _name_taken(component, automation.name, old.id)
     automation.id, automation.created = old.id, old.created
     automation.updated = datetime.now(UTC)
@@ -105,11 +107,11 @@ async def replace(request: web.Request) -> web.Response:
 
 
 async def patch(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
-    body = await _json_body(request)
+        return not_found("that id")
+    body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"enabled"} \
             or not isinstance(body["enabled"], bool):
         raise InvalidInput([("enabled", "PATCH takes exactly {\"enabled\": true|false}")])
@@ -120,17 +122,17 @@ async def patch(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     await component.delete(automation, lifecycle_event(automation, "deleted"))
     return web.Response(status=204)
 
 
 async def validate(request: web.Request) -> web.Response:
     """Every error in a definition (JSON object, or `{"yaml": text}` with lines)."""
-    body = await _json_body(request)
+    body = await json_body(request)
     try:
         if isinstance(body, dict) and set(body) == {"yaml"}:
             automations = parse_text(str(body["yaml"]))
@@ -142,10 +144,10 @@ async def validate(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     return json_response(await describe_state(component, automation))
 
 

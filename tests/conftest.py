@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from daemon_proc import DaemonProcess
+from prefect_env import PrefectServer, prefect_python
 
 
 @pytest.fixture
@@ -36,3 +37,20 @@ def make_daemon() -> Iterator:
     yield make
     for d in made:
         d.cleanup()
+
+
+@pytest.fixture(scope="session")
+def prefect_py() -> Path:
+    """The interpreter of a real Prefect installation (built once per machine, see
+    prefect_env.py); fails, never skips, when it cannot be installed."""
+    return prefect_python()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_py: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One real Prefect server (SQLite, loopback) shared by the session."""
+    server = PrefectServer(prefect_py, tmp_path_factory.mktemp("prefect-server")).start()
+    try:
+        yield server
+    finally:
+        server.stop()

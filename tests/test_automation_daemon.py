@@ -237,3 +237,26 @@ async def test_a_body_that_is_not_json_is_refused_at_the_root_like_everywhere(da
                 assert answer.status in (400, 422)
                 detail = (await answer.json())["detail"]
                 assert detail[0]["loc"] == "$" and "not valid JSON" in detail[0]["msg"], path
+
+
+def test_apply_is_one_request_all_or_nothing(daemon):
+    """POST /automations/apply: created / unchanged / updated by name, in order; one invalid
+    automation or a repeated name refuses the lot and stores nothing."""
+    def auto(name: str, expect: str) -> dict:
+        return {"name": name, "actions": [], "trigger": {"expect": [expect]}}
+
+    with daemon.client() as c:
+        first = c.request("POST", "/automations/apply", [auto("a", "x"), auto("b", "y")])
+        assert [(r["name"], r["result"]) for r in first] == [("a", "created"), ("b", "created")]
+        again = c.request("POST", "/automations/apply", [auto("a", "x"), auto("b", "z")])
+        assert [r["result"] for r in again] == ["unchanged", "updated"]
+        assert [r["id"] for r in again] == [r["id"] for r in first]
+        bad = {"name": "c", "actions": [], "trigger": {"expect": ["x"], "posture": "Sideways"}}
+        with pytest.raises(ApiError) as info:
+            c.request("POST", "/automations/apply", [auto("d", "x"), bad])
+        assert "[1].trigger.posture" in str(info.value.detail)
+        with pytest.raises(ApiError) as info:
+            c.request("POST", "/automations/apply", [auto("e", "x"), auto("e", "y")])
+        assert "[1].name" in str(info.value.detail)
+        names = sorted(a["name"] for a in c.request("POST", "/automations/filter", {}))
+        assert names == ["a", "b"]

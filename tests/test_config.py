@@ -66,10 +66,10 @@ def test_every_table_is_typed_and_durations_are_decoded_once_to_seconds(tmp_path
 
 def test_every_wrong_setting_is_reported_at_once(tmp_path):
     lines = refusal(tmp_path, 'retention = "soon"\nmax_event_bytes = 10\n[engine]\n'
-                    'max_firings_per_minute = -1\n[jobs]\nlate_after_seconds = -3\n'
+                    'loop_depth = -1\n[jobs]\nlate_after_seconds = -3\n'
                     '[[watch]]\npath = "a"\n[[watch]]\npath = "b"\nformat = "csv"\n').splitlines()
     assert len(lines) == 5, lines
-    for where in ("`retention`", "`max_event_bytes`", "[engine] `max_firings_per_minute`",
+    for where in ("`retention`", "`max_event_bytes`", "[engine] `loop_depth`",
                   "[jobs] `late_after_seconds`", "`watch[1].format`"):
         assert any(where in line for line in lines), (where, lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -336,6 +337,13 @@ def test_status_separates_each_part_from_its_counters(daemon):
     assert out.returncode == 0, out.stderr
     assert "  webhooks listener off" in out.stdout and "  socket   " in out.stdout
     assert "  watch    spool (files " in out.stdout and "{" not in out.stdout
+
+
+def test_status_shows_the_database_and_wal_sizes(daemon):
+    out = cli(daemon, "status")
+    assert re.search(r"  store    database \d+\.\d MiB, WAL \d+\.\d MiB", out.stdout), out.stdout
+    sizes = json.loads(cli(daemon, "status", "--json").stdout)["store"]
+    assert sizes["bytes"] > 0 and sizes["wal_bytes"] >= 0
 
 
 def test_an_unusable_home_or_socket_folder_is_one_line_not_a_traceback(tmp_path):

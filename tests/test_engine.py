@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from engine_timeline import T0, Timeline, event, ts
+from engine_timeline import T0, Timeline, at, event, ts
 from tocsin.automations.files import parse_file
 
 SAMPLES = Path(__file__).parent.parent / "samples" / "automations"
@@ -347,13 +347,73 @@ def test_duplicate_event_id_is_ignored():
 
 
 # -- the loop guard ----------------------------------------------------------------------------
-def test_automation_firing_too_often_is_paused():
-    tl = Timeline(reactive(threshold=1, within=0), max_firings_per_minute=5)
-    for i in range(10):
-        tl.emit("x", i)
-    assert len(tl.firings) == 5
-    assert tl.engine.paused and "loop guard" in tl.engine.paused[0][1]
-    assert not tl.engine.enabled(tl.automations[0].id)
+def test_busy_automation_is_not_a_loop_1000_resources_x_3_fire_1000_times():
+    """The rate guard paused this after 300 firings (issue 13): no rate pauses a non-loop."""
+    tl = Timeline(reactive(expect=["order.step"], threshold=3, within=60,
+                           for_each=["prefect.resource.id"]))
+    for i in range(3):
+        for r in range(1_000):
+            tl.emit("order.step", i * 0.01, f"order.{r}")
+    assert len(tl.firings) == 1_000
+    assert tl.engine.paused == []
+
+
+def _caused_by(tl: Timeline, firing, t: float):
+    """The automation's own state-change event fed back in, as the daemon does."""
+    from tocsin.automations.emitted import state_change_event
+
+    automation = next(a for a in tl.automations if a.id == firing.automation_id)
+    ev = state_change_event(automation, firing)
+    ev.received = at(t)
+    return tl.send(ev)
+
+
+def test_an_automation_triggered_through_its_own_events_is_paused_with_the_chain():
+    tl = Timeline(reactive(expect=["x", "prefect.automation.triggered"], threshold=1, within=0))
+    aid = tl.automations[0].id
+    fired = tl.emit("x", 0)
+    for step in range(1, 10):
+        if not fired:
+            break
+        fired = _caused_by(tl, fired[0], step)
+    assert len(tl.firings) == 3  # loop_depth 3: the chain may hold it 3 times
+    [(paused, reason, chain)] = tl.engine.paused
+    assert paused == aid and "loop guard" in reason
+    assert chain == (aid, aid, aid, aid)
+    assert not tl.engine.enabled(aid)
+
+
+def test_a_loop_through_two_automations_pauses_the_one_that_comes_round_again():
+    a = {"name": "a", "actions": [], "trigger": {"expect": ["x", "prefect.automation.triggered"],
+                                                 "match": {"prefect.resource.id": ["r1", "*b"]},
+                                                 "threshold": 1, "within": 0}}
+    b = {"name": "b", "actions": [], "trigger": {"expect": ["prefect.automation.triggered"],
+                                                 "threshold": 1, "within": 0,
+                                                 "match": {"prefect.resource.id": "*a"}}}
+    tl = Timeline(a, b)
+    ida, idb = (x.id for x in tl.automations)
+    # automation ids end in their names so each matches only the other's events
+    for x, suffix in zip(tl.automations, "ab", strict=True):
+        tl.engine.unload(x.id)
+        x.id = f"{x.id}-{suffix}"
+        tl.engine.load(x, ts(0))
+    fired = tl.emit("x", 0)
+    step = 1
+    while fired and step < 20:
+        fired = [f for firing in fired for f in _caused_by(tl, firing, step)]
+        step += 1
+    [(paused, _, chain)] = tl.engine.paused
+    assert paused == f"{ida}-a"
+    assert chain == tuple([f"{ida}-a", f"{idb}-b"] * 3 + [f"{ida}-a"])
+
+
+def test_loop_depth_none_turns_the_guard_off():
+    tl = Timeline(reactive(expect=["x", "prefect.automation.triggered"], threshold=1, within=0),
+                  loop_depth=None)
+    fired = tl.emit("x", 0)
+    for step in range(1, 11):
+        fired = _caused_by(tl, fired[0], step)
+    assert len(tl.firings) == 11 and tl.engine.paused == []
 
 
 def test_firing_at_is_processing_time_and_labels_are_strings():
@@ -408,11 +468,26 @@ def test_a_clock_jump_fires_a_plain_proactive_trigger_once_not_per_missed_window
 
 
 def test_deadline_heap_does_not_grow_with_replaced_buckets():
-    tl = Timeline(reactive(threshold=1, within=0), max_firings_per_minute=None)
+    tl = Timeline(reactive(threshold=1, within=0))
     for i in range(30_000):
         tl.emit("x", i * 0.001)
     assert len(tl.firings) == 30_000
     assert len(tl.engine._heap) <= 10_001
+    assert tl.engine._wheel_size <= 10_001  # reactive windows wait in the wheel instead
+
+
+def test_a_reactive_window_is_forgotten_after_its_expiry_even_between_wheel_slots():
+    """Reactive expiries wait in a coarse wheel (whole seconds); an event arriving after the
+    deadline but before the slot is processed must still find the window gone."""
+    tl = Timeline(reactive(threshold=2, within=10))
+    tl.emit("x", 0)
+    deadline = tl.engine.buckets[next(iter(tl.engine.buckets))].deadline
+    assert tl.engine.next_deadline() == int(deadline) + 1
+    late = deadline - ts(0) + 0.5  # past the deadline, inside the slot's second
+    tl.emit("x", 5, received=late)  # occurred inside the old window: too late to count
+    assert tl.firings == []
+    tl.tick(late + 1)
+    assert tl.engine.next_deadline() is not None  # the new window's expiry
 
 
 def test_a_commit_with_nothing_loaded_is_only_remembered_and_followers_still_wait():

@@ -108,7 +108,7 @@ def test_reactive_engine_matches_the_reference(seed):
     rng = random.Random(seed)
     for _ in range(10):
         trigger = random_trigger(rng)
-        tl = Timeline(trigger, max_firings_per_minute=None)
+        tl = Timeline(trigger)
         ref = Reference(trigger)
         t = 0.0
         for _ in range(40):
@@ -258,7 +258,7 @@ def test_proactive_engine_matches_the_reference(seed):
     rng = random.Random(seed)
     for _ in range(10):
         trigger = random_proactive(rng)
-        tl = Timeline(trigger, max_firings_per_minute=None)
+        tl = Timeline(trigger)
         ref = ProactiveReference(trigger)
         t = 0.0
         for _ in range(40):
@@ -319,7 +319,7 @@ def test_composites_match_the_reference(seed):
                                 for n in names]}
         if kind == "compound":
             trigger["require"] = require
-        tl = Timeline(trigger, max_firings_per_minute=None)
+        tl = Timeline(trigger)
         ref = CompositeReference(kind, names, require, within)
         child_ids = [c.id for c in tl.automations[0].trigger.triggers]
         t = 0.0
@@ -348,7 +348,7 @@ def test_proactive_engine_with_clock_jumps_matches_the_reference(seed):
     rng = random.Random(1000 + seed)
     for _ in range(10):
         trigger = random_proactive(rng)
-        tl = Timeline(trigger, max_firings_per_minute=None)
+        tl = Timeline(trigger)
         ref = JumpingReference(trigger)
         t = 0.0
         for _ in range(40):

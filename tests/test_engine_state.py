@@ -62,3 +62,24 @@ def test_every_kind_of_state_survives_a_restart():
               for f in after.firings]
     assert sorted(states) == sorted([("triggered", "a4"), ("triggered", "a0"),
                                      ("triggered", "a1"), ("resolved", "a3")])
+
+
+def test_buckets_saved_as_json_objects_before_issue_13_still_restore():
+    """Buckets are saved as JSON arrays now; a database written before keeps object rows."""
+    import msgspec
+
+    tl = Timeline({"expect": ["walk"], "threshold": 3, "within": 60,
+                   "for_each": ["prefect.resource.id"]})
+    tl.emit("walk", 0, "a")
+    tl.emit("walk", 1, "a")
+    tl.emit("walk", 1, "b")
+    rows: dict = {}
+    saved_rows(tl.engine, rows)
+    assert all(v.startswith(b"[") for v in rows.values())
+    old = {k: msgspec.json.encode(msgspec.structs.asdict(msgspec.json.decode(
+        v, type=persist.Bucket))) for k, v in rows.items()}
+    old[next(iter(old))] = next(iter(rows.values()))  # a database may hold both
+    after = restarted(tl, old)
+    assert sorted(after.engine.buckets) == sorted(tl.engine.buckets)
+    after.emit("walk", 2, "a")  # the third walk for `a`: fires
+    assert [f.triggering_labels for f in after.firings] == [{"prefect.resource.id": "a"}]

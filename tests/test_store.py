@@ -12,6 +12,7 @@ from tocsin.events.filter import EventFilter
 from tocsin.events.model import Event
 from tocsin.errors import RowsRefused
 from tocsin.events.store import EventStore
+from tocsin.events.writer import file_size
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -251,3 +252,22 @@ async def test_received_is_the_daemons_and_retention_goes_by_it(tmp_path):
     assert await s.prune(now=T0 + timedelta(days=30)) == 1
     assert [e.event for e in (await s.query(EventFilter()))[0]] == ["recent"]
     await s.close()
+
+
+async def test_wal_stays_bounded_under_sustained_ingest(tmp_path):
+    """Issue 13: PASSIVE checkpoints alone let the WAL grow without end under ingest that
+    never pauses (10.8 GB beside a 1 GB database); past half its limit it is truncated."""
+    limit = 4 * 1024 * 1024
+    s = EventStore(tmp_path / "w.db", wal_limit=limit)
+    await s.open()
+    try:
+        biggest = 0
+        blob = "x" * 2000
+        for i in range(150):  # ~30 MB of events, written with no pause between commits
+            await s.append([make("big", f"r{i}.{j}", T0, payload={"blob": blob})
+                            for j in range(100)])
+            biggest = max(biggest, file_size(s.wal_path))
+        assert file_size(s.path) > 6 * limit
+        assert biggest < 4 * limit, f"the WAL reached {biggest} bytes"
+    finally:
+        await s.close()

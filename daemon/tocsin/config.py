@@ -60,9 +60,10 @@ class EngineConfig(Table):
     idle_ttl: Annotated[Duration, doc("A window that saw nothing for this long is forgotten "
                                       "(Prefect keeps them indefinitely; this bounds memory).")
                         ] = Duration(7 * 86400)
-    max_firings_per_minute: Annotated[int, doc("Loop guard: one automation firing more often "
-                                               "than this is paused; 0 turns the guard off.",
-                                               ge=0)] = 300
+    loop_depth: Annotated[int, doc("Loop guard: an automation triggered again through its own "
+                                   "actions' events (its causal chain, see "
+                                   "automations/lineage.py) more than this many times is "
+                                   "paused; 0 turns the guard off.", ge=0)] = 3
     near_misses: Annotated[int, doc("Recent near-misses kept per automation (events that "
                                     "passed some criteria and failed others); 0 keeps none.",
                                     ge=0)] = 20
@@ -154,6 +155,41 @@ def _check_regex_source(i: int, w: WatchConfig) -> None:
         raise ValueError(f"`watch[{i}].template`: {exc}") from None
 
 
+class PrefectApiConfig(Table):
+    """`[prefect_api]`: the Prefect-compatible `/api` listener for Prefect clients (off unless
+    `enabled`)."""
+
+    enabled: Annotated[bool, doc("Serve Prefect's events and automations API under `/api`.")
+                       ] = False
+    host: Annotated[str, doc("Address to listen on; anything but loopback needs "
+                             "`api_key_env`.")] = "127.0.0.1"
+    port: Annotated[int, doc("Port to listen on.", ge=0, le=65535)] = 4200
+    api_key_env: Annotated[str | None, doc("The environment variable holding the API key "
+                                           "clients must send (Bearer, Basic or the websocket "
+                                           "token).")] = None
+
+
+class PrefectLinkConfig(Table):
+    """`[[forward]]` / `[[subscribe]]`: a link to a Prefect server — tocsin's events sent to
+    it, or its events stored here."""
+
+    url: Annotated[str, doc("The Prefect API URL, e.g. `http://prefect.example:4200/api`.")]
+    api_key_env: Annotated[str | None, doc("The environment variable holding its API key.")
+                           ] = None
+    names: Annotated[list[str], doc("Event names (globs, `!` negation) as in `POST "
+                                    "/events/filter`; empty: all.")
+                     ] = msgspec.field(default_factory=list)
+    resource: Annotated[dict[str, str | list[str]], doc(
+        "Resource labels to match, as in `POST /events/filter`.")
+    ] = msgspec.field(default_factory=dict)
+    name: Annotated[str | None, doc("Names the link in `tocsin status` and its durable "
+                                    "cursor (default: `url`).")] = None
+
+    @property
+    def key(self) -> str:
+        return self.name or self.url
+
+
 class Config(Table):
     """The top level: settings outside any table."""
 
@@ -173,11 +209,17 @@ class Config(Table):
         "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
     stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
                                         "whatever it is waiting for.")] = Duration(10)
+    max_wal_mb: Annotated[int, doc("The SQLite write-ahead log's bound on disk, in MiB: past "
+                                   "half of it the writer checkpoints and truncates it.",
+                                   ge=4)] = 64
     engine: EngineConfig = msgspec.field(default_factory=EngineConfig)
     actions: ActionsConfig = msgspec.field(default_factory=ActionsConfig)
     jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     watch: list[WatchConfig] = msgspec.field(default_factory=list)
+    prefect_api: PrefectApiConfig = msgspec.field(default_factory=PrefectApiConfig)
+    forward: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
+    subscribe: list[PrefectLinkConfig] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -197,6 +239,15 @@ class Config(Table):
             if name == "spool" or names.index(name) != i:
                 raise ValueError(f"`watch[{i}]`: the source name {name!r} is taken (\"spool\" is "
                                  "the daemon's own); give it a distinct `name`")
+        for table in ("forward", "subscribe"):
+            keys = [link.key for link in getattr(self, table)]
+            for i, link in enumerate(getattr(self, table)):
+                if not link.url.startswith(("http://", "https://")):
+                    raise ValueError(f"`{table}[{i}].url` must be a Prefect API URL such as "
+                                     f"http://prefect.example:4200/api, not {link.url!r}")
+                if keys.index(link.key) != i:
+                    raise ValueError(f"`{table}[{i}]`: another [[{table}]] has the same "
+                                     "`url`; give each a distinct `name`")
 
 
 def load_config(path: Path | None) -> Config:

@@ -75,7 +75,7 @@ def pure_rate(automations: int, n: int, runs: int = 3, near_misses: int = 0,
     name seen before: a long-running daemon's steady state) instead of all of n."""
     best, fired = 0.0, 0
     for _ in range(runs):
-        engine = Engine(max_firings_per_minute=None)
+        engine = Engine()
         engine.record_near_misses(near_misses)
         for i in range(automations):
             a = parse_automation({"name": f"a{i}", "trigger": trigger_mix(i), "actions": []})

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from ..automations import lineage
 from ..events.model import Event, utcnow, uuid7
 from .outbox import Job
 
@@ -30,6 +31,7 @@ def automation_resource(automation: dict[str, Any]) -> dict[str, str]:
 
 def related_resources(job: Job, results: list[dict[str, str]]) -> list[dict[str, str]]:
     related = list(results)
+    related.extend(lineage.related(job.lineage[:-1]))  # the resource is the last link
     if job.automation_triggered_event_id:
         related.append({"prefect.resource.id": f"prefect.event.{job.automation_triggered_event_id}",
                         "prefect.resource.role": "automation-triggered-event"})

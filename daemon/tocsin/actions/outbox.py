@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from ..automations import lineage
 from ..automations.firing import Firing
 from ..events.model import Event, uuid7
 from ..events.store import Statements
@@ -75,6 +76,12 @@ class Job(msgspec.Struct, kw_only=True):
     @property
     def key(self) -> str:
         return f"{self.firing_id}:{self.action_index}"
+
+    @property
+    def lineage(self) -> lineage.Chain:
+        """The causal chain what this action produces carries: the triggering event's, then
+        this automation (the loop guard's input, see automations/lineage.py)."""
+        return (*lineage.chain_of(self.firing.triggering_event), self.firing.automation_id)
 
 
 _encoder = msgspec.json.Encoder()

@@ -12,6 +12,7 @@ import json
 
 import aiohttp
 
+from ..automations import lineage
 from ..envrefs import MissingEnv
 from .blocks import TWO_CREDENTIALS, WebhookTarget, scrub, sends_two_credentials
 from .executors import ActionResult, ActionRun, register_executor
@@ -80,7 +81,8 @@ def _kept_headers(headers: aiohttp.typedefs.LooseHeaders) -> dict[str, str]:
 async def call_webhook(run: ActionRun) -> ActionResult:
     target = _target(run)
     body: str = run.rendered.get("payload", "")
-    headers = {"Idempotency-Key": run.idempotency_key, **target.headers}
+    headers = {"Idempotency-Key": run.idempotency_key,
+               lineage.HEADER: lineage.header(run.job.lineage), **target.headers}
     if body and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = _content_type(body)
     timeout = run.daemon.component("actions").settings.webhook_timeout_s  # type: ignore[union-attr]

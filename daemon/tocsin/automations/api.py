@@ -74,6 +74,58 @@ async def create(request: web.Request) -> web.Response:
     return json_response(automation, status=201)
 
 
+async def apply(request: web.Request) -> web.Response:
+    """Create or update many automations by name in one transaction (`automation apply`):
+    all or nothing, and one commit rather than one per automation (10,000 in seconds).
+    Answers `[{"name", "id", "result": "created"|"updated"|"unchanged"}]` in order."""
+    component = _component(request)
+    body = await _json_body(request)
+    if not isinstance(body, list):
+        raise InvalidInput([("$", "a JSON list of automations is required")])
+    parsed, errors = [], []
+    for i, item in enumerate(body):
+        try:
+            parsed.append(parse_automation(item))
+        except InvalidInput as exc:
+            errors.extend((f"[{i}]" + (f".{p}" if p else ""), m) for p, m in exc.errors)
+    seen: set[str] = set()
+    for i, automation in enumerate(parsed):
+        if automation.name in seen:
+            errors.append((f"[{i}].name", f"{automation.name!r} appears more than once"))
+        seen.add(automation.name)
+    if errors:
+        raise InvalidInput(errors)
+    existing = {a.name: a for a in component.automations.values()}
+    now = datetime.now(UTC)
+    changes, results = [], []
+    for automation in parsed:
+        old = existing.get(automation.name)
+        if old is not None and definition(old.to_dict()) == definition(automation.to_dict()):
+            results.append({"name": old.name, "id": old.id, "result": "unchanged"})
+            continue
+        automation.id = old.id if old else str(uuid.uuid4())
+        automation.created, automation.updated = (old.created if old else now), now
+        what = "updated" if old else "created"
+        changes.append((automation, lifecycle_event(automation, what), old is not None))
+        results.append({"name": automation.name, "id": automation.id, "result": what})
+    await component.save_all(changes)
+    return json_response(results)
+
+
+def definition(automation: dict[str, Any]) -> str:
+    """An automation (as JSON data) without what the daemon assigns (ids, timestamps), as
+    text to compare: `apply` leaves one whose definition is unchanged alone."""
+    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in trigger.items() if k != "id"}
+        if "triggers" in out:
+            out["triggers"] = [strip(t) for t in out["triggers"]]
+        return out
+
+    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
+    data["trigger"] = strip(data["trigger"])
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 async def list_automations(request: web.Request) -> web.Response:
     body = await json_body(request, default={})
     limit = body.get("limit") if isinstance(body, dict) else None
@@ -212,6 +264,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/automations/", create),
         web.post("/automations", create),
         web.post("/automations/filter", list_automations),
+        web.post("/automations/apply", apply),
         web.post("/automations/validate", validate),
         web.get("/automations/name/{name}", read_by_name),
         web.get("/automations/{id}", read),

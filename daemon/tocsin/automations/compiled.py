@@ -2,9 +2,10 @@
 
 Compiling turns each event trigger (at any depth) into a `Leaf` with its predicates built
 once, and each composite into a `Composite` node that knows its parent. The `TriggerIndex`
-files leaves by exact event name and exact resource id, so an event is checked only against
-triggers that could match it (DESIGN rule 4); only glob or negated name patterns sit in a
-list that every event walks.
+files leaves by exact event name, exact resource id and the literal segments of glob names,
+so an event is checked only against triggers that could match it (DESIGN rule 4); only
+negated name patterns and globs with no literal segment at either end sit in a list that
+every event walks.
 """
 
 from __future__ import annotations
@@ -163,16 +164,21 @@ class Compiled:
 class TriggerIndex:
     """Event name (exact) and primary resource id (exact) -> leaves that may care.
 
-    Glob name patterns are filed under their first literal dotted segment (`prefect` for
-    `prefect.flow-run.*`), so only patterns that could match an event's name are tried;
-    negated patterns and ones starting with a glob sit in `scan`, which every event walks.
+    Glob name patterns are filed by their literal leading dotted segments (`prefect.flow-run`
+    for `prefect.flow-run.*`) or, when they start with a glob, their literal trailing ones
+    (`failed` for `*.failed`), in a trie of segments: an event's name walks one path of each,
+    so only patterns that could match its name are tried, however many automations exist.
+    Negated patterns and ones with no literal segment at either end sit in `scan`, which
+    every event walks. The index only pre-filters: each candidate is still checked by
+    `Leaf.names` / `Leaf.covers`.
     """
 
     def __init__(self) -> None:
         self.by_name: dict[str, list[Leaf]] = {}
         self.by_name_id: dict[tuple[str, str], list[Leaf]] = {}
         self.by_id: dict[str, list[Leaf]] = {}
-        self.by_segment: dict[str, list[Leaf]] = {}
+        self.by_prefix = SegmentTrie()
+        self.by_suffix = SegmentTrie()
         self.scan: list[Leaf] = []
 
     def _slots(self, leaf: Leaf) -> list[list[Leaf]]:
@@ -186,10 +192,21 @@ class TriggerIndex:
             return [self.by_name.setdefault(n, []) for n in patterns or ()]
         if ids:
             return [self.by_id.setdefault(i, []) for i in ids]
-        segments = {_segment(p) for p in patterns or ("*",)}
-        if None in segments:
+        slots = [self._glob_slot(p) for p in patterns or ("*",)]
+        if any(slot is None for slot in slots):
             return [self.scan]
-        return [self.by_segment.setdefault(seg, []) for seg in sorted(segments)]  # type: ignore[arg-type]
+        return slots  # type: ignore[return-value]
+
+    def _glob_slot(self, pattern: str) -> list[Leaf] | None:
+        """The trie node's list a pattern is filed under, or None (it needs a scan)."""
+        if pattern.startswith("!") or "[" in pattern:  # a `[.]` would match a separator
+            return None
+        segments = pattern.split(".")
+        head = _literal_run(segments)
+        if head:
+            return self.by_prefix.slot(head)
+        tail = _literal_run(segments[::-1])
+        return self.by_suffix.slot(tail) if tail else None
 
     def add(self, leaf: Leaf) -> None:
         for slot in self._slots(leaf):
@@ -213,8 +230,12 @@ class TriggerIndex:
             for leaf in self.by_id.get(resource_id, ()):
                 if leaf.names(name):
                     found.append(leaf)
-        if self.by_segment:
-            for leaf in self.by_segment.get(name.partition(".")[0], ()):
+        if self.by_prefix.root or self.by_suffix.root:
+            segments = name.split(".")
+            globbed = self.by_prefix.walk(segments) + self.by_suffix.walk(segments[::-1])
+            if len(globbed) > 1:
+                globbed = list(dict.fromkeys(globbed))  # one leaf filed under two patterns
+            for leaf in globbed:
                 if leaf.names(name):
                     found.append(leaf)
         for leaf in self.scan:
@@ -223,11 +244,37 @@ class TriggerIndex:
         return found
 
 
-def _segment(pattern: str) -> str | None:
-    """The literal first dotted segment a glob pattern requires, or None if it has none."""
-    if pattern.startswith("!"):
-        return None
-    head, dot, _ = pattern.partition(".")
-    if not dot or is_glob(head):
-        return None
-    return head
+class SegmentTrie:
+    """Leaves filed under a path of dotted name segments; `walk` finds every leaf filed on
+    the path a name spells (each a possible match, to be checked)."""
+
+    def __init__(self) -> None:
+        #: segment -> (leaves filed here, children)
+        self.root: dict[str, tuple[list[Leaf], dict]] = {}
+
+    def slot(self, segments: list[str]) -> list[Leaf]:
+        node = self.root
+        for seg in segments[:-1]:
+            node = node.setdefault(seg, ([], {}))[1]
+        return node.setdefault(segments[-1], ([], {}))[0]
+
+    def walk(self, segments: list[str]) -> list[Leaf]:
+        found: list[Leaf] = []
+        node = self.root
+        for seg in segments:
+            entry = node.get(seg)
+            if entry is None:
+                break
+            found.extend(entry[0])
+            node = entry[1]
+        return found
+
+
+def _literal_run(segments: list[str]) -> list[str]:
+    """The leading segments with no glob character, short of the whole pattern."""
+    run = []
+    for seg in segments[:-1]:
+        if is_glob(seg):
+            break
+        run.append(seg)
+    return run

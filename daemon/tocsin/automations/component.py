@@ -10,6 +10,7 @@ One asyncio timer is armed for the engine's earliest deadline.
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import logging
 import time
@@ -93,7 +94,7 @@ class EngineComponent(Component):
 
     def _configure(self, config: Config) -> None:
         self.engine.idle_ttl = config.engine.idle_ttl
-        self.engine.max_firings_per_minute = config.engine.max_firings_per_minute or None
+        self.engine.loop_depth = config.engine.loop_depth or None
         self.engine.record_near_misses(config.engine.near_misses)
 
     def status(self) -> dict[str, Any]:
@@ -118,8 +119,14 @@ class EngineComponent(Component):
                 continue
             self.automations[automation.id or ""] = automation
             self.engine.load(automation, clock)
-        persist.restore(self.engine, await store.read_sql(
-            "SELECT kind, k, data FROM engine_state"))
+        after = 0
+        while rows := await store.read_sql(persist.SELECT_STATE, (after, persist.RESTORE_CHUNK)):
+            after = rows[-1][0]
+            gc.disable()  # a million new long-lived objects: cycle collection would rescan
+            try:          # them over and over while they are created, and they hold none
+                persist.restore(self.engine, [row[1:] for row in rows])
+            finally:
+                gc.enable()
         for (eid,) in await store.read_sql(
                 "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
             self.engine.seen[uuid.UUID(eid).int] = clock
@@ -196,12 +203,14 @@ class EngineComponent(Component):
         """The round's events and rows, queued on the store as one transaction."""
         out_events: list[Event] = []
         extra: Statements = []
-        for automation_id, reason in self.engine.paused:
+        for automation_id, reason, chain in self.engine.paused:
             automation = self.automations[automation_id]
             automation.enabled = False
             log.warning("automation %r paused: %s", automation.name, reason)
             extra.append((persist.UPSERT_AUTOMATION, [persist.automation_row(automation)]))
-            out_events.append(loop_guard_event(automation, reason, to_datetime(self.engine.now)))
+            names = {aid: a.name for aid, a in self.automations.items()}
+            out_events.append(loop_guard_event(automation, reason, chain, names,
+                                               to_datetime(self.engine.now)))
         self.engine.paused.clear()
         firing_rows = []
         for firing in firings:
@@ -272,13 +281,24 @@ class EngineComponent(Component):
     async def save(self, automation: Automation, lifecycle: Event, *,
                    replace: bool = False) -> None:
         """Store an automation with its lifecycle event, then (re)load it into the engine."""
-        assert self.daemon is not None and automation.id is not None
-        extra: Statements = [(persist.UPSERT_AUTOMATION, [persist.automation_row(automation)])]
-        if replace:
-            extra.append(("DELETE FROM engine_state WHERE automation_id = ?", [(automation.id,)]))
-        await self.daemon.ingest([lifecycle], extra=extra)
-        self.automations[automation.id] = automation
-        self.engine.load(automation, time.time())
+        await self.save_all([(automation, lifecycle, replace)])
+
+    async def save_all(self, changes: list[tuple[Automation, Event, bool]]) -> None:
+        """`save` for many (automation, lifecycle event, replace) in one transaction."""
+        assert self.daemon is not None
+        if not changes:
+            return
+        extra: Statements = [(persist.UPSERT_AUTOMATION,
+                              [persist.automation_row(a) for a, _, _ in changes])]
+        replaced = [(a.id,) for a, _, replace in changes if replace]
+        if replaced:
+            extra.append(("DELETE FROM engine_state WHERE automation_id = ?", replaced))
+        await self.daemon.ingest([lifecycle for _, lifecycle, _ in changes], extra=extra)
+        now = time.time()
+        for automation, _, _ in changes:
+            assert automation.id is not None
+            self.automations[automation.id] = automation
+            self.engine.load(automation, now)
         self.kick()
 
     async def set_enabled(self, automation: Automation, enabled: bool, lifecycle: Event) -> None:

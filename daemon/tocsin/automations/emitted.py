@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from ..events.model import Event, utcnow, uuid7
+from . import lineage
 from .firing import Firing
 from .model import Automation, EventTrigger
 
@@ -28,8 +29,8 @@ def state_change_event(automation: Automation, firing: Firing) -> Event:
     resource = automation_resource(automation)
     if isinstance(automation.trigger, EventTrigger):
         resource["prefect.posture"] = automation.trigger.posture
-    related = []
     trigger_event = firing.triggering_event
+    related = lineage.related(lineage.chain_of(trigger_event))
     if trigger_event is not None:
         related.append({"prefect.resource.id": f"prefect.event.{trigger_event.id}",
                         "prefect.resource.role": "triggering-event"})
@@ -47,10 +48,14 @@ def lifecycle_event(automation: Automation, what: str) -> Event:
                  resource=automation_resource(automation), payload=automation.to_dict())
 
 
-def loop_guard_event(automation: Automation, reason: str, at: Any) -> Event:
-    """The loop guard paused an automation (tocsin decision 11)."""
+def loop_guard_event(automation: Automation, reason: str, chain: lineage.Chain,
+                     names: dict[str, str], at: Any) -> Event:
+    """The loop guard paused an automation (tocsin decision 11); `chain` is the causal chain
+    of the firing it stopped, oldest first, each automation with its name."""
+    steps = [{"id": aid, "name": names.get(aid, "")} for aid in chain]
     return Event(event="tocsin.automation.paused", occurred=at,
-                 resource=automation_resource(automation), payload={"reason": reason})
+                 resource=automation_resource(automation),
+                 payload={"reason": reason, "chain": steps})
 
 
 def actions_for(automation: Automation, firing: Firing) -> list[Any]:

@@ -15,7 +15,8 @@ What it does, following prefect-semantics §5–§6 and "tocsin's decisions":
   resolve when the expected event shows up (decision 7);
 - `follows`: followers wait for their leader, or 15 minutes (§5.7);
 - composites collect child firings in slots on processing time (§6);
-- the loop guard pauses an automation that fires too often (decision 11).
+- the loop guard pauses an automation triggered through its own consequences more than
+  `loop_depth` times (decision 11, by causality: see lineage.py).
 
 State changes are recorded in `dirty` as (kind, key) pairs so a caller can persist exactly
 what changed (see `export`).
@@ -31,6 +32,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events.model import Event, uuid7
+from . import lineage
+from .buckets import BucketKey, Buckets
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
 from .firing import Firing
 from .metrics import MetricEvaluator, MetricState
@@ -51,23 +54,20 @@ from .state import (
     Slot,
 )
 
-BucketKey = tuple[str, tuple[str, ...]]
-
-
 def to_datetime(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
 class Engine:
     def __init__(self, *, idle_ttl: float = DEFAULT_IDLE_TTL,
-                 max_firings_per_minute: int | None = 300) -> None:
+                 loop_depth: int | None = lineage.DEFAULT_LOOP_DEPTH) -> None:
         self.idle_ttl = idle_ttl
-        self.max_firings_per_minute = max_firings_per_minute
+        self.loop_depth = loop_depth
         self.now = 0.0
         self.automations: dict[str, Compiled] = {}
         self.leaves: dict[str, Leaf] = {}
         self.index = TriggerIndex()
-        self.buckets: dict[BucketKey, Bucket] = {}
+        self.buckets = Buckets()
         self.slots: dict[str, dict[str, Slot]] = {}
         self.held: dict[BucketKey, list[Held]] = {}
         self.open_firings: dict[BucketKey, OpenFiring] = {}
@@ -79,11 +79,17 @@ class Engine:
         self.seen: OrderedDict[int, float] = OrderedDict()
         self._seen_check = 0.0
         self.dirty: set[tuple[str, Any]] = set()
-        #: automations the loop guard paused: (automation id, reason)
-        self.paused: list[tuple[str, str]] = []
+        #: automations the loop guard paused: (automation id, reason, the causal chain)
+        self.paused: list[tuple[str, str, lineage.Chain]] = []
         self._heap: list[tuple[float, int, str, Any]] = []
+        #: reactive windows' expiries by whole second. A reactive window is only forgotten at
+        #: its deadline (no firing depends on the moment, and `_bucket` expires a due one when
+        #: an event touches it), so a list slot per window does instead of a heap entry:
+        #: ~100 bytes less for each of maybe a million open windows
+        self._wheel: dict[int, list[Bucket]] = {}
+        self._wheel_slots: list[int] = []
+        self._wheel_size = 0
         self._held_expiry: deque[tuple[float, BucketKey]] = deque()
-        self._fired: dict[str, deque[float]] = {}
         self._open_limit = 10_000
         self._counter = itertools.count()
         self._out: list[Firing] = []
@@ -120,7 +126,7 @@ class Engine:
             self.leaves[leaf.id] = leaf
         self._load_metric(automation)
         if automation.enabled:
-            self._enable(compiled, max(self.now, now))
+            self._enable(compiled, max(self.now, now), fresh=old is None)
 
     def unload(self, automation_id: str) -> None:
         """Remove an automation and every piece of its state."""
@@ -145,9 +151,11 @@ class Engine:
         else:
             self._unindex(compiled)
 
-    def _enable(self, compiled: Compiled, now: float) -> None:
+    def _enable(self, compiled: Compiled, now: float, fresh: bool = False) -> None:
+        """Index the leaves and look at their windows; a `fresh` automation (new to this
+        engine) has none, which spares a walk over every open bucket per automation."""
         leaf_ids = {leaf.id for leaf in compiled.leaves}
-        for bucket in [b for k, b in self.buckets.items() if k[0] in leaf_ids]:
+        for bucket in [] if fresh else [b for tid in leaf_ids for b in self.buckets.of_trigger(tid)]:
             if bucket.deadline <= now and not self.leaves[bucket.trigger_id].reactive:
                 self._delete(bucket)
             else:
@@ -168,8 +176,11 @@ class Engine:
                 self.near_misses.remove(leaf)
 
     def _forget_state(self, trigger_ids: set[str]) -> None:
-        for store, kind in ((self.buckets, "bucket"), (self.held, "held"),
-                            (self.open_firings, "open")):
+        for tid in trigger_ids:
+            for bucket in self.buckets.of_trigger(tid):
+                del self.buckets[(tid, bucket.key)]
+                self.dirty.add(("bucket", (tid, bucket.key)))
+        for store, kind in ((self.held, "held"), (self.open_firings, "open")):
             for bkey in [k for k in store if k[0] in trigger_ids]:
                 del store[bkey]
                 self.dirty.add((kind, bkey))
@@ -230,7 +241,10 @@ class Engine:
         heap = self._heap
         while heap and not self._live(heap[0]):
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        due = [heap[0][0]] if heap else []
+        if self._wheel_slots:
+            due.append(float(self._wheel_slots[0]))
+        return min(due, default=None)
 
     def _take(self) -> list[Firing]:
         out, self._out = self._out, []
@@ -243,6 +257,12 @@ class Engine:
             entry = heapq.heappop(heap)
             if self._live(entry):
                 self._due(entry)
+        slots = self._wheel_slots
+        while slots and slots[0] <= self.now:
+            for bucket in self._wheel.pop(heapq.heappop(slots)):
+                self._wheel_size -= 1
+                if self._in_wheel(bucket) and bucket.deadline <= self.now:
+                    self._bucket_due(self.leaves[bucket.trigger_id], bucket, bucket.deadline)
         self._expire_caches()
 
     def _live(self, entry: tuple[float, int, str, Any]) -> bool:
@@ -255,6 +275,11 @@ class Engine:
             return metric is not None and metric.state.next_check == at and self.enabled(ref)
         follower = self.followers.get(ref)
         return follower is not None and follower.until == at
+
+    def _in_wheel(self, bucket: Bucket) -> bool:
+        """Whether a wheel entry is still the open window of an enabled automation."""
+        return (self.buckets.get((bucket.trigger_id, bucket.key)) is bucket
+                and self.enabled(bucket.automation_id))
 
     def _due(self, entry: tuple[float, int, str, Any]) -> None:
         at, _, kind, ref = entry
@@ -340,7 +365,7 @@ class Engine:
         expected = leaf.expects(name)
         bucket = None
         if leaf.arms is not None and leaf.arms(name):
-            old = self.buckets.get(bkey)
+            old = self._bucket(leaf, bkey)
             if old is not None and leaf.reactive and leaf.within and occurred >= old.end:
                 self._delete(old)  # "after means after": a new arming opens a new window
             bucket = self._ensure(leaf, key, occurred, occurred + leaf.within,
@@ -353,7 +378,7 @@ class Engine:
         if not leaf.reactive and leaf.parent is None and bkey in self.open_firings:
             self._resolve(leaf, key, event)
         if bucket is None:
-            bucket = self.buckets.get(bkey)
+            bucket = self._bucket(leaf, bkey)
             if bucket is None:
                 if not leaf.reactive and leaf.arms is not None:
                     self._hold(bkey, event)
@@ -363,12 +388,22 @@ class Engine:
     def _ensure(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
                 event: Event) -> Bucket:
         """The existing bucket (only its last event updated), or a new one (§5.2)."""
-        bucket = self.buckets.get((leaf.id, key))
+        bucket = self._bucket(leaf, (leaf.id, key))
         if bucket is None:
             return self._open(leaf, key, start, end, count, event, self.now)
-        bucket.last_event = event
+        if not leaf.reactive:
+            bucket.last_event = event
         bucket.touched = self.now
         self.dirty.add(("bucket", (leaf.id, key)))
+        return bucket
+
+    def _bucket(self, leaf: Leaf, bkey: BucketKey) -> Bucket | None:
+        """The open bucket for a key; a reactive one whose deadline passed while it waited in
+        the wheel is expired first, as the heap would have done on time."""
+        bucket = self.buckets.get(bkey)
+        if bucket is not None and leaf.reactive and bucket.deadline <= self.now:
+            self._bucket_due(leaf, bucket, bucket.deadline)
+            bucket = self.buckets.get(bkey)
         return bucket
 
     def _check(self, leaf: Leaf, bucket: Bucket, now: float, event: Event | None,
@@ -380,7 +415,8 @@ class Engine:
         pending = event is not None
         if pending and (leaf.immediate or bucket.start <= now < bucket.end):
             bucket.count += 1
-            bucket.last_event = event
+            if not leaf.reactive:
+                bucket.last_event = event
             pending = False
             self.dirty.add(("bucket", (leaf.id, bucket.key)))
         ready = leaf.reactive or bucket.end <= now
@@ -454,7 +490,8 @@ class Engine:
     def _open(self, leaf: Leaf, key: tuple[str, ...], start: float, end: float, count: int,
               event: Event | None, touched: float) -> Bucket:
         bucket = Bucket(automation_id=leaf.automation_id, trigger_id=leaf.id, key=key,
-                        start=start, end=end, count=count, last_event=event, touched=touched)
+                        start=start, end=end, count=count, touched=touched,
+                        last_event=None if leaf.reactive else event)
         bkey = (leaf.id, key)
         if not leaf.reactive and leaf.arms is not None and bkey in self.held:
             self._count_held(bucket, bkey)
@@ -469,9 +506,22 @@ class Engine:
         self._schedule(bucket)
         return bucket
 
-    def restore_bucket(self, bucket: Bucket) -> None:
-        self.buckets[(bucket.trigger_id, bucket.key)] = bucket
-        self._schedule(bucket)
+    def restore_buckets(self, restored: list[Bucket]) -> None:
+        """Saved buckets of loaded triggers (others are skipped), maybe a million at once:
+        their ids become the leaf's own strings (not two copies per bucket), and the deadline
+        heap is rebuilt once rather than pushed to a million times."""
+        leaves, buckets = self.leaves, self.buckets
+        for bucket in restored:
+            leaf = leaves.get(bucket.trigger_id)
+            if leaf is None:
+                continue
+            bucket.trigger_id, bucket.automation_id = leaf.id, leaf.automation_id
+            buckets[(leaf.id, bucket.key)] = bucket
+            if leaf.reactive:
+                self._schedule(bucket)
+            else:
+                self._heap.append((bucket.deadline, next(self._counter), "bucket", bucket))
+        heapq.heapify(self._heap)
 
     def _delete(self, bucket: Bucket) -> None:
         bkey = (bucket.trigger_id, bucket.key)
@@ -480,7 +530,21 @@ class Engine:
             self.dirty.add(("bucket", bkey))
 
     def _schedule(self, bucket: Bucket) -> None:
-        self._push(bucket.deadline, "bucket", bucket)
+        if not self.leaves[bucket.trigger_id].reactive:
+            self._push(bucket.deadline, "bucket", bucket)
+            return
+        slot = int(bucket.deadline) + 1
+        entries = self._wheel.get(slot)
+        if entries is None:
+            entries = self._wheel[slot] = []
+            heapq.heappush(self._wheel_slots, slot)
+        entries.append(bucket)
+        self._wheel_size += 1
+        if self._wheel_size > 4 * len(self.buckets) + 10_000:
+            # as with the heap: drop entries of replaced or rescheduled windows in one pass
+            for at, kept in self._wheel.items():
+                kept[:] = [b for b in kept if int(b.deadline) + 1 == at and self._in_wheel(b)]
+            self._wheel_size = sum(len(kept) for kept in self._wheel.values())
 
     def _push(self, at: float, kind: str, ref: Any) -> None:
         heap = self._heap
@@ -579,19 +643,18 @@ class Engine:
         self.slots[parent_id] = slots
 
     def _emit(self, firing: Firing, at: float) -> bool:
-        """Hand out a root firing, unless the loop guard pauses its automation instead."""
-        limit = self.max_firings_per_minute
-        if limit is not None:
-            times = self._fired.setdefault(firing.automation_id, deque())
-            while times and times[0] <= at - 60:
-                times.popleft()
-            if len(times) >= limit:
-                self.set_enabled(firing.automation_id, False, at)
-                reason = (f"fired more than {limit} times in a minute; paused by the loop "
-                          "guard (raise [engine] max_firings_per_minute if this is intended)")
-                self.paused.append((firing.automation_id, reason))
+        """Hand out a root firing, unless the loop guard pauses its automation instead: when
+        the events that led here already passed through it `loop_depth` times."""
+        aid = firing.automation_id
+        if self.loop_depth is not None:
+            chain = lineage.chain_of(firing.triggering_event)
+            if chain.count(aid) >= self.loop_depth:
+                self.set_enabled(aid, False, at)
+                reason = (f"triggered through its own actions' events {chain.count(aid)} times "
+                          "in a row; paused by the loop guard (see the chain; raise [engine] "
+                          "loop_depth if this is intended)")
+                self.paused.append((aid, reason, (*chain, aid)))
                 return False
-            times.append(at)
         self._out.append(firing)
         return True
 

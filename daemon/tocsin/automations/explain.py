@@ -91,15 +91,14 @@ def scratch_copy(engine: Engine, automation_id: str) -> Engine:
     """An engine holding one automation and a copy of its state, at the engine's time."""
     compiled = engine.automations[automation_id]
     ids = compiled.trigger_ids
-    copy = Engine(idle_ttl=engine.idle_ttl, max_firings_per_minute=None)
+    copy = Engine(idle_ttl=engine.idle_ttl, loop_depth=None)
     copy.now = engine.now
-    for bkey, bucket in engine.buckets.items():
-        if bkey[0] in ids:
-            copy.restore_bucket(msgspec.structs.replace(bucket))
+    copy.load(compiled.automation, engine.now)  # first: restored buckets need their leaves
+    copy.restore_buckets([msgspec.structs.replace(bucket) for bkey, bucket in engine.buckets.items()
+                          if bkey[0] in ids])
     copy.slots = {tid: dict(slots) for tid, slots in engine.slots.items() if tid in ids}
     copy.held = {k: list(h) for k, h in engine.held.items() if k[0] in ids}
     copy.open_firings = {k: o for k, o in engine.open_firings.items() if k[0] in ids}
-    copy.load(compiled.automation, engine.now)
     return copy
 
 
@@ -173,7 +172,10 @@ def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
                    if not s["ok"]]
         return "ignored: match failed on " + ", ".join(failed)
     bkey = (leaf.id, leaf.key(event))
-    if before is not None and before.last_event is not None and before.last_event.id == event.id:
+    # a reactive window keeps no last event (issue 13): an id the engine has seen was counted
+    if before is not None and ((before.last_event is not None
+                                and before.last_event.id == event.id)
+                               or event.id.int in engine.seen):
         return "already counted in this window"
     if bkey in engine.open_firings and bkey not in scratch.open_firings:
         return "resolved the open proactive firing"

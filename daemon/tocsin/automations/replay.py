@@ -108,7 +108,7 @@ class _Run:
             else:
                 yield trace_record(automation, firing, event, self.engine, self.seen)
             queue.extend(self.engine.process(event, firing.at.timestamp()))
-        for automation_id, reason in self.engine.paused:
+        for automation_id, reason, _ in self.engine.paused:
             self.notices.append(f"{self.automations[automation_id].name}: {reason}")
         self.engine.paused.clear()
 

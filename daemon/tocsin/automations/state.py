@@ -25,8 +25,15 @@ REACTIVE_EXPIRY = 60.0
 DEFAULT_IDLE_TTL = 7 * 86400.0
 
 
-class Bucket(msgspec.Struct, kw_only=True):
-    """One window of one event trigger for one bucketing key (§5.1)."""
+class Bucket(msgspec.Struct, kw_only=True, gc=False, array_like=True):
+    """One window of one event trigger for one bucketing key (§5.1).
+
+    A million may be open at once, so a bucket is kept small (issue 13): out of the garbage
+    collector's lists (it holds no cycles), and only a proactive window keeps its last event,
+    which its firing at the deadline reports; a reactive window fires on the event in hand
+    and needs none. It is saved as a JSON array (no field names): a third of the bytes to
+    write and read, and a million decode in about a second at restore.
+    """
 
     automation_id: str
     trigger_id: str
@@ -34,6 +41,7 @@ class Bucket(msgspec.Struct, kw_only=True):
     start: float
     end: float
     count: int
+    #: proactive windows only (see above)
     last_event: Event | None = None
     #: processing time of the last event that touched it (for the idle TTL)
     touched: float

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = asub.add_parser("schema", help="print the JSON Schema of automation files (for editors)")
     c.set_defaults(func=schema)
     from . import explain_cmds
+    from .prefect_cmds import register as register_push_pull
 
     explain_cmds.register(asub)
+    register_push_pull(asub)
 
 
 def _files(paths: list[str]) -> list[Path]:
@@ -73,8 +76,7 @@ def load_all(paths: list[str]) -> list[Any]:
             problems.append(f"{path}: {exc}")
     if problems:
         raise _Reported("\n".join(problems))
-    names = [a.name for a in automations]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = sorted(n for n, k in Counter(a.name for a in automations).items() if k > 1)
     if dupes:
         raise InvalidInput([("name", f"defined more than once: {', '.join(dupes)}")])
     return automations
@@ -128,44 +130,31 @@ class NotFound(TocsinError):
 
 
 def apply(args: argparse.Namespace) -> int:
+    """Every automation of the files in one request: the daemon creates, updates or leaves
+    each by name in one transaction (all or nothing)."""
     from ..errors import ApiError
 
-    automations = load_all(args.file)
+    bodies = []
+    for automation in load_all(args.file):
+        body = automation.to_dict()
+        for key in ("id", "created", "updated"):
+            body.pop(key, None)
+        bodies.append(body)
     with _client(args) as client:
-        for automation in automations:
-            body = automation.to_dict()
-            for key in ("id", "created", "updated"):
-                body.pop(key, None)
-            try:
-                existing = _find(client, automation.name)
-            except NotFound:
-                existing = None
-            try:
-                if existing is None:
-                    stored = client.request("POST", "/automations/", body)
-                    done("created", "automation", stored["name"], stored["id"])
-                elif _definition(existing) == _definition(body):
-                    # replacing would start its windows over for nothing
-                    done("unchanged", "automation", existing["name"], existing["id"])
-                else:
-                    stored = client.request("PUT", f"/automations/{existing['id']}", body)
-                    done("updated", "automation", stored["name"], stored["id"])
-            except ApiError as exc:
-                raise TocsinError(f"{automation.name}: {exc}") from None
+        try:
+            results = client.request("POST", "/automations/apply", bodies)
+        except ApiError as exc:
+            raise TocsinError(str(exc)) from None
+    for r in results:
+        done(r["result"], "automation", r["name"], r["id"])
     return 0
 
 
-def _definition(automation: dict[str, Any]) -> str:
-    """An automation without what the daemon assigns (ids, timestamps), for comparing."""
-    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in trigger.items() if k != "id"}
-        if "triggers" in out:
-            out["triggers"] = [strip(t) for t in out["triggers"]]
-        return out
-
-    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
-    data["trigger"] = strip(data["trigger"])
-    return json.dumps(data, sort_keys=True, default=str)
+def apply_one(client: Any, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Create or replace one automation by name, as `apply` does (an unchanged one is left
+    alone, keeping its windows): ("created"|"updated"|"unchanged", {"name", "id"})."""
+    (result,) = client.request("POST", "/automations/apply", [body])
+    return result["result"], result
 
 
 def ls(args: argparse.Namespace) -> int:

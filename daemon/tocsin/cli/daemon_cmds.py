@@ -63,11 +63,18 @@ def status(args: argparse.Namespace) -> int:
         print(f"  PROBLEM  {info['problem']}")
     print(f"  socket   {info['socket']}")
     print(f"  home     {info['home']}")
+    if "store" in info:
+        sizes = info["store"]
+        print(f"  store    database {_mib(sizes['bytes'])}, WAL {_mib(sizes['wal_bytes'])}")
     for name, counters in info.get("components", {}).items():
         if counters:
             print(f"  {name:<8} {_counters(counters)}")
     sys.stdout.flush()
     return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB"
 
 
 def _counters(counters: dict) -> str:

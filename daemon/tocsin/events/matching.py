@@ -29,13 +29,25 @@ def compile_pattern(pattern: str) -> Predicate:
     if negate:
         pattern = pattern[1:]
     if is_glob(pattern):
-        matcher = re.compile(translate(pattern)).match
-        test: Predicate = lambda v: matcher(v) is not None
+        test: Predicate = _glob(pattern)
     else:
         test = pattern.__eq__
     if negate:
         return lambda v: not test(v)
     return test
+
+
+def _glob(pattern: str) -> Predicate:
+    """`prefix*` and `*suffix` (most name globs) as string tests; others as one regex.
+    Compiling a regex costs ~0.1 ms, which 10,000 automations pay on every apply."""
+    if pattern.endswith("*") and not is_glob(pattern[:-1]):
+        prefix = pattern[:-1]
+        return lambda v: v.startswith(prefix)
+    if pattern.startswith("*") and not is_glob(pattern[1:]):
+        suffix = pattern[1:]
+        return lambda v: v.endswith(suffix)
+    matcher = re.compile(translate(pattern)).match
+    return lambda v: matcher(v) is not None
 
 
 def matches(expected: str, value: str | None) -> bool:

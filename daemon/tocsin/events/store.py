@@ -4,6 +4,13 @@ Writers hand a batch to `append` and wait; the writer thread (writer.py) commits
 queued in one transaction and acknowledges every caller only after that commit (DESIGN rule
 2). Reads use a second connection through aiosqlite, so a long query never waits behind a
 write, and WAL checkpoints a third.
+
+The WAL stays bounded (issue 13): a PASSIVE checkpoint alone never catches up with sustained
+ingest (new frames arrive while it copies, so the log never starts over and grows without
+end). So past half its limit the writer thread itself truncates it between two commits
+(writer.py), waiting a moment for readers to leave old snapshots; `journal_size_limit`
+bounds what SQLite leaves behind otherwise. Every read is one short statement, so none pins
+a snapshot for long.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +32,7 @@ import msgspec
 from ..errors import RowsRefused, StoreCorrupt, StoreError, StoreFull
 from .filter import EventFilter, us
 from .model import Event, utcnow
-from .writer import GroupWriter, Statements, Write
+from .writer import GroupWriter, Statements, Write, file_size
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +90,14 @@ SQLITE_HEADER = b"SQLite format 3\0"
 
 PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 1.0  # seconds
-WRITER_CACHE_KIB = 16_000  # the random-order name and resource indexes need their pages hot
+DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
+
+# The random-order name and resource indexes need their pages hot: with 10,000 resources the
+# (resource, occurred) index alone has ~10,000 leaves in use. At 16 MB, 1M stored events cut
+# the store's rate ~20x (5.3k/s against 117k/s empty); at 128 MB it held 29k/s (issue 13,
+# tests/bench/scale.py). A maximum, taken only as pages are used, and given back after a
+# burst (writer.py).
+WRITER_CACHE_KIB = 128_000
 
 _decoder = msgspec.json.Decoder(Event)
 
@@ -99,14 +114,15 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-def _open_writer(path: Path, schema: str) -> sqlite3.Connection:
+def _open_writer(path: Path, schema: str, wal_limit: int) -> sqlite3.Connection:
     """The writing connection, schema applied. Checkpoints copy the WAL into the database
     file; done by the writer on commit they stall ingestion, so the writer never does them
     and a third connection does, in its own thread, once a second while there are new
     commits."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000",
-                   "wal_autocheckpoint=0", f"cache_size=-{WRITER_CACHE_KIB}"):
+                   "wal_autocheckpoint=0", f"cache_size=-{WRITER_CACHE_KIB}",
+                   f"journal_size_limit={wal_limit}"):
         conn.execute(f"PRAGMA {pragma}")
     columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
     if "event" in columns:
@@ -119,13 +135,19 @@ def _open_writer(path: Path, schema: str) -> sqlite3.Connection:
 class EventStore:
     """Append, fetch and query events; `open()` before use, `close()` commits what was queued."""
 
-    def __init__(self, path: Path, *, retention: timedelta = timedelta(days=7)) -> None:
+    def __init__(self, path: Path, *, retention: timedelta = timedelta(days=7),
+                 wal_limit: int = DEFAULT_WAL_LIMIT) -> None:
         self.path = Path(path)
         self.retention = retention
+        self.wal_limit = wal_limit
+        self.wal_path = Path(f"{self.path}-wal")
         self._writer: GroupWriter | None = None
         self._write_conn: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
-        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        #: held by whoever checkpoints (this store's thread, the writer) or closes the
+        #: checkpointing connection: a connection closed under a running call crashes
+        self._checkpoint_lock = threading.Lock()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._commits = 0
         self._file: int | None = None
@@ -139,7 +161,7 @@ class EventStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._write_conn = await asyncio.to_thread(
-                _open_writer, self.path, SCHEMA + "".join(extra_schema))
+                _open_writer, self.path, SCHEMA + "".join(extra_schema), self.wal_limit)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise
@@ -151,10 +173,13 @@ class EventStore:
         self._file = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         st = os.fstat(self._file)
         self._identity = (st.st_dev, st.st_ino)
-        self._writer = GroupWriter(self._write_conn, self._count_commit, self._check_file)
+        self._writer = GroupWriter(self._write_conn, self._count_commit, self._check_file,
+                                   wal_path=self.wal_path, wal_limit=self.wal_limit,
+                                   checkpoint_lock=self._checkpoint_lock)
         self._writer.start()
         self._reader = await _connect(self.path)
-        self._checkpointer = await _connect(self.path)
+        self._checkpointer = await asyncio.to_thread(
+            sqlite3.connect, self.path, isolation_level=None, check_same_thread=False)
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="checkpoint")
 
     async def close(self) -> None:
@@ -165,9 +190,10 @@ class EventStore:
         if self._checkpoint_task is not None:
             self._checkpoint_task.cancel()
             self._checkpoint_task = None
-        for conn in (self._reader, self._checkpointer):
-            if conn is not None:
-                await conn.close()
+        if self._reader is not None:
+            await self._reader.close()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._locked, self._checkpointer.close)
         if self._write_conn is not None:
             self._write_conn.close()  # the last one to close checkpoints the WAL fully
         self._reader = self._checkpointer = self._write_conn = None
@@ -211,12 +237,18 @@ class EventStore:
         seen = 0
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY)
-            if self._commits != seen:
+            # past half its limit the writer truncates the WAL: no checkpoint of ours in its way
+            if self._commits != seen and file_size(self.wal_path) <= self.wal_limit // 2:
                 seen = self._commits
                 try:
-                    await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    await asyncio.to_thread(self._locked, self._checkpointer.execute,
+                                            "PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
                     log.warning("WAL checkpoint failed (will retry): %s", exc)
+
+    def _locked(self, call: Any, *args: Any) -> Any:
+        with self._checkpoint_lock:
+            return call(*args)
 
     # -- writing ---------------------------------------------------------------------------
     async def append(self, events: list[Event], *, extra: Statements | None = None,

@@ -20,9 +20,11 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -58,6 +60,12 @@ BURST_ROWS = 10_000
 IDLE_SECONDS = 1.0
 
 Statements = list[tuple[str, Sequence[Sequence[Any]]]]
+
+#: how long the WAL's truncation waits for readers to leave old snapshots (ms); ingestion
+#: waits that long at most, and a truncation that times out is tried again a little later
+TRUNCATE_WAIT_MS = 200
+TRUNCATE_RETRY_S = 0.25
+WRITER_BUSY_MS = 10_000
 
 _encoder = msgspec.json.Encoder()
 
@@ -105,10 +113,18 @@ class GroupWriter:
     """Commits queued writes in groups on a thread that owns `conn`."""
 
     def __init__(self, conn: sqlite3.Connection, on_commit: Callable[[], None],
-                 check: Callable[[], None] = lambda: None) -> None:
+                 check: Callable[[], None] = lambda: None, *,
+                 wal_path: Path | None = None, wal_limit: int = 0,
+                 checkpoint_lock: threading.Lock | None = None) -> None:
         self._conn = conn
         self._on_commit = on_commit
         self._check = check  # raises when the store must not be written to
+        self._wal_path = wal_path
+        self._wal_limit = wal_limit
+        self._truncate_after = 0.0
+        #: one checkpoint at a time: the store's PASSIVE ones and the writer's TRUNCATE
+        #: would otherwise find each other busy and give up
+        self._checkpoint_lock = checkpoint_lock or threading.Lock()
         self._queue: queue.SimpleQueue[Write | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-store-writer",
                                         daemon=True)
@@ -167,8 +183,32 @@ class GroupWriter:
                 rows += nxt.rows
             self._commit_group(group)
             written += rows
+            self._bound_wal()
             if closing:
                 return
+
+    def _bound_wal(self) -> None:
+        """Past half its limit, checkpoint and empty the WAL before the next commit.
+
+        Under sustained ingest another connection's checkpoint never finds the log fully
+        copied (frames keep coming) nor the write lock free for long, so the WAL would grow
+        without end; here, between two commits, it is. The store's PASSIVE checkpoints have
+        usually copied most frames already, so the pause is short."""
+        if (self._wal_path is None or file_size(self._wal_path) <= self._wal_limit // 2
+                or time.monotonic() < self._truncate_after):
+            return
+        conn = self._conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+            with self._checkpoint_lock:
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if busy:
+                log.debug("WAL truncation postponed: a reader holds an old snapshot")
+                self._truncate_after = time.monotonic() + TRUNCATE_RETRY_S
+        except sqlite3.Error as exc:
+            log.warning("WAL truncation failed (will retry): %s", exc)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={WRITER_BUSY_MS}")
 
     def _commit_group(self, group: list[Write]) -> None:
         """Commit the group as one transaction; if that fails, commit each caller's write on
@@ -229,6 +269,13 @@ class GroupWriter:
                 stored = (w.events if new_ids is None
                           else [e for e in w.events if str(e.id) in new_ids])
                 w.future.set_result(stored)
+
+
+def file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _release_free_memory() -> None:

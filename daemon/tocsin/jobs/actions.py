@@ -71,7 +71,8 @@ async def run_deployment(run: ActionRun) -> ActionResult:
         scheduled_at=jobs.service.clock() + after,
         idempotency_key=f"automation {aid}, action {run.job.action_index}, "
                         f"invocation {run.job.invocation}",
-        created_by={"type": "AUTOMATION", "id": aid, "display_value": name})
+        created_by={"type": "AUTOMATION", "id": aid, "display_value": name,
+                    "lineage": list(run.job.lineage[:-1])})
     return ActionResult(details={"status_code": 201}, related=[
         {"prefect.resource.id": f"prefect.flow-run.{flow_run.id}",
          "prefect.resource.role": "flow-run", "prefect.resource.name": flow_run.name}])

@@ -103,11 +103,23 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
     daemon = daemon_of(request)
     ws = web.WebSocketResponse(autoclose=False, max_msg_size=daemon.config.max_body_bytes)
     await ws.prepare(request)
+    await receive_events(daemon, ws)
+    return ws
+
+
+async def receive_events(daemon: Daemon, ws: web.WebSocketResponse) -> None:
+    """`events_in`'s loop, shared with Prefect's `/api/events/in`. A ping (when the socket
+    does not answer pings itself) is answered only once everything before it is committed:
+    Prefect's client takes the pong as its checkpoint."""
     batcher = _Batcher(daemon, ws)
     number = 0
     async for msg in ws:
         if msg.type == WSMsgType.CLOSE:
             break
+        if msg.type == WSMsgType.PING:
+            await batcher.drain()
+            await ws.pong(msg.data)
+            continue
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         number += 1
@@ -121,7 +133,6 @@ async def events_in(request: web.Request) -> web.WebSocketResponse:
         await batcher.add(number, events)
     await batcher.drain()
     await ws.close()
-    return ws
 
 
 class _Batcher:
@@ -175,7 +186,6 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
     We subscribe before reading the backfill and skip ids already sent, so nothing falls in
     the gap between history and live.
     """
-    daemon = daemon_of(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     try:
@@ -186,6 +196,14 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
         await ws.send_bytes(_encoder.encode({"type": "error", "detail": str(exc)}))
         await ws.close()
         return ws
+    await stream_events(request, ws, f, backfill)
+    return ws
+
+
+async def stream_events(request: web.Request, ws: web.WebSocketResponse, f: EventFilter,
+                        backfill: int) -> None:
+    """`events_out`'s loop, shared with Prefect's `/api/events/out` (the same messages)."""
+    daemon = daemon_of(request)
     sub = daemon.bus.subscribe(f.compile())
     reader = asyncio.create_task(_drain_client(ws))
     try:
@@ -219,7 +237,6 @@ async def events_out(request: web.Request) -> web.WebSocketResponse:
             await asyncio.wait_for(ws.close(), SEND_TIMEOUT)
         except (TimeoutError, ConnectionError):
             _cut_off(request)
-    return ws
 
 
 async def _send(request: web.Request, ws: web.WebSocketResponse, message: Any) -> None:

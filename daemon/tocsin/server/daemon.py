@@ -63,11 +63,14 @@ def build_components() -> list[Component]:
     from ..actions.component import ActionsComponent
     from ..automations.component import EngineComponent
     from ..jobs.component import JobsComponent
+    from ..prefect.api import PrefectApiComponent
+    from ..prefect.forward import ForwardComponent
+    from ..prefect.subscribe import SubscribeComponent
     from ..sources.watch import WatchComponent
     from ..sources.webhooks import WebhookComponent
 
     return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent()]
+            JobsComponent(), PrefectApiComponent(), ForwardComponent(), SubscribeComponent()]
 
 
 def store_sizes(db: Path) -> dict[str, object]:
@@ -87,7 +90,8 @@ class Daemon:
                  lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
-        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention))
+        self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention),
+                                wal_limit=config.max_wal_mb * 1024 * 1024)
         self.bus = EventBus()
         self.components = build_components() if components is None else components
         self.started = time.time()

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from ..envrefs import MissingEnv, masked, resolve
 from ..errors import InvalidInput
+from ..automations import lineage
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..server.component import Component
@@ -255,6 +256,9 @@ class WebhookComponent(Component):
             # the body is an outsider's: render it beside the event loop, not on it
             rendered = await off_loop(render, hook.template, context)
             event = request_event(hook, rendered, context, raw)
+            # a call from an automation's webhook action: keep its causes (the loop guard)
+            event.related.extend(lineage.related(lineage.from_header(
+                request.headers.get(lineage.HEADER))))
             assert self.daemon is not None
             self.daemon.check_size([event], len(raw) + len(hook.template))
         except TemplateError as exc:

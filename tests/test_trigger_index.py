@@ -1,0 +1,56 @@
+"""The trigger index is a pre-filter: for any name patterns it must offer every leaf whose
+patterns match an event's name (checked against a brute-force scan of all leaves)."""
+
+from __future__ import annotations
+
+import random
+
+from tocsin.automations.compiled import Leaf, TriggerIndex
+from tocsin.automations.model import parse_automation
+
+SEGMENTS = ["a", "b", "ab", "flow-run", "*", "?", "a*", "*b", "[ab]", "[.]", "!a"]
+
+
+def _pattern(rng: random.Random) -> str:
+    return ".".join(rng.choice(SEGMENTS) for _ in range(rng.randint(1, 4)))
+
+
+def _leaf(i: int, patterns: list[str], match: dict | None = None) -> Leaf:
+    automation = parse_automation({"name": f"a{i}", "actions": [],
+                                   "trigger": {"expect": patterns,
+                                               "match": match or {"prefect.resource.id": "r*"}}})
+    return Leaf(f"a{i}", automation.trigger, None)  # type: ignore[arg-type]
+
+
+def test_every_leaf_whose_pattern_matches_is_a_candidate_and_none_twice():
+    rng = random.Random(13)
+    index = TriggerIndex()
+    leaves = [_leaf(i, [_pattern(rng) for _ in range(rng.randint(1, 2))]) for i in range(400)]
+    for leaf in leaves:
+        index.add(leaf)
+    names = ["a", "a.b", "ab.b", "a.b.flow-run", "b.a.ab.b", "a.", ".b", "x.y.z", "a.b.c.d.e"]
+    names += [".".join(rng.choice(["a", "b", "ab", "c"]) for _ in range(rng.randint(1, 5)))
+              for _ in range(200)]
+    for name in names:
+        found = [leaf for leaf in index.candidates(name, "r") if leaf.names(name)]
+        assert len(found) == len({id(f) for f in found}), name
+        assert {leaf.automation_id for leaf in found} == {leaf.automation_id for leaf in leaves if leaf.names(name)}, name
+
+
+def test_globs_with_a_literal_segment_are_not_scanned():
+    index = TriggerIndex()
+    for i in range(100):
+        index.add(_leaf(i, [f"svc.{i}.*"]))
+        index.add(_leaf(1000 + i, [f"*.failed.{i}"]))
+    index.add(_leaf(5000, ["*"]))
+    assert len(index.scan) == 1
+    assert [leaf.automation_id for leaf in index.candidates("svc.7.up", "r")] == ["a7", "a5000"]
+    assert {leaf.automation_id for leaf in index.candidates("x.failed.7", "r")} == {"a1007", "a5000"}
+
+
+def test_removed_leaves_are_no_candidates():
+    index = TriggerIndex()
+    leaf = _leaf(1, ["svc.*", "*.done"])
+    index.add(leaf)
+    index.remove(leaf)
+    assert index.candidates("svc.done", "r") == []

@@ -78,8 +78,8 @@ async def apply(request: web.Request) -> web.Response:
     """Create or update many automations by name in one transaction (`automation apply`):
     all or nothing, and one commit rather than one per automation (10,000 in seconds).
     Answers `[{"name", "id", "result": "created"|"updated"|"unchanged"}]` in order."""
-    component = _component(request)
-    body = await _json_body(request)
+    component = engine_component(request)
+    body = await json_body(request)
     if not isinstance(body, list):
         raise InvalidInput([("$", "a JSON list of automations is required")])
     parsed, errors = [], []

@@ -174,8 +174,9 @@ def _exact_names(leaf: Leaf) -> list[str]:
     return [p for p in leaf.name_patterns or () if not p.startswith("!") and not is_glob(p)]
 
 
-def _deletions(word: str) -> list[str]:
-    """The word and every way of deleting one character from it."""
-    variants = [word[:i] + word[i + 1:] for i in range(len(word))]
-    variants.append(word)
+def _deletions(word: str) -> set[str]:
+    """The word and every way of deleting one character from it (once each: deleting
+    either "o" of "loop" gives one variant)."""
+    variants = {word[:i] + word[i + 1:] for i in range(len(word))}
+    variants.add(word)
     return variants

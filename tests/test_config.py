@@ -59,6 +59,7 @@ def test_every_table_is_typed_and_durations_are_decoded_once_to_seconds(tmp_path
     assert (c.retention, c.prune_interval, c.engine.idle_ttl) == (172800, 90, 3600)
     assert c.jobs.cancel_grace_seconds == 0.5 and c.actions.concurrency == 3
     assert c.watch[0].ignore_older == 604800 and c.watch[0].rotate_wait == 5
+    assert c.watch[0].template_time_limit == 0.05  # regex templates: far under /health's 100 ms
     # plain floats once decoded: any part can put them in JSON
     assert type(c.retention) is float
     assert json.loads(msgspec.json.encode(c))["engine"]["idle_ttl"] == 3600

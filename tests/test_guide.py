@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from actions_sinks import SmtpSink
 from daemon_proc import DaemonProcess
+from prefect_env import free_port
 from test_jobs import FINAL, TOCSIN, cli, wait_for, wait_state
 
 GUIDE = Path(__file__).parent.parent / "samples" / "guide"
@@ -108,7 +109,18 @@ def test_woodchonk_automation_created_from_python_and_read_back(daemon):
     assert auto["actions"] == [{"type": "cancel-flow-run"}]
 
 
-def test_rest_and_yaml_create_or_update_helpers_against_the_socket_api(daemon):
+def test_rest_and_yaml_create_or_update_helpers_through_the_cloud_url(make_daemon, tmp_path):
+    """The guide's requests to Prefect Cloud's workspace URL, with only the host changed to
+    tocsin's [prefect_api] listener; its bearer key checked, since one is configured."""
+    port = free_port()
+    config = tmp_path / "tocsin.toml"
+    config.write_text(f'[prefect_api]\nenabled = true\nport = {port}\n'
+                      'api_key_env = "TOCSIN_PREFECT_KEY"\n')
+    daemon = make_daemon(config=config, env={"TOCSIN_PREFECT_KEY": "pnu_guide"}).start()
+    cloud = {"TOCSIN_PREFECT_API_PORT": str(port), "PREFECT_API_KEY": "pnu_guide",
+             "PREFECT_ACCOUNT_ID": "0ff44498-d380-4d7b-bd68-9b52da03823f",
+             "PREFECT_WORKSPACE_ID": "c2c6e4e3-8a11-4b23-b0c4-3b5e9a7f1b0d"}
+
     deployed = tocsin_in(daemon, API, "deploy")
     assert deployed.returncode == 0, deployed.stderr
     assert "set_working_directory /Users/src/prefect/Playground/automations-guide does not " \
@@ -120,15 +132,19 @@ def test_rest_and_yaml_create_or_update_helpers_against_the_socket_api(daemon):
     assert json.loads(cli(daemon, "deployment", "inspect", dep["id"]).stdout)["job_variables"] == {
         "image": "my_registry/my_image:my_image_tag"}
 
-    out = python(daemon, API / "create_event_driven_automation.py", dep["id"])
+    wrong_key = python(daemon, API / "create_or_update_automation.py",
+                       **{**cloud, "PREFECT_API_KEY": "pnu_wrong"})
+    assert wrong_key.returncode != 0 and "401" in wrong_key.stderr
+    out = python(daemon, API / "create_event_driven_automation.py", dep["id"], **cloud)
     assert out.returncode == 0, out.stderr
     [auto] = automations(daemon)
+    assert f"'id': '{auto['id']}'" in out.stdout  # the guide prints the created automation
     assert auto["name"] == "Event Driven Redeploy"
     assert auto["enabled"] is True  # the guide's "true", coerced as Prefect's schema does
     assert auto["actions"][0]["deployment_id"] == dep["id"]
 
-    first = python(daemon, API / "create_or_update_automation.py")
-    again = python(daemon, API / "create_or_update_automation.py")
+    first = python(daemon, API / "create_or_update_automation.py", **cloud)
+    again = python(daemon, API / "create_or_update_automation.py", **cloud)
     assert first.stdout == "Creating automation 'Cancel long running flows'\n", first.stderr
     assert again.stdout == ("Automation 'Cancel long running flows' already exists and will "
                             "be updated\n"), again.stderr

@@ -18,6 +18,9 @@ from pathlib import Path
 import aiohttp
 from daemon_proc import DaemonProcess
 from tocsin.client.sync import _Connection
+from tocsin.config import Config
+from tocsin.events.model import SLICE_BYTES
+from tocsin.server.daemon import Daemon, Paths
 
 TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
 RID = {"prefect.resource.id": "r"}
@@ -201,6 +204,59 @@ def test_bodies_are_limited_alone_and_together(make_daemon, tmp_path):
             s.close()
     status, _ = post(d, json.dumps([ev("after")]).encode())
     assert status == 201
+
+
+def test_events_in_messages_count_in_the_bodies_in_flight(make_daemon, tmp_path):
+    """Issue 11: /events/in messages were not counted in `max_bodies_in_flight_bytes`, so
+    many parallel websocket senders could hold any amount of memory between them. A message
+    that finds no room within 5 s gets an error frame; room comes back once it is committed."""
+    config = tmp_path / "tocsin.toml"
+    config.write_text("max_body_bytes = 2097152\nmax_bodies_in_flight_bytes = 4194304\n")
+    d = make_daemon(config=config).start()
+    big = [ev("ws.big", payload={"pad": "y" * 600_000})] * 2  # 1.2 MB, two 600 KB events
+
+    async def stream() -> list[dict]:
+        connector = aiohttp.UnixConnector(path=str(d.socket))
+        async with aiohttp.ClientSession(connector=connector) as s:
+            async with s.ws_connect("http://tocsin/events/in", max_msg_size=0) as ws:
+                holders = [_slow_upload(d.socket, 1_500_000) for _ in range(2)]
+                try:
+                    for message in ([ev("ws.small.1")], big, [ev("ws.small.3")]):
+                        await ws.send_str(json.dumps(message))
+                    frames = [json.loads((await ws.receive(timeout=20)).data)]
+                finally:
+                    for holder in holders:
+                        holder.close()
+                for _ in range(5):  # 6 MB in all, through a 4 MB budget
+                    await ws.send_str(json.dumps(big))
+                await ws.close()
+                return frames
+
+    (frame,) = asyncio.run(stream())
+    assert frame["message"] == 2 and "too many large requests" in frame["detail"][0]["msg"]
+    assert sorted(names(d, "ws.*")) == ["ws.big"] * 10 + ["ws.small.1", "ws.small.3"]
+
+
+async def test_a_large_body_is_decoded_with_the_event_loop_free_between_slices(tmp_path):
+    """Issue 11: /health waited up to 377 ms while 15 MB bodies were decoded in one call
+    each; now the loop runs between slices of about SLICE_BYTES, one large body at a time."""
+    daemon = Daemon(Config(), Paths(tmp_path, tmp_path / "s.sock", None), components=[])
+    body = json.dumps([ev("big", payload={"i": i, "pad": "p" * 1000})
+                       for i in range(4000)]).encode()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    decoded = await asyncio.gather(daemon.decode(body), daemon.decode(body))
+    task.cancel()
+    assert [len(events) for events in decoded] == [4000, 4000]
+    assert ticks >= 2 * (len(body) // SLICE_BYTES)
 
 
 def _slow_upload(path: Path, size: int) -> socket.socket:

@@ -4,6 +4,8 @@ tocsin and manage tocsin's automations with `PREFECT_API_URL` pointed at tocsin.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import urllib.error
 import urllib.request
@@ -208,3 +210,41 @@ def test_api_key_is_required_away_from_loopback_and_checked(make_daemon, tmp_pat
                        "--resource-id", "k", PREFECT_API_AUTH_STRING="wrong")
     assert done.returncode != 0 and "401" in done.stdout + done.stderr
     assert stored(d, "unkeyed.event") == []
+
+
+def test_prefect_cloud_workspace_prefix_is_an_alias_for_api(make_daemon, tmp_path):
+    """A Prefect Cloud URL with only its host changed reaches the same routes, any ids."""
+    _, api = api_daemon(make_daemon, tmp_path)
+    cloud = f"{api}/accounts/0ff44498-d380/workspaces/my-workspace"
+    assert http("GET", f"{cloud}/health", headers={"Authorization": "Bearer pnu_any"}) == (
+        200, True)
+    status, created = http("POST", f"{cloud}/automations/", {
+        "name": "via-cloud-url", "trigger": {"expect": ["x.y"]},
+        "actions": [{"type": "do-nothing"}]})
+    assert status == 201, created
+    assert http("GET", f"{api}/automations/{created['id']}") == (200, created)
+    status, body = http("POST", f"{cloud}/flow_runs/filter", {})
+    assert status == 404 and "tocsin" in body["detail"]
+
+
+def test_listener_status_says_listening_on_or_failed_as_the_webhook_listener_does(
+        make_daemon, tmp_path):
+    def status_line(d: DaemonProcess) -> str:
+        shown = subprocess.run([sys.executable, "-m", "tocsin.cli.main", "--socket",
+                                str(d.socket), "status"], capture_output=True, text=True,
+                               timeout=30)
+        assert shown.returncode == 0, shown.stderr
+        return next(line.strip() for line in shown.stdout.splitlines()
+                    if line.strip().startswith("prefect_api"))
+
+    first, api = api_daemon(make_daemon, tmp_path)
+    port = int(api.rsplit(":", 1)[1].removesuffix("/api"))
+    with first.client() as c:
+        assert c.health()["components"]["prefect_api"]["listener"] == (
+            f"listening on 127.0.0.1:{port}")
+    assert status_line(first).startswith(f"prefect_api listener listening on 127.0.0.1:{port},")
+    # a second daemon with the same config cannot bind the port: it says why, and runs on
+    second = make_daemon(config=tmp_path / "tocsin.toml").start()
+    with second.client() as c:
+        assert c.health()["components"]["prefect_api"]["listener"] == "failed: address in use"
+    assert status_line(second).startswith("prefect_api listener failed: address in use,")

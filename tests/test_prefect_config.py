@@ -30,6 +30,8 @@ def test_links_and_listener_read_with_their_defaults(tmp_path):
      "distinct `name`"),
     ('[[forward]]\nurl = "http://p/api"\nnmes = ["x"]\n', "nmes"),
     ('[prefect_api]\nport = 70000\n', "port"),
+    ('[[subscribe]]\nurl = "http://p/api"\napi_key_env = "K"\nauth_string_env = "A"\n',
+     "not both"),
 ])
 def test_a_wrong_table_is_a_config_error_naming_it(tmp_path, text, says):
     with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):

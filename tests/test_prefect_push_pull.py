@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect_env import PREFECT_TEST_TIMEOUT, PrefectServer, run_prefect
-from tocsin.automations.api import definition as definition_text
+from tocsin.automations.model import definition_key as definition_text
 from tocsin.prefect.transfer import Refused, for_prefect, for_tocsin
 
 SAMPLES = Path(__file__).parent.parent / "samples"

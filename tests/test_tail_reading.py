@@ -166,6 +166,36 @@ async def test_regex_template_output_that_is_no_event_is_rejected(rig: Rig) -> N
     assert "template output is not a valid event" in rejected.payload["reason"]
 
 
+SLOW = "".join(f"{{% for {v} in range(100) %}}" for v in "abcd") + "{% endfor %}" * 4
+
+
+async def test_a_slow_regex_template_is_stopped_within_its_small_time_limit(rig: Rig) -> None:
+    """Issue 11: a regex source's template is rendered on the event loop, and had the 2 s
+    limit of an action's render: one hostile line could stall the daemon (and /health) for 2 s.
+    It gets `template_time_limit` (50 ms by default); the line is rejected and the file moves on."""
+    log = rig.dir / "app.log"
+    append(log, b"slow 1\nfast 2\n")
+    rig.spec(format="regex", pattern=r"(?P<k>\w+) (?P<n>\d)",
+             template=f'{{% if k == "slow" %}}{SLOW}{{% endif %}}{{"event": "e", "resource": '
+                      '{"prefect.resource.id": "r"}, "payload": {"n": {{ n }}}}')
+    stalls: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.005)
+            stalls.append(time.monotonic() - last)
+            last = time.monotonic()
+
+    ticking = asyncio.create_task(ticker())
+    await rig.start()
+    assert await rig.wait_for(1) == [2]
+    ticking.cancel()
+    [rejected] = await rig.rejected()
+    assert "rendering took longer than 0.05 s" in rejected.payload["reason"]
+    assert max(stalls) < 1.0  # 2 s before; 50 ms plus whatever the machine's load adds
+
+
 @pytest.mark.parametrize("start", ["beginning", "end"])
 async def test_start_position_applies_to_files_present_at_first_start(
         rig: Rig, start: str) -> None:  # case 29

@@ -27,12 +27,6 @@ NOTIFY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def own_home(tmp_path, monkeypatch):
-    """The dashboard keeps the texts it saves under the tocsin home: a fresh one per test."""
-    monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "home"))
-
-
 def create(daemon, automation: dict) -> dict:
     with daemon.client() as c:
         return c.request("POST", "/automations/", automation)

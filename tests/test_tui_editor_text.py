@@ -3,12 +3,13 @@ clears old notices on the next save and speaks of dashboard actions (regressions
 
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Static
 from tocsin_tui.app import TocsinApp
 from tocsin_tui.automation_yaml import to_yaml
 from tocsin_tui.screens.automation_editor import AutomationEditorScreen
 from tocsin_tui.widgets.list_table import ListTable
+from test_automation_daemon import cli
+from test_automation_source import as_list_item
 from tui_helpers import wait_for
 
 TYPED = """\
@@ -29,10 +30,9 @@ actions:
 description: written by hand
 """
 
-
-@pytest.fixture(autouse=True)
-def own_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TOCSIN_HOME", str(tmp_path / "home"))
+# The file applied: another automation, then TYPED as an item of the list.
+SHOP = ("automations:\n  - name: big-orders\n    trigger: {type: event, expect: [order.big]}\n"
+        "    actions: [{type: do-nothing}]\n\n" + as_list_item(TYPED))
 
 
 def status(app: TocsinApp) -> str:
@@ -55,33 +55,65 @@ async def open_new_editor(app: TocsinApp, pilot, text: str) -> AutomationEditorS
     return editor
 
 
-async def test_editing_an_automation_again_shows_the_text_as_typed_not_reserialised(daemon):
-    """Keys were reordered, `body: |` became a quoted string, `within: 0` became 0.0."""
-    with daemon.client() as c:
-        c.request("POST", "/blocks", {"name": "ops-mail", "urls": ["json://127.0.0.1:9/x"]})
+async def open_editor_on_row(app: TocsinApp, pilot, row: int) -> AutomationEditorScreen:
+    table = app.screen_stack[0].query_one(ListTable)
+    table.move_cursor(row=row)
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen),
+                   what="the editor")
+    return app.screen
+
+
+async def test_an_automation_applied_from_a_file_is_edited_as_typed_and_saved_as_typed(daemon):
+    """Keys were reordered, `body: |` became a quoted string, `within: 0` became 0.0; and
+    an automation applied with `apply -f` lost its text (the dashboard kept texts itself,
+    on its own home, only for what it had saved)."""
+    path = daemon.dir / "shop.yaml"
+    path.write_text(SHOP)
+    assert cli(daemon, "automation", "apply", "-f", str(path)).returncode == 0
     app = TocsinApp(str(daemon.socket), autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await open_new_editor(app, pilot, TYPED)
-        await pilot.press("ctrl+s")
+        await pilot.press("2")
         table = app.screen_stack[0].query_one(ListTable)
-        await wait_for(pilot, lambda: table.row_count == 1, what="saved")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen) and
-                       app.screen.editor.text == TYPED, what="the typed text, again")
+        await wait_for(pilot, lambda: table.row_count == 2, what="two automations")
+        editor = await open_editor_on_row(app, pilot, 1)  # stuck-orders, after big-orders
+        await wait_for(pilot, lambda: editor.editor.text == TYPED, what="the text as typed")
+        # Saved from here, it is read again as typed.
+        editor.editor.insert("# checked on Mondays\n", (0, 0))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AutomationEditorScreen),
+                       what="saved")
+        editor = await open_editor_on_row(app, pilot, 1)
+        await wait_for(pilot, lambda: editor.editor.text == "# checked on Mondays\n" + TYPED,
+                       what="the saved text")
         await pilot.press("escape")
-        # Changed elsewhere (disabled with the CLI, say): the stored automation wins, written
-        # out readably — a block scalar stays a block, 0 stays 0.
+        # Changed as JSON elsewhere (a script's PUT): the text no longer says what is stored,
+        # so the daemon dropped it and the stored automation is written out readably.
         with daemon.client() as c:
-            stored = c.request("POST", "/automations/filter", {})[0]
-            c.request("PATCH", f"/automations/{stored['id']}", {"enabled": False})
-        await wait_for(pilot, lambda: "off" in str(table.get_row_at(0)[1]), what="disabled")
-        await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, AutomationEditorScreen),
-                       what="the editor")
-        await pilot.pause(0.5)
-        text = app.screen.editor.text
-        assert "# Tell ops" not in text and "enabled: false" in text
+            stored = c.request("GET", "/automations/name/stuck-orders")
+            body = {k: v for k, v in stored.items() if k not in ("id", "created", "updated")}
+            c.request("PUT", f"/automations/{stored['id']}", {**body, "enabled": False})
+        await wait_for(pilot, lambda: "off" in str(table.get_row_at(1)[1]), what="disabled")
+        editor = await open_editor_on_row(app, pilot, 1)
+        await wait_for(pilot, lambda: "enabled: false" in editor.editor.text, what="rewrite")
+        text = editor.editor.text
+        assert "# Tell ops" not in text
         assert "body: |\n" in text and "within: 0\n" in text
+
+
+async def test_a_paused_automation_shows_its_text_and_says_saving_would_enable_it(daemon):
+    with daemon.client() as c:
+        made = c.request("POST", "/automations/", {"yaml": TYPED})
+        c.request("PATCH", f"/automations/{made['id']}", {"enabled": False})
+    app = TocsinApp(str(daemon.socket), autostart=False)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.press("2")
+        table = app.screen_stack[0].query_one(ListTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the automation")
+        editor = await open_editor_on_row(app, pilot, 0)
+        await wait_for(pilot, lambda: any("paused since this text was saved" in n.message
+                                          for n in app._notifications), what="the warning")
+        assert editor.editor.text == TYPED
 
 
 def test_to_yaml_writes_block_scalars_and_whole_numbers_as_a_person_would():

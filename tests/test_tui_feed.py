@@ -171,3 +171,26 @@ async def test_wide_terminals_show_the_selected_event_beside_the_list(daemon):
     narrow = TocsinApp(str(daemon.socket), autostart=False)
     async with narrow.run_test(size=(80, 24)):
         assert not narrow.screen.query_one("#side-pane").display
+
+
+async def test_the_side_pane_follows_a_flood_without_laying_the_screen_out_each_time():
+    """The side pane laid the whole screen out again 4 times a second while following a
+    flood, the longest stalls of tests/bench/tui.py: now only when its height changes."""
+    tmp = Path(tempfile.mkdtemp(prefix="tcs", dir="/tmp"))
+    app = TocsinApp(str(tmp / "none.sock"), autostart=False)
+    try:
+        async with app.run_test(size=(200, 40)) as pilot:
+            side = app.screen.query_one("#side-json")
+            app.feed.inbox.extend(ev("same.shape", f"r.{i}") for i in range(3))
+            await wait_for(pilot, lambda: '"r.2"' in str(side.render()), what="the newest")
+            height = app.screen.side_height
+            assert height is not None and side.size.height == height
+            app.feed.inbox.append(ev("same.shape", "r.3"))  # the same height: no layout
+            await wait_for(pilot, lambda: '"r.3"' in str(side.render()), what="the next")
+            assert app.screen.side_height == height
+            taller = ev("more.labels", "r.4", **{f"label{i}": str(i) for i in range(10)})
+            app.feed.inbox.append(taller)  # taller: laid out again, to its new height
+            await wait_for(pilot, lambda: side.size.height == height + 10, what="taller")
+            assert '"label9"' in str(side.render())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

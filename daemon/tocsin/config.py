@@ -124,6 +124,10 @@ class WatchConfig(Table):
     template: Annotated[str | None, doc(
         "`regex` only: Jinja (the shared sandbox; context: the groups, `groups`, `line`, "
         "`path`, `lineno`) rendering the event's JSON.")] = None
+    template_time_limit: Annotated[Duration, doc(
+        "`regex` only: a line whose template takes longer is stopped and recorded as "
+        "`tocsin.source.line-rejected`. Lines are rendered on the daemon's event loop, so this "
+        "stays far under the 100 ms in which `/health` must answer.")] = Duration(0.05)
     name: Annotated[str | None, doc("Names the source in `tocsin status` and its checkpoints "
                                     "(default: `path`).")] = None
     exclude: Annotated[list[str], doc("Globs of paths not to read, such as rotated copies (a "
@@ -174,8 +178,12 @@ class PrefectLinkConfig(Table):
     it, or its events stored here."""
 
     url: Annotated[str, doc("The Prefect API URL, e.g. `http://prefect.example:4200/api`.")]
-    api_key_env: Annotated[str | None, doc("The environment variable holding its API key.")
-                           ] = None
+    api_key_env: Annotated[str | None, doc("The environment variable holding its API key "
+                                           "(Prefect Cloud; sent as `Bearer`).")] = None
+    auth_string_env: Annotated[str | None, doc(
+        "The environment variable holding the auth string of a self-hosted server secured "
+        "with `PREFECT_SERVER_API_AUTH_STRING` (sent as HTTP Basic, as Prefect's client does); "
+        "not with `api_key_env`.")] = None
     names: Annotated[list[str], doc("Event names (globs, `!` negation) as in `POST "
                                     "/events/filter`; empty: all.")
                      ] = msgspec.field(default_factory=list)
@@ -205,8 +213,9 @@ class Config(Table):
     max_body_bytes: Annotated[int, doc("Larger request bodies (and `/events/in` messages) are "
                                        "refused (413).", ge=1024)] = 16 * 1024 * 1024
     max_bodies_in_flight_bytes: Annotated[int, doc(
-        "All request bodies being read at once, together; past it a request waits up to 5 s "
-        "for room, then gets 503.", ge=1024)] = 32 * 1024 * 1024
+        "All request bodies and `/events/in` messages being read or stored at once, together; "
+        "past it a request waits up to 5 s for room, then gets 503 (a message, an error "
+        "frame).", ge=1024)] = 32 * 1024 * 1024
     stop_grace: Annotated[Duration, doc("After SIGTERM or SIGINT the daemon exits within this, "
                                         "whatever it is waiting for.")] = Duration(10)
     max_wal_mb: Annotated[int, doc("The SQLite write-ahead log's bound on disk, in MiB: past "
@@ -245,6 +254,10 @@ class Config(Table):
                 if not link.url.startswith(("http://", "https://")):
                     raise ValueError(f"`{table}[{i}].url` must be a Prefect API URL such as "
                                      f"http://prefect.example:4200/api, not {link.url!r}")
+                if link.api_key_env and link.auth_string_env:
+                    raise ValueError(f"`{table}[{i}]`: set `api_key_env` (Prefect Cloud) or "
+                                     "`auth_string_env` (a self-hosted server's auth string), "
+                                     "not both")
                 if keys.index(link.key) != i:
                     raise ValueError(f"`{table}[{i}]`: another [[{table}]] has the same "
                                      "`url`; give each a distinct `name`")

@@ -323,12 +323,13 @@ async def off_loop(func: Callable[..., T], *args: Any) -> T:
     return await asyncio.get_running_loop().run_in_executor(_render_thread[0], partial(func, *args))
 
 
-def render(source: str, context: dict[str, Any]) -> str:
-    """Render with the shared environment; any failure becomes TemplateError (never a crash)."""
+def render(source: str, context: dict[str, Any], seconds: float | None = None) -> str:
+    """Render with the shared environment; any failure becomes TemplateError (never a crash).
+    A render is stopped after `seconds` (MAX_RENDER_SECONDS unless given)."""
     if not is_template(source):
         return source
     template = compile_template(source)
-    limits.start(MAX_RENDER_SECONDS)
+    limits.start(MAX_RENDER_SECONDS if seconds is None else seconds)
     parts: list[str] = []
     size = 0
     error: TemplateError | None = None

@@ -8,7 +8,10 @@ over /events/in. Prints:
   (every UI update, the stream's decoding and rendering run on that loop), and how much of
   it the app itself was running (CPU time), as opposed to waiting for a core on a busy box;
 - the feed lag: how long after it was emitted an event is on screen (max and p99);
-- how many of the emitted events reached the feed.
+- how many of the emitted events reached the feed;
+- the app's main-thread CPU share during the flood, and the load average: on a shared box
+  most of a stall is waiting for a core, which the app's own figures (CPU in the stall, the
+  longest busy stretch) leave out.
 
 Before the flood, every main screen (screen_list.MAIN_SCREENS) is opened once, as a user
 would, and the flood is then watched from the feed (or from `--show MODE`); `--no-screens`
@@ -111,12 +114,15 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float, show:
         watcher = asyncio.create_task(watch_loop(stop))
         emitter = subprocess.Popen([sys.executable, __file__, "--emit-only", socket,
                                     "--rate", str(rate), "--seconds", str(seconds)])
+        # asyncio.sleep, not pilot.pause: pilot.pause renders the whole screen at once each
+        # time it is called, a frame the app itself would not draw (this loop's polling
+        # was most of the longest stalls measured before).
         while emitter.poll() is None:
-            await pilot.pause(0.05)
+            await asyncio.sleep(0.05)
         expected = int(rate * seconds)
         deadline = time.monotonic() + 10
         while seen < expected and time.monotonic() < deadline:
-            await pilot.pause(0.05)
+            await asyncio.sleep(0.05)
         stop.set()
         await watcher
         rows = len(app.screen_stack[0].query_one("EventList").rows) if show == "feed" else 0
@@ -134,6 +140,8 @@ async def run_dashboard(socket: str, rate: int, seconds: float, t0: float, show:
           "rest it waited for a core)")
     print(f"longest busy stretch:    {max(busy) * 1000:7.1f} ms of main-thread CPU between "
           "two ticks of the timer")
+    watched = sum(stalls) + 0.005 * len(stalls)  # seconds the timer ran
+    print(f"app CPU during the flood:{sum(busy) / watched:8.0%} of one core (main thread)")
     print(f"load average (1 min):    {os.getloadavg()[0]:7.2f} on {os.cpu_count()} cores")
     if lags:
         print(f"feed lag (emit→screen):  max {lags[-1] * 1000:.0f} ms, "

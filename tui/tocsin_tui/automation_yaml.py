@@ -72,7 +72,7 @@ _Dumper.add_representer(float, _float)
 
 def to_yaml(automation: dict[str, Any]) -> str:
     """An automation as stored, written back as the YAML one would apply (used when the
-    dashboard does not have the text it was saved from; see automation_texts)."""
+    daemon keeps no text for it: made from JSON, or by an older daemon)."""
     data = {k: v for k, v in automation.items() if k not in SERVER_FIELDS and v is not None}
     if "trigger" in data:
         data["trigger"] = _strip_ids(data["trigger"])
@@ -80,22 +80,6 @@ def to_yaml(automation: dict[str, Any]) -> str:
         if data.get(key) == []:
             data.pop(key)
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=88)
-
-
-def definition(automation: dict[str, Any]) -> dict[str, Any]:
-    """What an automation says, without what the daemon adds (ids, times): two automations
-    with the same definition behave alike."""
-    def without_ids(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: without_ids(v) for k, v in value.items() if k != "id"}
-        if isinstance(value, list):
-            return [without_ids(v) for v in value]
-        return value
-
-    data = {k: v for k, v in automation.items() if k not in SERVER_FIELDS}
-    if "trigger" in data:
-        data["trigger"] = without_ids(data["trigger"])
-    return data
 
 
 # Action fields that name another object -> (what it is, the catalogue that lists them).

@@ -4,6 +4,12 @@ Create (`POST /automations/`), list (`POST /automations/filter`), read, replace 
 trigger ids, so window state starts over), patch (`{"enabled": bool}`, state kept), delete,
 validate (every error, nothing saved), and `GET /automations/{id}/state` — the answer to
 "why has this not fired?".
+
+Create and replace also take `{"yaml": TEXT}` (one automation): the daemon reads the
+automation there and keeps the text as typed, its source, for whoever edits it next (the
+dashboard's editor); `GET /automations/{id}/source` gives it back. A JSON body changes the
+automation without a text, so the kept one (no longer what it says) is dropped. The source
+lives beside the automation: the automation JSON that scripts and Prefect read is unchanged.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..server.api import daemon_of, json_response
 from . import persist
-from .component import EngineComponent
+from .component import Change, EngineComponent
 from .emitted import lifecycle_event
 from .explain import near_misses
-from .files import parse_text
-from .model import Automation, parse_automation
+from .files import FileError, parse_sourced, parse_text
+from .model import Automation, definition_key, parse_automation, same_definition
 
 RECENT_FIRINGS = 20
 
@@ -64,66 +70,89 @@ def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> No
         raise InvalidInput([("name", message)])
 
 
+def _is_text(body: Any) -> bool:
+    return isinstance(body, dict) and set(body) == {"yaml"}
+
+
+def _item(body: Any) -> tuple[Automation, str | None]:
+    """The automation in a body (an automation object, or `{"yaml": TEXT}` holding one), and
+    its source when given as text."""
+    if not _is_text(body):
+        return parse_automation(body), None
+    text = str(body["yaml"])
+    found = parse_sourced(text)
+    if len(found) != 1:
+        raise InvalidInput([("yaml", f"holds {len(found)} automations; send one at a time "
+                                     "(`tocsin automation apply -f FILE` does)")])
+    return found[0][0], text
+
+
+async def _definition(request: web.Request) -> tuple[Automation, str | None]:
+    """The automation in a create/replace body, and its source when given as text."""
+    return _item(await json_body(request))
+
+
 async def create(request: web.Request) -> web.Response:
     component = engine_component(request)
-    automation = parse_automation(await json_body(request))
+    automation, source = await _definition(request)
     _name_taken(component, automation.name, None)
     now = datetime.now(UTC)
     automation.id, automation.created, automation.updated = str(uuid.uuid4()), now, now
-    await component.save(automation, lifecycle_event(automation, "created"))
+    await component.save(automation, lifecycle_event(automation, "created"), source=source)
     return json_response(automation, status=201)
 
 
 async def apply(request: web.Request) -> web.Response:
     """Create or update many automations by name in one transaction (`automation apply`):
     all or nothing, and one commit rather than one per automation (10,000 in seconds).
-    Answers `[{"name", "id", "result": "created"|"updated"|"unchanged"}]` in order."""
+
+    Each item is an automation object or `{"yaml": TEXT}` (one automation, whose text is kept
+    as its source; an object drops a changed automation's kept text). An unchanged automation
+    is left alone, its windows kept; only a text it came with is stored. Answers
+    `[{"name", "id", "result": "created"|"updated"|"unchanged"}]` in order."""
     component = engine_component(request)
     body = await json_body(request)
     if not isinstance(body, list):
-        raise InvalidInput([("$", "a JSON list of automations is required")])
-    parsed, errors = [], []
+        raise InvalidInput([("$", 'a JSON list of automations (objects or {"yaml": TEXT}) '
+                                  "is required")])
+    parsed: list[tuple[Automation, str | None]] = []
+    errors: list[tuple[str, str]] = []
+    lines: list[int | None] = []
     for i, item in enumerate(body):
         try:
-            parsed.append(parse_automation(item))
+            parsed.append(_item(item))
         except InvalidInput as exc:
+            at = exc.lines if isinstance(exc, FileError) else [None] * len(exc.errors)
             errors.extend((f"[{i}]" + (f".{p}" if p else ""), m) for p, m in exc.errors)
+            lines.extend(at)
     seen: set[str] = set()
-    for i, automation in enumerate(parsed):
+    for i, (automation, _) in enumerate(parsed):
         if automation.name in seen:
             errors.append((f"[{i}].name", f"{automation.name!r} appears more than once"))
+            lines.append(None)
         seen.add(automation.name)
     if errors:
-        raise InvalidInput(errors)
+        raise FileError(errors, lines)
     existing = {a.name: a for a in component.automations.values()}
     now = datetime.now(UTC)
-    changes, results = [], []
-    for automation in parsed:
+    changes: list[Change] = []
+    results = []
+    for automation, source in parsed:
         old = existing.get(automation.name)
-        if old is not None and definition(old.to_dict()) == definition(automation.to_dict()):
+        if old is not None and definition_key(old.to_dict()) == definition_key(
+                automation.to_dict()):
+            if source is not None:
+                changes.append(Change(old, None, source))
             results.append({"name": old.name, "id": old.id, "result": "unchanged"})
             continue
         automation.id = old.id if old else str(uuid.uuid4())
         automation.created, automation.updated = (old.created if old else now), now
         what = "updated" if old else "created"
-        changes.append((automation, lifecycle_event(automation, what), old is not None))
+        changes.append(Change(automation, lifecycle_event(automation, what), source,
+                              replace=old is not None))
         results.append({"name": automation.name, "id": automation.id, "result": what})
     await component.save_all(changes)
     return json_response(results)
-
-
-def definition(automation: dict[str, Any]) -> str:
-    """An automation (as JSON data) without what the daemon assigns (ids, timestamps), as
-    text to compare: `apply` leaves one whose definition is unchanged alone."""
-    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in trigger.items() if k != "id"}
-        if "triggers" in out:
-            out["triggers"] = [strip(t) for t in out["triggers"]]
-        return out
-
-    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
-    data["trigger"] = strip(data["trigger"])
-    return json.dumps(data, sort_keys=True, default=str)
 
 
 async def list_automations(request: web.Request) -> web.Response:
@@ -150,12 +179,43 @@ async def replace(request: web.Request) -> web.Response:
     old = lookup_automation(request)
     if old is None:
         return not_found("that id")
-    automation = parse_automation(await json_body(request))
+    automation, source = await _definition(request)
     _name_taken(component, automation.name, old.id)
     automation.id, automation.created = old.id, old.created
     automation.updated = datetime.now(UTC)
-    await component.save(automation, lifecycle_event(automation, "updated"), replace=True)
+    await component.save(automation, lifecycle_event(automation, "updated"), source=source,
+                         replace=True)
     return json_response(automation)
+
+
+async def read_source(request: web.Request) -> web.Response:
+    """`{"id", "source"}`: the text the automation was last written in, or null."""
+    automation = lookup_automation(request)
+    if automation is None:
+        return not_found("that id")
+    rows = await engine_component(request).daemon.store.read_sql(  # type: ignore[union-attr]
+        "SELECT source FROM automation_sources WHERE automation_id = ?", (automation.id,))
+    return json_response({"id": automation.id, "source": rows[0][0] if rows else None})
+
+
+async def keep_source(request: web.Request) -> web.Response:
+    """Keep `{"yaml": TEXT}` as the source of the automation it defines exactly, without
+    replacing it (so its windows go on), for a client that keeps one automation's text;
+    `apply` does the same for many inside its one transaction."""
+    component = engine_component(request)
+    automation = lookup_automation(request)
+    if automation is None:
+        return not_found("that id")
+    body = await json_body(request)
+    if not _is_text(body):
+        raise InvalidInput([("$", 'the body is {"yaml": TEXT}')])
+    found = parse_sourced(str(body["yaml"]))
+    if len(found) != 1 or not same_definition(found[0][0], automation):
+        raise InvalidInput([("yaml", "this text does not define the stored automation as it "
+                                     "is; replace the automation with it instead")])
+    await component.daemon.store.run(  # type: ignore[union-attr]
+        persist.source_statements([(automation.id or "", str(body["yaml"]))]))
+    return web.Response(status=204)
 
 
 async def patch(request: web.Request) -> web.Response:
@@ -186,7 +246,7 @@ async def validate(request: web.Request) -> web.Response:
     """Every error in a definition (JSON object, or `{"yaml": text}` with lines)."""
     body = await json_body(request)
     try:
-        if isinstance(body, dict) and set(body) == {"yaml"}:
+        if _is_text(body):
             automations = parse_text(str(body["yaml"]))
         else:
             automations = [parse_automation(body)]
@@ -272,4 +332,6 @@ def routes() -> list[web.RouteDef]:
         web.patch("/automations/{id}", patch),
         web.delete("/automations/{id}", delete),
         web.get("/automations/{id}/state", state),
+        web.get("/automations/{id}/source", read_source),
+        web.put("/automations/{id}/source", keep_source),
     ]

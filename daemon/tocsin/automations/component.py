@@ -15,7 +15,7 @@ import itertools
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiohttp import web
 
@@ -34,6 +34,18 @@ if TYPE_CHECKING:
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.engine")
+
+
+class Change(NamedTuple):
+    """One automation for `EngineComponent.save_all`: stored with its lifecycle event (None:
+    left as it is, only its source kept), its source text, and whether its windows start
+    over (`replace`)."""
+
+    automation: Automation
+    lifecycle: Event | None
+    source: str | None
+    replace: bool = False
+
 
 CATCH_UP_CHUNK = 5_000
 #: how often firing records older than the event retention are removed (seconds)
@@ -278,27 +290,35 @@ class EngineComponent(Component):
     def by_name(self, name: str) -> Automation | None:
         return next((a for a in self.automations.values() if a.name == name), None)
 
-    async def save(self, automation: Automation, lifecycle: Event, *,
+    async def save(self, automation: Automation, lifecycle: Event, *, source: str | None = None,
                    replace: bool = False) -> None:
-        """Store an automation with its lifecycle event, then (re)load it into the engine."""
-        await self.save_all([(automation, lifecycle, replace)])
+        """Store an automation with its lifecycle event and the text it was written in (None:
+        none, or no longer), then (re)load it into the engine."""
+        await self.save_all([Change(automation, lifecycle, source, replace)])
 
-    async def save_all(self, changes: list[tuple[Automation, Event, bool]]) -> None:
-        """`save` for many (automation, lifecycle event, replace) in one transaction."""
+    async def save_all(self, changes: list[Change]) -> None:
+        """`save` for many in one transaction (all or nothing, one commit). A change that
+        keeps the automation (`lifecycle` None) stores only its source: windows are kept."""
         assert self.daemon is not None
         if not changes:
             return
-        extra: Statements = [(persist.UPSERT_AUTOMATION,
-                              [persist.automation_row(a) for a, _, _ in changes])]
-        replaced = [(a.id,) for a, _, replace in changes if replace]
+        stored = [c for c in changes if c.lifecycle is not None]
+        extra: Statements = []
+        if stored:
+            extra.append((persist.UPSERT_AUTOMATION,
+                          [persist.automation_row(c.automation) for c in stored]))
+        extra.extend(persist.source_statements(
+            [(c.automation.id or "", c.source) for c in changes]))
+        replaced = [(c.automation.id,) for c in stored if c.replace]
         if replaced:
             extra.append(("DELETE FROM engine_state WHERE automation_id = ?", replaced))
-        await self.daemon.ingest([lifecycle for _, lifecycle, _ in changes], extra=extra)
+        await self.daemon.ingest([c.lifecycle for c in stored if c.lifecycle is not None],
+                                 extra=extra)
         now = time.time()
-        for automation, _, _ in changes:
-            assert automation.id is not None
-            self.automations[automation.id] = automation
-            self.engine.load(automation, now)
+        for change in stored:
+            assert change.automation.id is not None
+            self.automations[change.automation.id] = change.automation
+            self.engine.load(change.automation, now)
         self.kick()
 
     async def set_enabled(self, automation: Automation, enabled: bool, lifecycle: Event) -> None:

@@ -12,6 +12,7 @@ slots in as one more struct and one more branch in `_parse_trigger`.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from datetime import datetime
@@ -116,6 +117,24 @@ class Automation(msgspec.Struct, kw_only=True):
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)
+
+
+def definition_key(automation: dict[str, Any]) -> str:
+    """An automation (as JSON) without what the daemon assigns (ids, timestamps): two with
+    the same key behave alike."""
+    def strip(trigger: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in trigger.items() if k != "id"}
+        if "triggers" in out:
+            out["triggers"] = [strip(t) for t in out["triggers"]]
+        return out
+
+    data = {k: v for k, v in automation.items() if k not in ("id", "created", "updated")}
+    data["trigger"] = strip(data["trigger"])
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def same_definition(a: Automation, b: Automation) -> bool:
+    return definition_key(a.to_dict()) == definition_key(b.to_dict())
 
 
 def reset_ids(trigger: Trigger) -> None:

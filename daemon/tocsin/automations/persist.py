@@ -28,6 +28,10 @@ CREATE TABLE IF NOT EXISTS automations (
     name TEXT NOT NULL UNIQUE,
     data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS automation_sources (
+    automation_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS engine_state (
     kind TEXT NOT NULL,
     k TEXT NOT NULL,
@@ -176,8 +180,23 @@ class _Stamps(msgspec.Struct):
 UPSERT_AUTOMATION = "INSERT OR REPLACE INTO automations (id, name, data) VALUES (?, ?, ?)"
 
 
+def source_statements(sources: list[tuple[str, str | None]]) -> Statements:
+    """Keep the text each automation (id, text) was written in, or forget it (None: changed
+    without one)."""
+    kept = [(i, text) for i, text in sources if text is not None]
+    dropped = [(i,) for i, text in sources if text is None]
+    out: Statements = []
+    if kept:
+        out.append(("INSERT OR REPLACE INTO automation_sources (automation_id, source) "
+                    "VALUES (?, ?)", kept))
+    if dropped:
+        out.append(("DELETE FROM automation_sources WHERE automation_id = ?", dropped))
+    return out
+
+
 def delete_automation_statements(automation_id: str) -> Statements:
     return [("DELETE FROM automations WHERE id = ?", [(automation_id,)]),
+            *source_statements([(automation_id, None)]),
             ("DELETE FROM engine_state WHERE automation_id = ?", [(automation_id,)]),
             ("DELETE FROM automation_firings WHERE automation_id = ?", [(automation_id,)])]
 

@@ -62,21 +62,23 @@ def _files(paths: list[str]) -> list[Path]:
     return out
 
 
-def load_all(paths: list[str]) -> list[Any]:
-    """Every automation in the files, or every error of every file (then exit 65)."""
-    from ..automations.files import FileError, parse_file
+def load_all(paths: list[str]) -> list[tuple[Any, str]]:
+    """Every automation in the files with its own text, or every error of every file (then
+    exit 65)."""
+    from ..automations.files import FileError, parse_sourced, read_file
 
-    automations, problems = [], []
+    automations: list[tuple[Any, str]] = []
+    problems = []
     for path in _files(paths):
         try:
-            automations.extend(parse_file(path))
+            automations.extend(parse_sourced(read_file(path), str(path)))
         except FileError as exc:
             problems.append(exc.lines_text())
         except InvalidInput as exc:
             problems.append(f"{path}: {exc}")
     if problems:
         raise _Reported("\n".join(problems))
-    dupes = sorted(n for n, k in Counter(a.name for a in automations).items() if k > 1)
+    dupes = sorted(n for n, k in Counter(a.name for a, _ in automations).items() if k > 1)
     if dupes:
         raise InvalidInput([("name", f"defined more than once: {', '.join(dupes)}")])
     return automations
@@ -95,7 +97,7 @@ class _Reported(InvalidInput):
 
 def validate(args: argparse.Namespace) -> int:
     automations = load_all(args.files)
-    print(json.dumps([a.to_dict() for a in automations], indent=2, default=str))
+    print(json.dumps([a.to_dict() for a, _ in automations], indent=2, default=str))
     return 0
 
 
@@ -130,16 +132,12 @@ class NotFound(TocsinError):
 
 
 def apply(args: argparse.Namespace) -> int:
-    """Every automation of the files in one request: the daemon creates, updates or leaves
-    each by name in one transaction (all or nothing)."""
+    """Every automation of the files in one request, each as its own text (which the daemon
+    keeps for the next edit): the daemon creates, updates or leaves each by name in one
+    transaction (all or nothing)."""
     from ..errors import ApiError
 
-    bodies = []
-    for automation in load_all(args.file):
-        body = automation.to_dict()
-        for key in ("id", "created", "updated"):
-            body.pop(key, None)
-        bodies.append(body)
+    bodies = [{"yaml": text} for _, text in load_all(args.file)]
     with _client(args) as client:
         try:
             results = client.request("POST", "/automations/apply", bodies)

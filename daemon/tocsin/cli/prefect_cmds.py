@@ -10,10 +10,13 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TocsinError
 from .output import done
+
+if TYPE_CHECKING:
+    from ..prefect.wire import Credentials
 
 
 def register(asub: argparse._SubParsersAction) -> None:
@@ -25,9 +28,15 @@ def register(asub: argparse._SubParsersAction) -> None:
         c.add_argument(flag, dest="url", required=True, metavar="URL",
                        help="the Prefect API URL, e.g. http://prefect.example:4200/api")
         c.add_argument("names", nargs="*", metavar="NAME", help="only these (default: all)")
-        c.add_argument("--api-key-env", metavar="VAR", default="PREFECT_API_KEY",
-                       help="environment variable holding the API key (default: "
-                            "PREFECT_API_KEY; unset means none)")
+        auth = c.add_mutually_exclusive_group()
+        auth.add_argument("--api-key-env", metavar="VAR",
+                          help="environment variable holding a Prefect Cloud API key (sent as "
+                               "Bearer)")
+        auth.add_argument("--auth-string-env", metavar="VAR",
+                          help="environment variable holding the auth string of a self-hosted "
+                               "server (PREFECT_SERVER_API_AUTH_STRING; sent as HTTP Basic). "
+                               "Without either flag: PREFECT_API_AUTH_STRING if set, else "
+                               "PREFECT_API_KEY, as Prefect's client does")
         c.add_argument("--json", action="store_true",
                        help="print a JSON array of {name, result, reason}")
         c.set_defaults(func=push if verb == "push" else pull)
@@ -55,6 +64,18 @@ def _report(args: argparse.Namespace, results: list[dict[str, str | None]]) -> i
     return 1 if any(r["result"] == "refused" for r in results) else 0
 
 
+def _credentials(args: argparse.Namespace) -> Credentials:
+    """The flag's variable (which must be set), else Prefect's own two variables."""
+    from ..prefect.wire import Credentials, from_env
+
+    if args.api_key_env or args.auth_string_env:
+        return Credentials(from_env(args.api_key_env, "--api-key-env", "command line"),
+                           from_env(args.auth_string_env, "--auth-string-env", "command line"))
+    auth_string = os.environ.get("PREFECT_API_AUTH_STRING") or None
+    return Credentials(None if auth_string else os.environ.get("PREFECT_API_KEY") or None,
+                       auth_string)
+
+
 def _local(args: argparse.Namespace) -> Any:
     from ..client.sync import SyncClient
 
@@ -75,7 +96,7 @@ async def _push(args: argparse.Namespace, mine: list[dict[str, Any]],
     from ..prefect.wire import PrefectError, PrefectWire
 
     results: list[dict[str, str | None]] = []
-    async with PrefectWire(args.url, os.environ.get(args.api_key_env) or None) as wire:
+    async with PrefectWire(args.url, _credentials(args)) as wire:
         theirs = await wire.automations()
         blocks = {d["name"]: d["id"] for d in await wire.block_documents() if d.get("name")}
         twice = duplicated([a["name"] for a in theirs])
@@ -142,7 +163,7 @@ def pull(args: argparse.Namespace) -> int:
 async def _read_prefect(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, str]]:
     from ..prefect.wire import PrefectWire
 
-    async with PrefectWire(args.url, os.environ.get(args.api_key_env) or None) as wire:
+    async with PrefectWire(args.url, _credentials(args)) as wire:
         automations = await wire.automations()
         names = {d["id"]: d["name"] for d in await wire.block_documents() if d.get("name")}
     return automations, names

@@ -6,7 +6,9 @@ from loopback only with an API key (`api_key_env` names the variable holding it)
 send the key the way Prefect's do: `Authorization: Bearer KEY` (PREFECT_API_KEY), `Basic`
 (PREFECT_API_AUTH_STRING), or the `token` of the websocket `auth` message.
 
-Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
+Prefect Cloud's workspace prefix (`/api/accounts/{id}/workspaces/{id}`) is an alias for
+`/api`, so scripts written against Cloud, like the guide's REST example, need only their host
+changed. Whatever Prefect serves and tocsin does not gets a 404 naming tocsin and the route.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from ..server.api import (
     stream_events,
 )
 from ..server.component import Component
+from ..sources.webhooks import bind_failure
 from .filters import from_prefect
 
 if TYPE_CHECKING:
@@ -49,6 +52,9 @@ log = logging.getLogger("tocsin.prefect.api")
 #: What `GET /api/admin/version` answers: the Prefect release this API was checked against
 #: (Prefect's clients refuse a server of another major version).
 PREFECT_VERSION = "3.9.1"
+#: Prefect Cloud's workspace prefix, an alias for `/api` with any ids (tocsin is one
+#: workspace): a Cloud URL such as the guide's REST example works with its host changed.
+CLOUD_PREFIX = "/api/accounts/{account_id}/workspaces/{workspace_id}"
 #: Prefect's own page size for `events/filter`.
 PAGE_SIZE = 50
 #: How long a websocket client has to send its `auth` (and `filter`) message.
@@ -125,8 +131,8 @@ class PrefectApiComponent(Component):
         self.counters: Counter[str] = Counter()
         self._runner: web.AppRunner | None = None
         self._listening: PrefectApiConfig | None = None
-        self.address: str | None = None
-        self.error: str | None = None
+        #: As the webhook listener says it: "listening on HOST:PORT", "failed: REASON", "off".
+        self.state = "off"
 
     # -- lifecycle -------------------------------------------------------------------------
     def check(self, config: Config) -> None:
@@ -146,9 +152,7 @@ class PrefectApiComponent(Component):
         await self._close()
 
     def status(self) -> dict[str, Any]:
-        if self.address is None and self.error is None:
-            return {}  # off: nothing to say in `tocsin status`
-        return {"listening": self.address or "off", "error": self.error,
+        return {"listener": self.state,
                 **{k: self.counters[k] for k in ("events", "refused", "not_served")}}
 
     async def _listen(self, cfg: PrefectApiConfig) -> None:
@@ -166,17 +170,19 @@ class PrefectApiComponent(Component):
             await web.TCPSite(runner, cfg.host, cfg.port).start()
         except OSError as exc:
             await runner.cleanup()
-            self.error = f"cannot bind {cfg.host}:{cfg.port}: {exc.strerror or exc}"
-            log.error("Prefect API listener %s", self.error)
+            log.error("Prefect API listener cannot bind %s:%s: %s", cfg.host, cfg.port, exc)
+            self.state = f"failed: {bind_failure(exc)}"
             return
-        self._runner, self._listening, self.error = runner, cfg, None
-        self.address = f"http://{cfg.host}:{runner.addresses[0][1]}/api"
-        log.info("Prefect-compatible API on %s", self.address)
+        port = runner.addresses[0][1]
+        self._runner, self._listening = runner, cfg
+        self.state = f"listening on {cfg.host}:{port}"
+        log.info("Prefect-compatible API on http://%s:%s/api", cfg.host, port)
 
     async def _close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
-        self._runner = self._listening = self.address = None
+        self._runner = self._listening = None
+        self.state = "off"
 
     @web.middleware
     async def _authorize(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -191,24 +197,27 @@ class PrefectApiComponent(Component):
         return await handler(request)
 
     def _routes(self) -> list[web.RouteDef]:
-        automations = [
-            web.route(route.method, "/api" + route.path, route.handler)
-            for route in automations_api.routes()
-            if route.path not in ("/automations/filter", "/automations")
+        """Each route under `/api` and under Prefect Cloud's workspace prefix, so that a
+        Cloud URL works with only its host changed."""
+        automations = [route for route in automations_api.routes()
+                       if route.path not in ("/automations/filter", "/automations")]
+        routes = [
+            web.get("/health", lambda _: json_response(True)),
+            web.get("/admin/version", lambda _: json_response(PREFECT_VERSION)),
+            # As a Prefect server with CSRF protection off answers (its clients then stop asking).
+            web.get("/csrf-token", lambda _: json_response(
+                {"detail": "CSRF protection is disabled."}, status=422)),
+            web.post("/events", self.post_events),
+            web.get("/events/in", self.events_in),
+            web.get("/events/out", self.events_out),
+            web.post("/events/filter", self.filter_events),
+            web.get("/events/filter/next", self.next_page),
+            web.post("/automations/filter", self.filter_automations),
+            *automations,
         ]
         return [
-            web.get("/api/health", lambda _: json_response(True)),
-            web.get("/api/admin/version", lambda _: json_response(PREFECT_VERSION)),
-            # As a Prefect server with CSRF protection off answers (its clients then stop asking).
-            web.get("/api/csrf-token", lambda _: json_response(
-                {"detail": "CSRF protection is disabled."}, status=422)),
-            web.post("/api/events", self.post_events),
-            web.get("/api/events/in", self.events_in),
-            web.get("/api/events/out", self.events_out),
-            web.post("/api/events/filter", self.filter_events),
-            web.get("/api/events/filter/next", self.next_page),
-            web.post("/api/automations/filter", self.filter_automations),
-            *automations,
+            *(web.RouteDef(r.method, prefix + r.path, r.handler, r.kwargs)
+              for prefix in ("/api", CLOUD_PREFIX) for r in routes),
             web.route("*", "/{tail:.*}", self.not_served),
         ]
 

@@ -31,7 +31,7 @@ from ..events.filter import EventFilter
 from ..events.model import Event
 from ..events.store import decode_row
 from .links import LinksComponent
-from .wire import PrefectError, PrefectWire
+from .wire import Credentials, PrefectError, PrefectWire
 
 if TYPE_CHECKING:
     from ..config import PrefectLinkConfig
@@ -71,10 +71,10 @@ class Batch:
 class Forwarder:
     """One `[[forward]]` link."""
 
-    def __init__(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> None:
+    def __init__(self, daemon: Daemon, link: PrefectLinkConfig, credentials: Credentials) -> None:
         self.daemon = daemon
         self.link = link
-        self.api_key = api_key
+        self.credentials = credentials
         self.matches = EventFilter(names=link.names, resource=link.resource).compile()
         self.cursor = 0  # confirmed
         self.sent = 0  # read into a batch (>= cursor)
@@ -102,7 +102,7 @@ class Forwarder:
             self.cursor = self.sent = rows[0][0]
             self.quiet_until = time.monotonic() + QUIET
         backoff = 1.0
-        async with PrefectWire(self.link.url, self.api_key) as wire:
+        async with PrefectWire(self.link.url, self.credentials) as wire:
             while True:
                 try:
                     busy = await self._step(wire)
@@ -223,8 +223,8 @@ class ForwardComponent(LinksComponent):
     name = "forward"
     schema = SCHEMA
 
-    def make(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> Forwarder:
-        return Forwarder(daemon, link, api_key)
+    def make(self, daemon: Daemon, link: PrefectLinkConfig, credentials: Credentials) -> Forwarder:
+        return Forwarder(daemon, link, credentials)
 
     async def start(self, daemon: Daemon) -> None:
         daemon.bus.add_listener(self._on_commit)

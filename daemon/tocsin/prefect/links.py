@@ -7,7 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..server.component import Component
-from .wire import key_from_env
+from .wire import Credentials, link_credentials
 
 if TYPE_CHECKING:
     from ..config import Config, PrefectLinkConfig
@@ -31,7 +31,7 @@ class LinksComponent(Component):
         self.links: list[Any] = []
         self._config: list[PrefectLinkConfig] = []
 
-    def make(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> Link:
+    def make(self, daemon: Daemon, link: PrefectLinkConfig, credentials: Credentials) -> Link:
         raise NotImplementedError
 
     def _tables(self, config: Config) -> list[PrefectLinkConfig]:
@@ -39,7 +39,7 @@ class LinksComponent(Component):
 
     def check(self, config: Config) -> None:
         for i, link in enumerate(self._tables(config)):
-            key_from_env(link.api_key_env, f"{self.name}[{i}]")
+            link_credentials(link, f"{self.name}[{i}]")
 
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -50,8 +50,7 @@ class LinksComponent(Component):
         assert self.daemon is not None
         self._config = self._tables(config)
         for i, table in enumerate(self._config):
-            link = self.make(self.daemon, table, key_from_env(table.api_key_env,
-                                                              f"{self.name}[{i}]"))
+            link = self.make(self.daemon, table, link_credentials(table, f"{self.name}[{i}]"))
             link.task = asyncio.create_task(link.run(), name=f"{self.name} {table.key}")
             self.links.append(link)
 

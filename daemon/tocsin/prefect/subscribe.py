@@ -25,7 +25,7 @@ from ..events.model import Event
 from ..events.writer import Statements
 from .filters import to_prefect
 from .links import LinksComponent
-from .wire import PrefectError, PrefectWire
+from .wire import Credentials, PrefectError, PrefectWire
 
 if TYPE_CHECKING:
     from ..config import PrefectLinkConfig
@@ -48,10 +48,10 @@ MAX_BACKOFF = 30.0
 class Subscriber:
     """One `[[subscribe]]` link."""
 
-    def __init__(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> None:
+    def __init__(self, daemon: Daemon, link: PrefectLinkConfig, credentials: Credentials) -> None:
         self.daemon = daemon
         self.link = link
-        self.api_key = api_key
+        self.credentials = credentials
         self.matches = EventFilter(names=link.names, resource=link.resource).compile()
         self.since: datetime | None = None
         self.newest: datetime | None = None
@@ -74,7 +74,7 @@ class Subscriber:
         if rows:
             self.since = datetime.fromtimestamp(rows[0][0] / 1_000_000, UTC)
         backoff = 1.0
-        async with PrefectWire(self.link.url, self.api_key) as wire:
+        async with PrefectWire(self.link.url, self.credentials) as wire:
             while True:
                 try:
                     await self._session(wire)  # returns only by raising: every stream ends
@@ -155,5 +155,5 @@ class SubscribeComponent(LinksComponent):
     name = "subscribe"
     schema = SCHEMA
 
-    def make(self, daemon: Daemon, link: PrefectLinkConfig, api_key: str | None) -> Subscriber:
-        return Subscriber(daemon, link, api_key)
+    def make(self, daemon: Daemon, link: PrefectLinkConfig, credentials: Credentials) -> Subscriber:
+        return Subscriber(daemon, link, credentials)

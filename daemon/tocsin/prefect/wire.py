@@ -1,17 +1,22 @@
 """A small client for a Prefect server's API: what `[[forward]]`, `[[subscribe]]` and
 `automation push/pull` need, and nothing else.
 
-The API key (Prefect Cloud's, or a self-hosted server's auth string) goes in
-`Authorization: Bearer` for HTTP and as the `token` of the websocket `auth` message.
+Credentials go the way Prefect's own client sends them (prefect/client/base.py and
+events/clients.py): Prefect Cloud's API key as `Authorization: Bearer KEY`; a self-hosted
+server's auth string (`PREFECT_SERVER_API_AUTH_STRING` there, `PREFECT_API_AUTH_STRING` in its
+clients) as `Authorization: Basic base64(STRING)`; either one as the `token` of the websocket
+`auth` message.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import aiohttp
 import msgspec
@@ -19,9 +24,16 @@ import msgspec
 from ..errors import ConfigError, TocsinError
 from ..events.model import Event
 
+if TYPE_CHECKING:
+    from ..config import PrefectLinkConfig
+
 #: How far on either side of a batch's times an id lookup looks (clock skew, rounding).
 ID_LOOKUP_MARGIN = timedelta(minutes=5)
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10)
+#: Answers a busy server gives (Prefect's client retries the same ones), and the waits
+#: between tries.
+RETRY_STATUSES = frozenset({408, 429, 502, 503})
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 _encoder = msgspec.json.Encoder()
 
@@ -34,25 +46,53 @@ class PrefectError(TocsinError):
         self.status = status
 
 
-def key_from_env(variable: str | None, where: str) -> str | None:
-    """The API key a link's `api_key_env` names; ConfigError when that variable is unset."""
+class Credentials(NamedTuple):
+    """What tocsin shows a Prefect server: at most one of the two is set."""
+
+    api_key: str | None = None
+    auth_string: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        if self.auth_string:
+            basic = base64.b64encode(self.auth_string.encode()).decode()
+            return {"Authorization": f"Basic {basic}"}
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    @property
+    def token(self) -> str | None:
+        """The websocket `auth` message's token."""
+        return self.api_key or self.auth_string
+
+
+def from_env(variable: str | None, setting: str, where: str) -> str | None:
+    """The value of the variable a setting names; ConfigError when that variable is unset."""
     if not variable:
         return None
-    key = os.environ.get(variable)
-    if not key:
-        raise ConfigError(f"{where}: api_key_env names {variable}, which is not set (or empty) "
-                          "in the daemon's environment")
-    return key
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{where}: {setting} names {variable}, which is not set (or empty) "
+                          "in this environment")
+    return value
+
+
+def link_credentials(link: PrefectLinkConfig, where: str) -> Credentials:
+    """A `[[forward]]`/`[[subscribe]]` table's credentials, read from the environment."""
+    return Credentials(from_env(link.api_key_env, "api_key_env", where),
+                       from_env(link.auth_string_env, "auth_string_env", where))
+
+
+UNAUTHORIZED_HINT = ("a self-hosted server secured with PREFECT_SERVER_API_AUTH_STRING needs "
+                     "that string (`auth_string_env`, `--auth-string-env`); Prefect Cloud needs "
+                     "an API key (`api_key_env`, `--api-key-env`)")
 
 
 class PrefectWire:
     """One Prefect server's API (`url` ends in `/api`); use as an async context manager."""
 
-    def __init__(self, url: str, api_key: str | None = None) -> None:
+    def __init__(self, url: str, credentials: Credentials = Credentials()) -> None:
         self.url = url.rstrip("/")
-        self.api_key = api_key
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._headers = headers
+        self.credentials = credentials
+        self._headers = credentials.headers()
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> PrefectWire:
@@ -64,7 +104,19 @@ class PrefectWire:
             await self._session.close()
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
-        """JSON in, JSON out; PrefectError (with the status) on any failure."""
+        """JSON in, JSON out; PrefectError (with the status) on any failure. Answers that mean
+        "busy, try again" are retried a few times with backoff, as Prefect's own client does:
+        a Prefect server on SQLite answers 503 while its database is locked."""
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            try:
+                return await self._request_once(method, path, body)
+            except PrefectError as exc:
+                if exc.status not in RETRY_STATUSES or attempt == len(RETRY_DELAYS):
+                    raise
+                await asyncio.sleep(RETRY_DELAYS[attempt])
+        raise AssertionError("unreachable")
+
+    async def _request_once(self, method: str, path: str, body: Any) -> Any:
         assert self._session is not None
         data = None if body is None else (body if isinstance(body, bytes) else _encoder.encode(body))
         url = path if path.startswith("http") else self.url + path
@@ -72,6 +124,9 @@ class PrefectWire:
             async with self._session.request(method, url, data=data, headers={
                     "Content-Type": "application/json"}) as resp:
                 raw = await resp.read()
+                if resp.status == 401:
+                    raise PrefectError(f"{method} {url} answered 401 Unauthorized: wrong or "
+                                       f"missing credentials; {UNAUTHORIZED_HINT}", 401)
                 if resp.status >= 400:
                     raise PrefectError(f"{method} {url} answered {resp.status}: "
                                        f"{raw[:500].decode(errors='replace')}", resp.status)
@@ -114,11 +169,14 @@ class PrefectWire:
         ws_url = "ws" + self.url.removeprefix("http") + "/events/out"
         try:
             ws = await self._session.ws_connect(ws_url, protocols=("prefect",), heartbeat=30)
-            await ws.send_str(json.dumps({"type": "auth", "token": self.api_key}))
-            answer = await ws.receive_json(timeout=30)
-            if answer.get("type") != "auth_success":
+            await ws.send_str(json.dumps({"type": "auth", "token": self.credentials.token}))
+            answer = await ws.receive(timeout=30)
+            if answer.type != aiohttp.WSMsgType.TEXT or json.loads(answer.data).get(
+                    "type") != "auth_success":
                 await ws.close()
-                raise PrefectError(f"{ws_url} refused the API key: {answer.get('reason', '')}")
+                said = answer.extra if answer.type == aiohttp.WSMsgType.CLOSE else answer.data
+                raise PrefectError(f"{ws_url} refused tocsin's credentials ("
+                                   f"{said or 'no reason given'}); {UNAUTHORIZED_HINT}")
             await ws.send_str(json.dumps({"type": "filter", "filter": prefect_filter,
                                           "backfill": backfill}))
         except (aiohttp.ClientError, TimeoutError, OSError, TypeError, ValueError) as exc:

@@ -11,7 +11,8 @@ from aiohttp import WSMsgType, web
 
 from ..errors import InvalidInput, StoreError
 from ..events.filter import EventFilter
-from ..events.model import Event, decode_events, invalid_input, too_deep_error
+from ..events.model import Event, invalid_input, too_deep_error
+from .limits import BUSY
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -71,9 +72,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def post_events(request: web.Request) -> web.Response:
     daemon = daemon_of(request)
-    body = await request.read()
-    events = decode_events(body)
-    daemon.check_size(events, len(body))
+    events = await daemon.decode(await request.read())
     stored = await daemon.ingest(events)
     return json_response({"stored": len(stored), "ids": [str(e.id) for e in events]}, status=201)
 
@@ -113,41 +112,56 @@ async def receive_events(daemon: Daemon, ws: web.WebSocketResponse) -> None:
     Prefect's client takes the pong as its checkpoint."""
     batcher = _Batcher(daemon, ws)
     number = 0
-    async for msg in ws:
-        if msg.type == WSMsgType.CLOSE:
-            break
-        if msg.type == WSMsgType.PING:
-            await batcher.drain()
-            await ws.pong(msg.data)
-            continue
-        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        number += 1
-        data = msg.data.encode() if isinstance(msg.data, str) else msg.data
-        try:
-            events = decode_events(data)
-            daemon.check_size(events, len(data))
-        except InvalidInput as exc:
-            await batcher.refuse(number, exc.as_json())
-            continue
-        await batcher.add(number, events)
-    await batcher.drain()
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.CLOSE:
+                break
+            if msg.type == WSMsgType.PING:
+                await batcher.drain()
+                await ws.pong(msg.data)
+                continue
+            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                continue
+            number += 1
+            await batcher.add(number, msg.data.encode() if isinstance(msg.data, str) else msg.data)
+        await batcher.drain()
+    finally:
+        await batcher.release()
     await ws.close()
 
 
 class _Batcher:
     """Feeds one connection's events to `ingest`, one batch in flight at a time; a batch the
-    store refuses is stored again message by message, to answer only the guilty ones."""
+    store refuses is stored again message by message, to answer only the guilty ones.
+
+    A message counts in the daemon's bodies in flight (like a POST body) from when it is
+    taken until its events are committed or refused, so many parallel senders together
+    cannot hold more than `max_bodies_in_flight_bytes`; while there is no room, this
+    connection reads nothing more, and a message that finds none within BODY_WAIT is refused.
+    """
 
     def __init__(self, daemon: Daemon, ws: web.WebSocketResponse) -> None:
         self.daemon = daemon
         self.ws = ws
-        self.pending: list[tuple[int, list[Event]]] = []
+        self.pending: list[tuple[int, list[Event], int]] = []  # (number, events, bytes)
         self.count = 0
         self.flushing: asyncio.Task[None] | None = None
 
-    async def add(self, number: int, events: list[Event]) -> None:
-        self.pending.append((number, events))
+    async def add(self, number: int, data: bytes) -> None:
+        """Decode message `number` into the next batch, or answer why not."""
+        bodies = self.daemon.bodies
+        if not (bodies.take_now(len(data)) or await bodies.take(len(data))):
+            await self.refuse(number, [{"loc": "$", "msg": BUSY}])
+            return
+        try:
+            events = await self.daemon.decode(data)
+        except BaseException as exc:
+            await bodies.give_back(len(data))
+            if not isinstance(exc, InvalidInput):
+                raise
+            await self.refuse(number, exc.as_json())
+            return
+        self.pending.append((number, events, len(data)))
         self.count += len(events)
         if self.count >= MAX_IN_FLIGHT and self.flushing is not None:
             await self.flushing  # backpressure: stop reading until the commit catches up
@@ -163,12 +177,14 @@ class _Batcher:
         while self.pending:
             batch, self.pending, self.count = self.pending, [], 0
             try:
-                await self.daemon.ingest([e for _, events in batch for e in events])
+                await self.daemon.ingest([e for _, events, _ in batch for e in events])
             except Exception:  # noqa: BLE001 - each message is answered below
                 await self._one_by_one(batch)
+            finally:
+                await self.daemon.bodies.give_back(sum(size for _, _, size in batch))
 
-    async def _one_by_one(self, batch: list[tuple[int, list[Event]]]) -> None:
-        for number, events in batch:
+    async def _one_by_one(self, batch: list[tuple[int, list[Event], int]]) -> None:
+        for number, events, _ in batch:
             try:
                 await self.daemon.ingest(events)
             except Exception as exc:  # noqa: BLE001 - answered to the client that sent it
@@ -178,6 +194,11 @@ class _Batcher:
         if self.flushing is not None:
             await self.flushing
         await self._flush()
+
+    async def release(self) -> None:
+        """Give back the bytes of messages no commit took (the connection ended early)."""
+        batch, self.pending = self.pending, []
+        await self.daemon.bodies.give_back(sum(size for _, _, size in batch))
 
 
 async def events_out(request: web.Request) -> web.WebSocketResponse:

@@ -31,6 +31,9 @@ ACCEPT_BURST = 32
 #: outgoing calls, job subprocesses), and for the accept bursts of a flood.
 RESERVED_FDS = 256
 MAX_CONNECTIONS = 4096
+#: What a request (503) or an `/events/in` message (error frame) is told when the bodies in
+#: flight leave no room for it within BODY_WAIT.
+BUSY = "the daemon is reading too many large requests at once; retry in a moment"
 
 
 def connection_limit() -> int:
@@ -91,6 +94,8 @@ class BodyBudget:
     async def take(self, size: int) -> bool:
         """Wait (up to BODY_WAIT) until `size` bytes fit; False if they did not. A body larger
         than the whole budget waits for all of it."""
+        if self.take_now(size):
+            return True
         size = min(size, self.total)
         async with self._freed:
             try:
@@ -100,6 +105,14 @@ class BodyBudget:
                 return False
             self.used += size
             return True
+
+    def take_now(self, size: int) -> bool:
+        """`take` if `size` bytes fit at once (no coroutine: one per `/events/in` message)."""
+        size = min(size, self.total)
+        if self.used + size > self.total:
+            return False
+        self.used += size
+        return True
 
     async def give_back(self, size: int) -> None:
         async with self._freed:
@@ -124,8 +137,7 @@ def body_limits(budget: BodyBudget, max_body: int) -> Any:
                                 "(`max_body_bytes` in the config); send fewer events at once")
         size = max_body if size is None else size
         if not await budget.take(size):
-            return _answer(503, "the daemon is reading too many large requests at once; "
-                                "retry in a moment")
+            return _answer(503, BUSY)
         try:
             try:
                 await asyncio.wait_for(request.read(), BODY_TIMEOUT)

@@ -89,14 +89,17 @@ class JsonlParser:
 
 class RegexParser:
     """`pattern` (named groups) picks lines; `template` renders the event's JSON from the groups,
-    `line`, `path` and `lineno`, in the one sandboxed Jinja environment."""
+    `line`, `path` and `lineno`, in the one sandboxed Jinja environment. A render runs on the
+    event loop (inside the tailer's parse), so it gets `seconds`, far less than an action's
+    render: one hostile line must not hold the loop past what `/health` allows."""
 
-    def __init__(self, pattern: str, template: str) -> None:
+    def __init__(self, pattern: str, template: str, seconds: float) -> None:
         # Imported here, once: a JSONL-only daemon never loads Jinja for its sources.
         from ..templates import TemplateError, compile_template, render
 
         self.pattern = re.compile(pattern)
         self.template = template
+        self.seconds = seconds
         compile_template(template)  # a syntax error is a config error, found at load
         self.counters = ParseCounters()
         self._render, self._render_error = render, TemplateError
@@ -114,7 +117,7 @@ class RegexParser:
         context: dict[str, Any] = {**groups, "groups": groups, "line": text, "path": path,
                                    "lineno": lineno}
         try:
-            rendered = self._render(self.template, context)
+            rendered = self._render(self.template, context, self.seconds)
         except self._render_error as exc:
             return Rejected(f"template failed: {exc}")
         try:

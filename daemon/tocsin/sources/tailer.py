@@ -62,6 +62,7 @@ class SourceSpec:
     start: str = "end"
     pattern: str | None = None
     template: str | None = None
+    template_time_limit: float = 0.05
     exclude: tuple[str, ...] = ()
     max_line_bytes: int = 1024 * 1024
     ignore_older: float | None = None
@@ -77,7 +78,7 @@ class SourceSpec:
 
         return cls(
             name=w.name or w.path, path=absolute(w.path), format=w.format, start=w.start,
-            pattern=w.pattern, template=w.template,
+            pattern=w.pattern, template=w.template, template_time_limit=w.template_time_limit,
             exclude=tuple(absolute(e) if "/" in e else e for e in w.exclude),
             max_line_bytes=w.max_line_bytes,
             ignore_older=w.ignore_older,
@@ -88,7 +89,7 @@ class SourceSpec:
     def parser(self) -> Parser:
         if self.format == "regex":
             assert self.pattern is not None and self.template is not None
-            return RegexParser(self.pattern, self.template)
+            return RegexParser(self.pattern, self.template, self.template_time_limit)
         return JsonlParser()
 
 

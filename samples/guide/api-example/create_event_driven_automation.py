@@ -1,14 +1,19 @@
 # Prefect's Automations guide, "Event-based deployment automation": create an automation with
-# a POST to the automations API. Changes: the POST goes to the daemon's socket API through
-# myproject.utils (no account, workspace or API key); YOUR-DEPLOYMENT-ID comes from the
-# command line (`tocsin deployment ls`); and "parameters" is {"num": 10}, because Prefect's
-# schema, like tocsin's, refuses the guide's "10" (parameters must be an object).
-# "enabled": "true" is as the guide has it: Prefect's schema coerces it, and so does tocsin's.
+# a POST to the automations API, as the guide does (requests, Prefect Cloud's URL, a bearer
+# key) with the URL's host changed to tocsin's [prefect_api] listener. Other changes: the
+# guide's account_id, workspace_id and PREFECT_API_KEY come from myproject.utils (the
+# environment); YOUR-DEPLOYMENT-ID comes from the command line (`tocsin deployment ls`); and
+# "parameters" is {"num": 10}, because Prefect's schema, like tocsin's, refuses the guide's
+# "10" (parameters must be an object). "enabled": "true" is as the guide has it: Prefect's
+# schema coerces it, and so does tocsin's.
 import sys
 
-from myproject.utils import post
+import requests
 
-def create_event_driven_automation(deployment_id: str):
+from myproject.utils import PREFECT_API_KEY, account_id, port, workspace_id
+
+def create_event_driven_automation():
+    api_url = f"http://127.0.0.1:{port}/api/accounts/{account_id}/workspaces/{workspace_id}/automations/"
     data = {
         "name": "Event Driven Redeploy",
         "description": "Programmatically created an automation to redeploy a flow based on an event",
@@ -38,10 +43,12 @@ def create_event_driven_automation(deployment_id: str):
         "owner_resource": "string"
     }
 
-    response = post("/automations/", payload=data)
+    headers = {"Authorization": f"Bearer {PREFECT_API_KEY}"}
+    response = requests.post(api_url, headers=headers, json=data)
 
-    print(response)
-    return response
+    print(response.json())
+    return response.json()
 
 if __name__ == "__main__":
-    create_event_driven_automation(sys.argv[1])
+    deployment_id = sys.argv[1]  # YOUR-DEPLOYMENT-ID
+    create_event_driven_automation()

@@ -1,5 +1,6 @@
 # Prefect's Automations guide, "Use an underlying .yaml file", with `prefect` -> `tocsin`.
-# The guide leaves `myproject.utils.post/put` to you; ours talk to the daemon's socket API.
+# The guide leaves `myproject.utils.post/put` to you; ours send requests to Prefect Cloud's
+# URL with its host changed to tocsin's [prefect_api] listener, as the REST example does.
 import yaml
 
 from myproject.utils import post, put

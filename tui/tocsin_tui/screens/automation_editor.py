@@ -4,7 +4,8 @@ Validation goes through `POST /automations/validate` (nothing is saved), a momen
 last keystroke; each error is listed under the editor with its line, and those lines are
 marked in the editor. Names of blocks, deployments, pools, queues and automations that do
 not exist are listed as warnings (the automation is valid; its action would fail). Saving
-re-checks, then creates or replaces it, and keeps the text as typed for the next edit.
+re-checks, then sends the text as typed: the daemon creates or replaces the automation from
+it and keeps the text, which the editor shows the next time (from any dashboard, on any home).
 """
 
 from __future__ import annotations
@@ -27,10 +28,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, TextArea
 from tocsin.errors import ApiError
 
-from ..automation_texts import keep_text, saved_text
 from ..automation_yaml import (
     NEW_AUTOMATION,
-    definition,
     missing_references,
     template_at_line,
     to_yaml,
@@ -114,25 +113,31 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
     def on_mount(self) -> None:
         self.editor.focus()
         if self.automation is not None:
-            self.restore_text()
+            self.load_source()
         self.validate()
 
-    @work(group="restore", exclusive=True, exit_on_error=False)
-    async def restore_text(self) -> None:
-        """Show the text this automation was last saved from here, as it was typed, if the
-        daemon says that text still defines the stored automation."""
+    @work(group="source", exclusive=True, exit_on_error=False)
+    async def load_source(self) -> None:
+        """Show the text the daemon keeps for this automation (as it was last written, with
+        `apply -f` or here), if it has one; else the readable rewrite stays."""
         assert self.automation is not None
-        text = saved_text(self.automation["id"])
-        if text is None or text == self.original:
+        try:
+            kept = await self.app.api("GET", f"/automations/{self.automation['id']}/source",
+                                      quiet=True)
+        except ApiError:  # deleted meanwhile: saving will say so
             return
-        result = await self.app.api("POST", "/automations/validate", {"yaml": text},
-                                    quiet=True)
-        found = (result or {}).get("automations") or []
-        if len(found) != 1 or definition(found[0]) != definition(self.automation):
-            return  # changed elsewhere since: the stored automation wins
-        if self.editor.text == self.original:  # not typed in meanwhile
-            self.original = text
-            self.editor.load_text(text)
+        text = (kept or {}).get("source")
+        if not text or self.editor.text != self.original:  # none, or typed in meanwhile
+            return
+        self.original = text
+        self.editor.load_text(text)
+        checked = await self.check(text)
+        written = checked[1] if checked else None
+        if written is not None and written["enabled"] != self.automation["enabled"]:
+            now = "enabled" if self.automation["enabled"] else "paused"
+            self.notify(f"It is {now} since this text was saved; saving sets it to "
+                        f"enabled: {str(written['enabled']).lower()}", severity="warning",
+                        markup=False)
 
     @on(TextArea.Changed)
     def text_changed(self) -> None:
@@ -252,7 +257,7 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
             self.notify("Not saved: the automation has errors (listed under the editor)",
                         severity="error", markup=False)
             return
-        body = definition(automation)  # what the daemon read in the text, nothing else
+        body = {"yaml": text}  # the daemon reads it again, and keeps it as typed
         method, path = ("PUT", f"/automations/{self.automation['id']}") if self.automation \
             else ("POST", "/automations/")
         try:
@@ -266,8 +271,6 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
                         markup=False)
             return
         name = saved.get("name", "") if isinstance(saved, dict) else ""
-        if isinstance(saved, dict) and saved.get("id"):
-            keep_text(saved["id"], text)
         self.notify(f"Saved {name}", markup=False)
         self.dismiss(True)
 

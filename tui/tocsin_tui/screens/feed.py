@@ -11,6 +11,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,6 +36,13 @@ OLDER_MAX_PAGES = 5
 SIDE_PANE_LINES = 200
 SIDE_PANE_EVERY = 0.25
 RATE_SECONDS = 60
+
+
+def unwrapped_height(content: Content, width: int) -> int | None:
+    """The number of lines of `content` when none is wider than `width`, else None (it
+    wraps, and its height is for the layout to find)."""
+    lines = content.plain.split("\n")
+    return len(lines) if all(cell_len(line) <= width for line in lines) else None
 
 
 class FeedScreen(ReportWorkerErrors, Screen[None]):
@@ -66,6 +74,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         self.predicate: Predicate | None = None
         self.pending = 0
         self.side_pending = False
+        self.side_height: int | None = None  # of the side pane's text, when no line wraps
         # Events a second that pass the filter, for the last minute (the chart by the status).
         self.rate: deque[int] = deque([0] * RATE_SECONDS, maxlen=RATE_SECONDS)
         self.this_second = 0
@@ -165,10 +174,17 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
             self.show_side()
 
     def show_side(self) -> None:
+        """Show the selected event beside the list. Laying the screen out again is the
+        costliest part of a frame (the longest stalls of a flood were these), and is needed
+        only when the pane's height changes: not while one event after another of the same
+        shape goes by."""
         self.side_pending = False
         event = self.events_list.selected
         pane = self.query_one("#side-json", Static)
-        pane.update(event_json(event, SIDE_PANE_LINES) if event else "no event selected")
+        content = event_json(event, SIDE_PANE_LINES) if event else Content("no event selected")
+        height = unwrapped_height(content, pane.content_size.width)
+        pane.update(content, layout=height is None or height != self.side_height)
+        self.side_height = height
 
     def on_event_list_selected(self, message: EventList.Selected) -> None:
         self.app.push_screen(EventDetailScreen(message.event))

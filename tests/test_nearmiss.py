@@ -76,3 +76,27 @@ def test_off_records_nothing_and_paused_automations_record_nothing():
     assert ring(tl) == [("animal.walkd", "expect")]
     tl.engine.unload(tl.automations[0].id)
     assert tl.engine.near_misses.rings == {}
+
+
+def test_a_name_two_triggers_expect_stays_near_until_neither_expects_it():
+    tl = recording({"expect": ["job.done"]}, {"expect": ["job.done"]})
+    tl.engine.set_enabled(tl.automations[0].id, False, 0)
+    tl.emit("job.don", 0)
+    assert ring(tl, 0) == [] and ring(tl, 1) == [("job.don", "expect")]
+    tl.engine.set_enabled(tl.automations[1].id, False, 0)
+    tl.emit("job.dne", 1)
+    assert ring(tl, 1) == [("job.don", "expect")]
+    tl.engine.set_enabled(tl.automations[0].id, True, 2)
+    tl.emit("job.dne", 2)
+    assert ring(tl, 0) == [("job.dne", "expect")]
+
+
+def test_pausing_a_trigger_whose_name_has_a_doubled_letter_unfiles_it_once():
+    """Regression: "loop.ping" has the deletion "lop.ping" twice; unfiling it raised
+    KeyError inside the loop guard's pause and failed the engine round."""
+    tl = recording({"expect": ["loop.ping"]})
+    tl.engine.set_enabled(tl.automations[0].id, False, 0)
+    tl.emit("lop.ping", 0)
+    tl.engine.set_enabled(tl.automations[0].id, True, 1)
+    tl.emit("lop.ping", 1)
+    assert ring(tl) == [("lop.ping", "expect")]

@@ -34,13 +34,15 @@ from .model import Automation, definition_key, parse_automation, same_definition
 RECENT_FIRINGS = 20
 
 
-def _component(request: web.Request) -> EngineComponent:
+# The request helpers below are shared by every `/automations/...` module (explain_api too).
+def engine_component(request: web.Request) -> EngineComponent:
     component = daemon_of(request).component("engine")
     assert isinstance(component, EngineComponent)
     return component
 
 
-async def _json_body(request: web.Request, default: Any = None) -> Any:
+async def json_body(request: web.Request, default: Any = None) -> Any:
+    """The request's JSON body; an empty one is `default`, or a 65 error when there is none."""
     body = await request.read()
     if not body.strip():
         if default is None:
@@ -52,12 +54,12 @@ async def _json_body(request: web.Request, default: Any = None) -> Any:
         raise InvalidInput([("$", f"body is not valid JSON: {exc}")]) from None
 
 
-def _not_found(what: str) -> web.Response:
+def not_found(what: str) -> web.Response:
     return json_response({"detail": f"no automation with {what}"}, status=404)
 
 
-def _lookup(request: web.Request) -> Automation | None:
-    return _component(request).automations.get(request.match_info["id"])
+def lookup_automation(request: web.Request) -> Automation | None:
+    return engine_component(request).automations.get(request.match_info["id"])
 
 
 def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
@@ -87,11 +89,11 @@ def _item(body: Any) -> tuple[Automation, str | None]:
 
 async def _definition(request: web.Request) -> tuple[Automation, str | None]:
     """The automation in a create/replace body, and its source when given as text."""
-    return _item(await _json_body(request))
+    return _item(await json_body(request))
 
 
 async def create(request: web.Request) -> web.Response:
-    component = _component(request)
+    component = engine_component(request)
     automation, source = await _definition(request)
     _name_taken(component, automation.name, None)
     now = datetime.now(UTC)
@@ -108,8 +110,8 @@ async def apply(request: web.Request) -> web.Response:
     as its source; an object drops a changed automation's kept text). An unchanged automation
     is left alone, its windows kept; only a text it came with is stored. Answers
     `[{"name", "id", "result": "created"|"updated"|"unchanged"}]` in order."""
-    component = _component(request)
-    body = await _json_body(request)
+    component = engine_component(request)
+    body = await json_body(request)
     if not isinstance(body, list):
         raise InvalidInput([("$", 'a JSON list of automations (objects or {"yaml": TEXT}) '
                                   "is required")])
@@ -154,29 +156,29 @@ async def apply(request: web.Request) -> web.Response:
 
 
 async def list_automations(request: web.Request) -> web.Response:
-    body = await _json_body(request, default={})
+    body = await json_body(request, default={})
     limit = body.get("limit") if isinstance(body, dict) else None
     offset = int(body.get("offset") or 0) if isinstance(body, dict) else 0
-    found = sorted(_component(request).automations.values(), key=lambda a: a.name)
+    found = sorted(engine_component(request).automations.values(), key=lambda a: a.name)
     found = found[offset:offset + limit] if limit else found[offset:]
     return json_response(found)
 
 
 async def read(request: web.Request) -> web.Response:
-    automation = _lookup(request)
-    return json_response(automation) if automation else _not_found("that id")
+    automation = lookup_automation(request)
+    return json_response(automation) if automation else not_found("that id")
 
 
 async def read_by_name(request: web.Request) -> web.Response:
-    automation = _component(request).by_name(request.match_info["name"])
-    return json_response(automation) if automation else _not_found("that name")
+    automation = engine_component(request).by_name(request.match_info["name"])
+    return json_response(automation) if automation else not_found("that name")
 
 
 async def replace(request: web.Request) -> web.Response:
-    component = _component(request)
-    old = _lookup(request)
+    component = engine_component(request)
+    old = lookup_automation(request)
     if old is None:
-        return _not_found("that id")
+        return not_found("that id")
     automation, source = await _definition(request)
     _name_taken(component, automation.name, old.id)
     automation.id, automation.created = old.id, old.created
@@ -188,10 +190,10 @@ async def replace(request: web.Request) -> web.Response:
 
 async def read_source(request: web.Request) -> web.Response:
     """`{"id", "source"}`: the text the automation was last written in, or null."""
-    automation = _lookup(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
-    rows = await _component(request).daemon.store.read_sql(  # type: ignore[union-attr]
+        return not_found("that id")
+    rows = await engine_component(request).daemon.store.read_sql(  # type: ignore[union-attr]
         "SELECT source FROM automation_sources WHERE automation_id = ?", (automation.id,))
     return json_response({"id": automation.id, "source": rows[0][0] if rows else None})
 
@@ -200,11 +202,11 @@ async def keep_source(request: web.Request) -> web.Response:
     """Keep `{"yaml": TEXT}` as the source of the automation it defines exactly, without
     replacing it (so its windows go on), for a client that keeps one automation's text;
     `apply` does the same for many inside its one transaction."""
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
-    body = await _json_body(request)
+        return not_found("that id")
+    body = await json_body(request)
     if not _is_text(body):
         raise InvalidInput([("$", 'the body is {"yaml": TEXT}')])
     found = parse_sourced(str(body["yaml"]))
@@ -217,11 +219,11 @@ async def keep_source(request: web.Request) -> web.Response:
 
 
 async def patch(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
-    body = await _json_body(request)
+        return not_found("that id")
+    body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"enabled"} \
             or not isinstance(body["enabled"], bool):
         raise InvalidInput([("enabled", "PATCH takes exactly {\"enabled\": true|false}")])
@@ -232,17 +234,17 @@ async def patch(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     await component.delete(automation, lifecycle_event(automation, "deleted"))
     return web.Response(status=204)
 
 
 async def validate(request: web.Request) -> web.Response:
     """Every error in a definition (JSON object, or `{"yaml": text}` with lines)."""
-    body = await _json_body(request)
+    body = await json_body(request)
     try:
         if _is_text(body):
             automations = parse_text(str(body["yaml"]))
@@ -254,10 +256,10 @@ async def validate(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    component = _component(request)
-    automation = _lookup(request)
+    component = engine_component(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     return json_response(await describe_state(component, automation))
 
 

@@ -12,7 +12,7 @@ from ..errors import InvalidInput
 from ..events.filter import EventFilter
 from ..events.model import Event, event_from_dict
 from ..server.api import daemon_of, json_response
-from .api import _component, _json_body, _lookup, _not_found
+from .api import engine_component, json_body, lookup_automation, not_found
 from .compiled import Leaf
 from .explain import came_close, criteria, explain
 from .traces import traces as load_traces
@@ -23,7 +23,7 @@ MAX_TRACES = 1000
 
 async def _event(request: web.Request) -> Event:
     """The event to explain: `{"event_id": ID}` of a stored one, or an event object."""
-    body = await _json_body(request)
+    body = await json_body(request)
     if not isinstance(body, dict):
         raise InvalidInput([("$", "send an event object or {\"event_id\": ID}")])
     if set(body) == {"event_id"}:
@@ -36,14 +36,14 @@ async def _event(request: web.Request) -> Event:
 
 
 async def explain_one(request: web.Request) -> web.Response:
-    automation = _lookup(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     try:
         event = await _event(request)
     except LookupError as exc:
         return json_response({"detail": str(exc)}, status=404)
-    engine = _component(request).engine
+    engine = engine_component(request).engine
     doc = explain(engine, automation.id or "", event)
     await _find_arming_events(request, engine, doc)
     return json_response(doc)
@@ -56,7 +56,7 @@ async def explain_all(request: web.Request) -> web.Response:
         event = await _event(request)
     except LookupError as exc:
         return json_response({"detail": str(exc)}, status=404)
-    engine = _component(request).engine
+    engine = engine_component(request).engine
     out: list[dict[str, Any]] = []
     for aid, compiled in sorted(engine.automations.items(),
                                 key=lambda item: item[1].automation.name):
@@ -90,16 +90,16 @@ def _close(leaf: Leaf, event: Event) -> bool:
 
 
 async def traces(request: web.Request) -> web.Response:
-    automation = _lookup(request)
+    automation = lookup_automation(request)
     if automation is None:
-        return _not_found("that id")
+        return not_found("that id")
     try:
         limit = int(request.query.get("limit", DEFAULT_TRACES))
     except ValueError:
         limit = 0
     if not 1 <= limit <= MAX_TRACES:
         raise InvalidInput([("limit", f"a whole number from 1 to {MAX_TRACES}")])
-    return json_response(await load_traces(_component(request), automation, limit))
+    return json_response(await load_traces(engine_component(request), automation, limit))
 
 
 def routes() -> list[web.RouteDef]:

@@ -9,8 +9,14 @@ almost matched did not count. Two kinds are recorded while the engine evaluates:
 - the resource fits but the name was nearly expected (it differs only by case, whitespace or
   one edit, and no trigger expects it exactly — a typo is a name nobody listens for).
 
-The hot path pays one dict lookup per event (name -> the triggers it is near, cached); the
-verdicts and nearest values are worked out only when someone asks (`explain`).
+What an event name is near is decided once per name and cached (`cache`), so the hot path
+pays one dict lookup per event, and nothing more for the names no trigger nearly expects
+(most of them). Deciding is cheap too: every expected literal name is filed under its
+squashed form and each one-character deletion of it (two words one edit apart share one
+such variant; a substitution leaves the same word once its character is deleted from
+both), so a new name costs a dict hit per variant of it, and only the few names found that
+way are compared with it. The verdicts and nearest values are worked out only when someone
+asks (`explain`).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import msgspec
 
 from ..events.matching import is_glob
 from ..events.model import Event
-from ..events.nearest import nearest, squash
+from ..events.nearest import is_near, squash
 
 if TYPE_CHECKING:
     from .compiled import Leaf
@@ -50,13 +56,14 @@ class NearMisses:
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
         self.size = size
         self.rings: dict[str, deque[NearMiss]] = {}
-        #: exact expected name -> triggers filed by exact resource ids that expect it
-        self._by_name: dict[str, list[Leaf]] = {}
-        #: a one-character deletion (or none) of a squashed exact name -> triggers expecting it
-        self._deletions: dict[str, set[Leaf]] = {}
-        self._exact_names: dict[str, int] = {}
-        #: squashed length -> how many exact names have it (a name can only be one edit
-        #: from a name of its length or one more or less)
+        #: exact expected name (in `expect` or `after`) -> the triggers expecting it
+        self._expecting: dict[str, list[Leaf]] = {}
+        #: exact expected name -> its squashed form
+        self._squashed: dict[str, str] = {}
+        #: a squashed expected name, and each one-character deletion of it -> those names
+        self._variants: dict[str, set[str]] = {}
+        #: squashed length -> how many expected names have it (a name can only be one edit
+        #: from a name of its length or one more or less: others need no variant lookups)
         self._lengths: dict[int, int] = {}
         #: event name -> what `_near` found for it
         self.cache: dict[str, Found] = {}
@@ -64,32 +71,38 @@ class NearMisses:
     # -- following the engine's index ----------------------------------------------------------
     def add(self, leaf: Leaf) -> None:
         for name in _exact_names(leaf):
-            self._exact_names[name] = self._exact_names.get(name, 0) + 1
-            length = len(squash(name))
-            self._lengths[length] = self._lengths.get(length, 0) + 1
-            if leaf.exact_ids:
-                self._by_name.setdefault(name, []).append(leaf)
-            for variant in _deletions(squash(name)):
-                self._deletions.setdefault(variant, set()).add(leaf)
+            expecting = self._expecting.setdefault(name, [])
+            expecting.append(leaf)
+            if len(expecting) == 1:
+                self._file(name)
         self.cache.clear()
 
     def remove(self, leaf: Leaf) -> None:
         for name in _exact_names(leaf):
-            left = self._exact_names.get(name, 0) - 1
-            if left > 0:
-                self._exact_names[name] = left
-            else:
-                self._exact_names.pop(name, None)
-            length = len(squash(name))
-            if self._lengths.get(length, 0) > 1:
-                self._lengths[length] -= 1
-            else:
-                self._lengths.pop(length, None)
-            if leaf in self._by_name.get(name, ()):
-                self._by_name[name].remove(leaf)
-            for variant in _deletions(squash(name)):
-                self._deletions.get(variant, set()).discard(leaf)
+            expecting = self._expecting.get(name, [])
+            if leaf in expecting:
+                expecting.remove(leaf)
+            if not expecting and self._expecting.pop(name, None) is not None:
+                self._unfile(name)
         self.cache.clear()
+
+    def _file(self, name: str) -> None:
+        word = self._squashed[name] = squash(name)
+        self._lengths[len(word)] = self._lengths.get(len(word), 0) + 1
+        for variant in _deletions(word):
+            self._variants.setdefault(variant, set()).add(name)
+
+    def _unfile(self, name: str) -> None:
+        word = self._squashed.pop(name)
+        if self._lengths[len(word)] > 1:
+            self._lengths[len(word)] -= 1
+        else:
+            del self._lengths[len(word)]
+        for variant in _deletions(word):
+            names = self._variants[variant]
+            names.discard(name)
+            if not names:
+                del self._variants[variant]
 
     def forget(self, automation_id: str) -> None:
         self.rings.pop(automation_id, None)
@@ -121,33 +134,49 @@ class NearMisses:
         ring.append(NearMiss(at=at, event=event, trigger_id=leaf.id, failed=failed))
 
     def _near(self, name: str) -> Found:
-        near: set[Leaf] = set()
-        word = squash(name)
-        lengths = self._lengths
-        if name not in self._exact_names and (
-                len(word) in lengths or len(word) - 1 in lengths or len(word) + 1 in lengths):
-            get = self._deletions.get
-            for variant in _deletions(word):
-                leaves = get(variant)
-                if leaves:
-                    near.update(leaves)
-        close = tuple(leaf for leaf in near if not leaf.names(name)
-                      and any(nearest(name, p) for p in _exact_names(leaf)))
-        by_id = tuple(self._by_name.get(name, ()))
-        found: Found = (close, by_id) if close or by_id else ()
+        """What a name is near, decided once: the triggers it nearly names (when no trigger
+        names it exactly) and the exact-id triggers that name it."""
+        expecting = self._expecting.get(name)
+        if expecting is not None:
+            by_id = tuple(leaf for leaf in expecting if leaf.exact_ids)
+            found: Found = ((), by_id) if by_id else ()
+        else:
+            close = self._close(name)
+            found = (close, ()) if close else ()
         if len(self.cache) >= NAME_CACHE_MAX:
             self.cache.clear()
         self.cache[name] = found
         return found
+
+    def _close(self, name: str) -> tuple[Leaf, ...]:
+        """The triggers with an expected name `name` is near, that do not name it otherwise
+        (a glob of theirs may)."""
+        word = squash(name)
+        size, lengths = len(word), self._lengths
+        if size not in lengths and size - 1 not in lengths and size + 1 not in lengths:
+            return ()
+        get, squashed = self._variants.get, self._squashed
+        candidates: set[str] = set()
+        for variant in _deletions(word):
+            names = get(variant)
+            if names:
+                candidates.update(names)
+        close: dict[Leaf, None] = {}  # ordered, without repeats
+        for expected in candidates:
+            if is_near(name, expected, word, squashed[expected]):
+                for leaf in self._expecting[expected]:
+                    if not leaf.names(name):
+                        close[leaf] = None
+        return tuple(close)
 
 
 def _exact_names(leaf: Leaf) -> list[str]:
     return [p for p in leaf.name_patterns or () if not p.startswith("!") and not is_glob(p)]
 
 
-def _deletions(word: str) -> list[str]:
-    """The word and every way of deleting one character: two words one edit apart share one
-    (a substitution leaves the same word once its character is deleted from both)."""
-    variants = [word[:i] + word[i + 1:] for i in range(len(word))]
-    variants.append(word)
+def _deletions(word: str) -> set[str]:
+    """The word and every way of deleting one character from it (once each: deleting
+    either "o" of "loop" gives one variant)."""
+    variants = {word[:i] + word[i + 1:] for i in range(len(word))}
+    variants.add(word)
     return variants

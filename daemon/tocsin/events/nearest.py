@@ -27,17 +27,24 @@ def squash(value: str) -> str:
     return "".join(value.split()).casefold()
 
 
+def is_near(got: str, literal: str, squashed_got: str, squashed_literal: str) -> bool:
+    """Whether `got` differs from `literal` only by case, whitespace or one edit: the one
+    definition `nearest` and the near-miss index share (both values come squashed, so a
+    caller testing many pairs squashes each value once)."""
+    return got != literal and (squashed_got == squashed_literal or one_edit_apart(literal, got))
+
+
 def nearest(got: str | None, wanted: str | Iterable[str]) -> tuple[str, str] | None:
-    """(the literal pattern `got` nearly is, how it differs) or None when none is near."""
+    """(the literal pattern `got` nearly is, how it differs) or None when none is near; a
+    pattern differing only by case or whitespace beats one an edit away."""
     if got is None:
         return None
     patterns = [wanted] if isinstance(wanted, str) else list(wanted)
-    literals = [p for p in patterns if not p.startswith("!") and not is_glob(p)]
-    for pattern in literals:
-        if pattern != got and squash(pattern) == squash(got):
+    word = squash(got)
+    near = [(p, squash(p)) for p in patterns
+            if not p.startswith("!") and not is_glob(p) and is_near(got, p, word, squash(p))]
+    for pattern, squashed in near:
+        if squashed == word:
             same_case = "".join(pattern.split()) == "".join(got.split())
             return pattern, "whitespace" if same_case else "case"
-    for pattern in literals:
-        if one_edit_apart(pattern, got):
-            return pattern, "one edit"
-    return None
+    return (near[0][0], "one edit") if near else None

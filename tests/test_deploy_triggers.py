@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path

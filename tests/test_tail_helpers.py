@@ -10,6 +10,7 @@ import json
 import os
 import time
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 from textual.widgets import DataTable
 from tocsin.client.sync import build_event

@@ -83,3 +83,17 @@ class DaemonProcess:
     def cleanup(self) -> None:
         self.kill9()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def health_within(sock: Path, timeout: float = 20.0, poll: float = 0.02) -> dict:
+    """The first health answer from the daemon at `sock` within `timeout` (a bounded poll):
+    for tests and benches where another process, not this one, starts the daemon."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with SyncClient(sock, timeout=2) as c:
+                return c.health()
+        except (DaemonNotRunning, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(poll)

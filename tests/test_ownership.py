@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from daemon_proc import DaemonProcess
+from daemon_proc import DaemonProcess, health_within
 from tocsin import emit_event
 from tocsin.client.sync import SyncClient
-from tocsin.errors import DaemonNotRunning, HomeInUse
+from tocsin.errors import HomeInUse
 from tocsin.server.ownership import HomeLock, identity, remove_if_ours
 
 TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
@@ -97,19 +97,6 @@ def _spawn(home: Path, sock: Path, log: Path) -> subprocess.Popen[bytes]:
                                 stdout=out, stderr=out)
 
 
-def _health(sock: Path, timeout: float = 20.0) -> dict:
-    """The first health answer within `timeout` (bounded poll)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with SyncClient(sock, timeout=2) as c:
-                return c.health()
-        except (DaemonNotRunning, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 def _reap(procs: list[subprocess.Popen[bytes]], d: DaemonProcess) -> None:
     for p in procs:
         if p.poll() is None:
@@ -145,7 +132,7 @@ def test_restart_race_kill_then_start_20_times_leaves_one_reachable_daemon(tmp_p
             procs.append(_spawn(d.home, d.socket, d.log_path))
             assert old.wait(30) == 0
             client.close()
-            assert _health(d.socket)["pid"] == procs[-1].pid, d.log()[-3000:]
+            assert health_within(d.socket)["pid"] == procs[-1].pid, d.log()[-3000:]
             assert procs[-1].poll() is None
         assert [p.pid for p in procs if p.poll() is None] == [procs[-1].pid]
     finally:
@@ -157,7 +144,7 @@ def test_daemons_started_at_once_on_one_home_leave_exactly_one(tmp_path):
     d = DaemonProcess()
     procs = [_spawn(d.home, d.socket, d.log_path) for _ in range(2)]
     try:
-        winner = _health(d.socket)["pid"]
+        winner = health_within(d.socket)["pid"]
         codes = [p.wait(30) for p in procs if p.pid != winner]
         assert codes == [4], d.log()
         assert next(p for p in procs if p.pid == winner).poll() is None
@@ -167,7 +154,7 @@ def test_daemons_started_at_once_on_one_home_leave_exactly_one(tmp_path):
 
 def test_a_deleted_socket_file_is_noticed_and_bound_again(daemon):
     daemon.socket.unlink()
-    assert _health(daemon.socket, timeout=10)["pid"] == daemon.proc.pid
+    assert health_within(daemon.socket, timeout=10)["pid"] == daemon.proc.pid
     assert "was deleted; bound it again" in daemon.log()
     # and a second daemon on the home still refuses: the lock, not the socket, decides
     other = subprocess.run([*TOCSIN, "daemon", "--home", str(daemon.home),

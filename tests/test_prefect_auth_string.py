@@ -87,7 +87,7 @@ def test_links_and_push_pull_send_a_secured_servers_auth_string(
     assert "401 Unauthorized" in now["fwd-bad"]["last_error"]
     assert "auth_string_env" in now["fwd-bad"]["last_error"]
     assert "refused tocsin's credentials" in now["sub-bad"]["last_error"]
-    assert now["fwd-bad"]["lag_events"] == 20
+    assert now["fwd-bad"]["lag_events"] >= 20  # nothing confirmed: every stored event lags
     assert now["fwd-good"]["last_error"] is None and now["sub-good"]["last_error"] is None
 
     # push and pull, by flag and by Prefect's own variable

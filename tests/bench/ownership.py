@@ -26,24 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon_proc import DaemonProcess
+from daemon_proc import DaemonProcess, health_within
 from tocsin.client.sync import SyncClient
-from tocsin.errors import DaemonNotRunning
 
 ROOT = Path(__file__).resolve().parents[2]
 TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
-
-
-def answering(sock: Path, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with SyncClient(sock, timeout=2) as c:
-                return c.health()
-        except (DaemonNotRunning, OSError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
 
 
 def two_daemons_one_home() -> None:
@@ -96,7 +83,7 @@ def restart_race(n: int) -> None:
                     stdout=out, stderr=out))
             old.wait(60)
             client.close()
-            pid = answering(d.socket)["pid"]
+            pid = health_within(d.socket, timeout=30.0, poll=0.01)["pid"]
             took.append(time.perf_counter() - t0)
             alive = [p.pid for p in procs if p.poll() is None]
             ok += alive == [pid] == [procs[-1].pid]
@@ -116,7 +103,7 @@ def socket_rebind() -> None:
     try:
         t0 = time.perf_counter()
         d.socket.unlink()
-        answering(d.socket)
+        health_within(d.socket, timeout=30.0, poll=0.01)
         print(f"socket file deleted: answering again after {time.perf_counter() - t0:.2f}s")
     finally:
         d.cleanup()

@@ -4,6 +4,7 @@ the config file, the CLI's `--since/--until`, action fields such as `schedule_af
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -55,3 +56,27 @@ def parse_time(text: str, *, naive: tzinfo | None = None) -> datetime:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=naive) if naive is not None else dt.astimezone()
     return dt
+
+
+#: Longest window (and metric range) accepted: ten years. Past it a number is a mistake, and
+#: one too large for a date (or not a number at all: NaN, infinity) would break the engine.
+MAX_SECONDS = 10 * 365 * 86400.0
+
+
+def parse_within(value: Any) -> float:
+    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative, and finite and at
+    most MAX_SECONDS (NaN, infinity or a number too large for a date would break the engine)."""
+    if value is None:
+        raise ValueError("should be a valid timedelta (seconds or ISO 8601), not null")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number of seconds")
+    try:
+        seconds = parse_duration(value, units=False).total_seconds()
+    except OverflowError:  # past what a timedelta holds, so far past MAX_SECONDS
+        seconds = math.inf
+    if seconds < 0:
+        raise ValueError("must not be negative")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{seconds:g} seconds is more than the {MAX_SECONDS:g} (ten years) "
+                         "accepted")
+    return seconds

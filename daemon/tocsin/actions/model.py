@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from ..durations import parse_duration
+from ..durations import parse_duration, parse_within
 from ..errors import InvalidInput
 from ..events.model import error_path
 from ..templates import TemplateError, is_template, validate_template
@@ -121,8 +121,6 @@ class RunDeployment(DeploymentAction, tag="run-deployment"):
         """Seconds, "90s"/"5m", or ISO-8601 ("PT2H") as Prefect's docs write it."""
         value = self.schedule_after
         if isinstance(value, str) and value.strip().upper().startswith("P"):
-            from ..automations.model import parse_within
-
             return parse_within(value)
         return parse_duration(value).total_seconds()
 

@@ -20,16 +20,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..durations import parse_duration
+from ..durations import MAX_SECONDS, parse_within
 from ..errors import InvalidInput
 from ..events.matching import compile_name_patterns, normalize_related
 
 Path = tuple[str | int, ...]
 
 PROACTIVE_MIN_WITHIN = 10.0
-#: Longest window (and metric range) accepted: ten years. Past it a number is a mistake, and
-#: one too large for a date (or not a number at all: NaN, infinity) would break the engine.
-MAX_SECONDS = 10 * 365 * 86400.0
 #: Largest `threshold`: more events than any window of this daemon will count.
 MAX_THRESHOLD = 1_000_000_000
 #: Deepest nesting of compound and sequence triggers.
@@ -165,25 +162,6 @@ class Errors:
 
 
 # -- durations ---------------------------------------------------------------------------------
-def parse_within(value: Any) -> float:
-    """Seconds or ISO 8601 (`PT30M`), as Prefect takes them; not negative, and finite and at
-    most MAX_SECONDS (NaN, infinity or a number too large for a date would break the engine)."""
-    if value is None:
-        raise ValueError("should be a valid timedelta (seconds or ISO 8601), not null")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value!r} is not a finite number of seconds")
-    try:
-        seconds = parse_duration(value, units=False).total_seconds()
-    except OverflowError:  # past what a timedelta holds, so far past MAX_SECONDS
-        seconds = math.inf
-    if seconds < 0:
-        raise ValueError("must not be negative")
-    if seconds > MAX_SECONDS:
-        raise ValueError(f"{seconds:g} seconds is more than the {MAX_SECONDS:g} (ten years) "
-                         "accepted")
-    return seconds
-
-
 # -- field helpers -----------------------------------------------------------------------------
 _TRUE = {"true", "t", "yes", "y", "on", "1"}
 _FALSE = {"false", "f", "no", "n", "off", "0"}

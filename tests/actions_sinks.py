@@ -180,7 +180,7 @@ async def fire(daemon: Any, auto: Any, event: Any) -> Any:
     """Commit a firing with its queued actions, as the engine does; returns the firing."""
     await daemon.ingest([event])
     firing, changed = firing_for(auto, event)
-    statements = daemon.component("actions").outbox_statements(firing, auto, changed)
+    statements = actions_of(daemon).outbox_statements(firing, auto, changed)
     await daemon.ingest([changed], extra=statements)
     return firing
 
@@ -191,6 +191,13 @@ def order_event(**payload: Any) -> Any:
     return Event(event="order.created", resource={"prefect.resource.id": "order.1",
                                                   "prefect.resource.name": "Order one"},
                  payload=payload)
+
+
+def actions_of(daemon: Any) -> Any:
+    """The actions part of an in-process daemon, found by its class (typed)."""
+    from tocsin.actions.component import ActionsComponent
+
+    return next(c for c in daemon.components if isinstance(c, ActionsComponent))
 
 
 class InProcessDaemon:

@@ -12,6 +12,7 @@ from actions_sinks import (
     InProcessDaemon,
     SmtpSink,
     action_events,
+    actions_of,
     automation,
     fire,
     order_event,
@@ -68,7 +69,7 @@ async def test_webhook_renders_payload_and_sends_idempotency_key(sink):
 
 async def test_webhook_block_by_name(sink):
     async with InProcessDaemon() as daemon:
-        blocks = daemon.component("actions").blocks
+        blocks = actions_of(daemon).blocks
         await blocks.create(daemon.store, BlockCreate(name="ops-hook", webhook=WebhookTarget(
             url=f"{sink.url}/b", method="PUT", headers={"Authorization": "Bearer abc123"})))
         auto = automation([{"type": "call-webhook", "block": "ops-hook",
@@ -183,7 +184,7 @@ async def test_unknown_block_fails_with_a_reason():
 
 async def test_apprise_json_notification(sink):
     async with InProcessDaemon() as daemon:
-        blocks = daemon.component("actions").blocks
+        blocks = actions_of(daemon).blocks
         block = await blocks.create(daemon.store, BlockCreate(
             name="ops", urls=[f"json://127.0.0.1:{sink.port}/notify"]))
         auto = automation([{"type": "send-notification", "block_document_id": block.id,
@@ -208,7 +209,7 @@ async def test_apprise_failure_is_the_reason_and_secrets_are_masked():
 
     port = free_port()
     async with InProcessDaemon({"max_attempts": 1}) as daemon:
-        blocks = daemon.component("actions").blocks
+        blocks = actions_of(daemon).blocks
         await blocks.create(daemon.store, BlockCreate(
             name="down", urls=[f"json://user:hunter22pw@127.0.0.1:{port}/n"]))
         auto = automation([{"type": "send-notification", "block": "down", "body": "x"}])
@@ -227,7 +228,7 @@ async def test_apprise_mailto_notification_reaches_smtp():
     smtp = SmtpSink().start()
     try:
         async with InProcessDaemon() as daemon:
-            blocks = daemon.component("actions").blocks
+            blocks = actions_of(daemon).blocks
             url = (f"mailto://example.com:{smtp.port}?smtp=127.0.0.1"
                    "&to=ops@example.com&from=tocsin@example.com&mode=insecure")
             await blocks.create(daemon.store, BlockCreate(name="mail", urls=[url]))
@@ -269,7 +270,7 @@ async def test_firing_queued_twice_runs_once(sink):
         event = order_event()
         await daemon.ingest([event])
         firing, changed = firing_for(auto, event)
-        component = daemon.component("actions")
+        component = actions_of(daemon)
         await daemon.ingest([changed], extra=component.outbox_statements(firing, auto, changed))
         await until(_done(daemon))
         await daemon.store.run(component.outbox_statements(firing, auto, changed))
@@ -323,7 +324,7 @@ async def test_scan_finds_committed_rows_page_by_page(sink):
 
     auto = automation([{"type": "call-webhook", "url": f"{sink.url}/{i}"} for i in range(25)])
     async with InProcessDaemon({"scan_interval_s": 3600}) as daemon:
-        component = daemon.component("actions")
+        component = actions_of(daemon)
         await asyncio.sleep(0.1)  # the start-up scan has run and found nothing
         firing, changed = firing_for(auto, order_event())
         await daemon.store.run(component.outbox_statements(firing, auto, changed))

@@ -16,6 +16,7 @@ from actions_sinks import (
     HttpSink,
     InProcessDaemon,
     action_events,
+    actions_of,
     automation,
     fire,
     order_event,
@@ -73,7 +74,7 @@ async def test_webhook_block_secrets_resolved_at_send_time_never_stored(sink, mo
     monkeypatch.setenv("TOCSIN_T_TOKEN", "tok-first-1234")
     monkeypatch.setenv("TOCSIN_T_KEY", "qkey-5678")
     async with InProcessDaemon() as daemon:
-        blocks = daemon.component("actions").blocks
+        blocks = actions_of(daemon).blocks
         await blocks.create(daemon.store, BlockCreate(name="hook", webhook=WebhookTarget(
             url=f"{sink.url}/in?key={{env:TOCSIN_T_KEY}}",
             headers={"Authorization": "Bearer {env:TOCSIN_T_TOKEN}"})))
@@ -98,7 +99,7 @@ async def test_webhook_block_secrets_resolved_at_send_time_never_stored(sink, mo
 async def test_notification_url_secret_from_env_reaches_apprise(sink, monkeypatch):
     monkeypatch.setenv("TOCSIN_T_PW", "hunter22pw")
     async with InProcessDaemon() as daemon:
-        blocks = daemon.component("actions").blocks
+        blocks = actions_of(daemon).blocks
         host = sink.url.removeprefix("http://")
         await blocks.create(daemon.store, BlockCreate(
             name="ops", urls=[f"json://bob:{{env:TOCSIN_T_PW}}@{host}/n"]))
@@ -114,7 +115,7 @@ async def test_notification_url_secret_from_env_reaches_apprise(sink, monkeypatc
 async def test_an_unset_variable_fails_the_action_once_with_its_name(sink, monkeypatch):
     monkeypatch.delenv("TOCSIN_T_NOPE", raising=False)
     async with InProcessDaemon() as daemon:
-        await daemon.component("actions").blocks.create(daemon.store, BlockCreate(
+        await actions_of(daemon).blocks.create(daemon.store, BlockCreate(
             name="hook", webhook=WebhookTarget(url=f"{sink.url}/x",
                                                headers={"X-Key": "{env:TOCSIN_T_NOPE}"})))
         await fire(daemon, automation([{"type": "call-webhook", "block": "hook"}]),

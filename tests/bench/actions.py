@@ -96,13 +96,11 @@ async def main(latency_n: int, throughput_n: int) -> None:
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)])
     url = f"http://127.0.0.1:{port}"
     home = Path(tempfile.mkdtemp(prefix="tcb", dir="/tmp"))
-    daemon = Daemon(Config(), Paths(home, home / "s.sock", None),
-                    components=[ActionsComponent()])
+    component = ActionsComponent()
+    daemon = Daemon(Config(), Paths(home, home / "s.sock", None), components=[component])
     try:
         await wait_sink(url)
         await daemon.start()
-        component = daemon.component("actions")
-        assert isinstance(component, ActionsComponent)
         auto = automation([{"type": "call-webhook", "url": f"{url}/hook",
                             "payload": '{"t0": {{ event.payload.t0 }}, '
                                        '"order": "{{ event.resource.id }}"}'}])

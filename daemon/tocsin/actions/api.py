@@ -12,6 +12,7 @@ from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..templates import TemplateError, off_loop, render, validate_template
 from .blocks import BlockCreate, BlockStore
+from .component import ACTIONS
 from .context import load_objects, template_context
 
 
@@ -22,7 +23,7 @@ class RenderRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _blocks(request: web.Request) -> BlockStore:
-    return daemon_of(request).component("actions").blocks  # type: ignore[union-attr]
+    return request.app[ACTIONS].blocks
 
 
 async def list_blocks(request: web.Request) -> web.Response:
@@ -60,7 +61,7 @@ async def render_template(request: web.Request) -> web.Response:
         if event is None:
             raise InvalidInput([("event_id", f"no stored event has id {req.event_id}")])
     context = template_context(None, None, event)
-    await load_objects(context, daemon_of(request), event, [req.template])
+    await load_objects(context, request.app[ACTIONS].objects, event, [req.template])
     try:
         output = await off_loop(_checked_render, req.template, context)
     except TemplateError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -20,11 +21,14 @@ from ..config import ActionsConfig, Config
 from ..events.model import Event
 from ..events.store import Statements
 from ..server.component import Component
-from . import executors, notify, webhook  # noqa: F401  (they register their executors)
 from .blocks import SCHEMA as BLOCKS_SCHEMA
 from .blocks import BlockStore
+from .context import LazyLoader
+from .executors import Executor, do_nothing
+from .notify import send_notification
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .outbox import Job, insert_statements, jobs_for_firing
+from .webhook import call_webhook, close_session
 from .worker import Worker
 
 if TYPE_CHECKING:
@@ -46,8 +50,24 @@ class ActionsComponent(Component):
         self.blocks = BlockStore()
         self.worker: Worker | None = None
         self.settings = ActionsConfig()
+        #: action type -> what runs it: the built-in ones, then those of other parts
+        self.executors: dict[str, Executor] = {
+            "do-nothing": do_nothing, "call-webhook": call_webhook,
+            "send-notification": send_notification}
+        #: objects templates may name (`flow_run`, `deployment`...) -> their loader
+        self.objects: dict[str, LazyLoader] = {}
         #: state-change event id -> (jobs, when staged)
         self._staged: dict[str, tuple[list[Job], float]] = {}
+
+    # -- what other parts add (the composition root calls these before start) --------------
+    def add_executors(self, executors: Mapping[str, Executor]) -> None:
+        """Run actions of these types (e.g. "run-deployment") with these executors."""
+        self.executors.update(executors)
+
+    def add_objects(self, loaders: Mapping[str, LazyLoader]) -> None:
+        """Let templates name these objects (e.g. "flow_run"), each loaded only when one
+        does (see `context.load_objects`)."""
+        self.objects.update(loaders)
 
     # -- the engine's entry point ------------------------------------------------------------
     def outbox_statements(self, firing: Firing, automation: Any,
@@ -81,14 +101,14 @@ class ActionsComponent(Component):
         self.settings = daemon.config.actions
         templates.configure(self.settings.ui_url)
         await self.blocks.load(daemon.store)
-        self.worker = Worker(daemon, self.settings)
+        self.worker = Worker(daemon, self.settings, self.blocks, self.executors, self.objects)
         daemon.bus.add_listener(self._on_commit)
         await self.worker.start()
 
     async def stop(self) -> None:
         if self.worker is not None:
             await self.worker.stop()
-        await webhook.close_session()
+        await close_session()
 
     async def reload(self, config: Config) -> None:
         self.settings = config.actions
@@ -105,3 +125,10 @@ class ActionsComponent(Component):
         from .api import routes
 
         return routes()
+
+    def publish(self, app: web.Application) -> None:
+        app[ACTIONS] = self
+
+
+#: Where the socket API's handlers find the actions part.
+ACTIONS = web.AppKey("actions", ActionsComponent)

@@ -1,6 +1,7 @@
 """The template context, as Prefect gives it (§9.2): `event`, `automation`, `labels`,
-`firing`, `firings`, `events` — and, through `register_lazy_object`, objects such as
-`flow_run` or `deployment` that are fetched only when a template names them.
+`firing`, `firings`, `events` — and, through the loaders the jobs part gives the actions part
+(see `load_objects`), objects such as `flow_run` or `deployment` that are fetched only when a
+template names them.
 
 Events and resources are wrapped in small read-only views so that templates written for
 Prefect work unchanged: `event.resource.id`, `event.resource['label']`,
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,6 @@ import msgspec
 
 from ..automations.firing import Firing
 from ..events.model import Event
-from ..jobs.model import STATE_TYPES
 from ..templates import is_template, referenced_names, ui_base
 
 log = logging.getLogger(__name__)
@@ -36,39 +36,30 @@ _UI_PATHS = {
 #: The Prefect objects a template can name; each is loaded only when one does (§9.2).
 PREFECT_OBJECTS = ("flow_run", "flow", "deployment", "work_pool", "work_queue")
 
-LazyLoader = Callable[[Any, Event | None], Awaitable[Any]]
-#: name -> async loader(daemon, triggering event); see register_lazy_object.
-LAZY_OBJECTS: dict[str, LazyLoader] = {}
+#: An async loader of one object a template may name, from the triggering event: the object
+#: (a Struct or a dict), or None when it cannot be found (it renders as "").
+LazyLoader = Callable[[Event | None], Awaitable[Any]]
 
 
-def register_lazy_object(name: str, loader: LazyLoader) -> None:
-    """Make `name` (e.g. "flow_run") available to templates that reference it: the action
-    worker awaits `loader(daemon, event)` only when a template of the action names it; a
-    loader returns the object (a Struct or a dict), or None when it cannot be found (it
-    renders as "")."""
-    LAZY_OBJECTS[name] = loader
-
-
-async def load_objects(context: dict[str, Any], daemon: Any, event: Event | None,
-                       sources: Iterable[str]) -> None:
+async def load_objects(context: dict[str, Any], loaders: Mapping[str, LazyLoader],
+                       event: Event | None, sources: Iterable[str]) -> None:
     """Put `flow_run`, `deployment`, ... into `context` when one of the templates `sources`
-    names them, found from `event` as Prefect finds them (§9.2). The action worker and the
-    template preview both call this, so a preview shows what the action would send. An object
-    that cannot be found stays out of the context and renders empty (tocsin's decision)."""
+    names them, each found from `event` by its loader in `loaders`, as Prefect finds them
+    (§9.2). The action worker and the template preview both call this, so a preview shows
+    what the action would send. An object that cannot be found stays out of the context and
+    renders empty (tocsin's decision)."""
     wanted: set[str] = set()
     for source in sources:
         wanted |= referenced_names(source)
-    for name in sorted(wanted & LAZY_OBJECTS.keys()):
+    for name in sorted(wanted & loaders.keys()):
         try:
-            found = await LAZY_OBJECTS[name](daemon, event)
+            found = await loaders[name](event)
         except Exception:
             log.exception("loading %s for a template failed; it renders empty", name)
             continue
         if found is not None:
             data = found if isinstance(found, dict) else msgspec.to_builtins(
                 found, builtin_types=(datetime,))
-            if name == "flow_run":
-                data = _with_event_state(data, event)
             context[name] = ObjectView(_prefect_types(data), name.replace("_", "-"))
 
 
@@ -81,28 +72,6 @@ def template_strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in template_strings(v)]
     return []
-
-
-_STATE_LABELS = ("prefect.state-message", "prefect.state-name", "prefect.state-timestamp",
-                 "prefect.state-type")
-
-
-def _with_event_state(flow_run: dict[str, Any], event: Event | None) -> dict[str, Any]:
-    """Prefect shows the state that caused the event, not the run's current one: when the
-    event's resource carries all four state labels (and they parse), they replace `.state`."""
-    labels = event.resource if event is not None else {}
-    if not all(k in labels for k in _STATE_LABELS):
-        return flow_run
-    try:
-        timestamp = datetime.fromisoformat(labels["prefect.state-timestamp"])
-    except ValueError:
-        return flow_run
-    if labels["prefect.state-type"] not in STATE_TYPES.values():
-        return flow_run
-    state = dict(flow_run.get("state") or {})
-    state.update(type=labels["prefect.state-type"], name=labels["prefect.state-name"],
-                 message=labels["prefect.state-message"], timestamp=timestamp)
-    return {**flow_run, "state": state}
 
 
 class EnumText(str):

@@ -10,7 +10,7 @@ import logging
 
 from ..envrefs import MissingEnv
 from .blocks import Block, scrub, valid_apprise_url
-from .executors import ActionResult, ActionRun, register_executor
+from .executors import ActionResult, ActionRun
 from .model import BlockAction
 from .targets import ActionFailed
 
@@ -19,8 +19,7 @@ def find_block(run: ActionRun, kind: str) -> Block:
     """The block an action names (by name or id), which must be of `kind`."""
     action = run.action
     assert isinstance(action, BlockAction)
-    component = run.daemon.component("actions")
-    blocks = component.blocks
+    blocks = run.blocks
     if action.block:
         block, named = blocks.get(name=action.block), f"named {action.block!r}"
     else:
@@ -93,7 +92,7 @@ def _urls(block: Block) -> list[str]:
 async def send_notification(run: ActionRun) -> ActionResult:
     block = find_block(run, "notification")
     urls = _urls(block)
-    timeout = run.daemon.component("actions").settings.notification_timeout_s  # type: ignore[union-attr]
+    timeout = run.settings.notification_timeout_s
     try:
         ok, log_text = await asyncio.wait_for(
             asyncio.to_thread(_send, urls, run.rendered["subject"], run.rendered["body"]),
@@ -105,6 +104,3 @@ async def send_notification(run: ActionRun) -> ActionResult:
         raise ActionFailed(f"Notification failed: {_last_problem(log_text)}", retry=True,
                            notification_log=log_text) from None
     return ActionResult()
-
-
-register_executor("send-notification", send_notification)

@@ -15,7 +15,7 @@ import aiohttp
 from ..automations import lineage
 from ..envrefs import MissingEnv
 from .blocks import TWO_CREDENTIALS, WebhookTarget, scrub, sends_two_credentials
-from .executors import ActionResult, ActionRun, register_executor
+from .executors import ActionResult, ActionRun
 from .model import CallWebhook
 from .notify import find_block
 from .targets import ActionFailed
@@ -85,7 +85,7 @@ async def call_webhook(run: ActionRun) -> ActionResult:
                lineage.HEADER: lineage.header(run.job.lineage), **target.headers}
     if body and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = _content_type(body)
-    timeout = run.daemon.component("actions").settings.webhook_timeout_s  # type: ignore[union-attr]
+    timeout = run.settings.webhook_timeout_s
     secrets = [target.url, *target.headers.values()]
     try:
         async with session().request(target.method, target.url, data=body.encode() if body else None,
@@ -108,6 +108,3 @@ async def call_webhook(run: ActionRun) -> ActionResult:
                            + (f": {start}" if start else ""),
                            retry=status >= 500 or status in _RETRY_STATUSES, **details)
     return ActionResult(details=details)
-
-
-register_executor("call-webhook", call_webhook)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -20,9 +21,9 @@ import msgspec
 from ..errors import InvalidInput
 from ..events.model import Event
 from ..templates import off_loop
-from .context import load_objects, template_context, template_strings
+from .context import LazyLoader, load_objects, template_context, template_strings
 from .events import outcome_events
-from .executors import ActionResult, ActionRun, executor_for
+from .executors import ActionResult, ActionRun, Executor, executor_for
 from .model import parse_action
 from .outbox import MARK_DONE, MARK_FAILED, MARK_RETRY, PRUNE, SELECT_DUE, Job, decode_job
 from .render import render_fields
@@ -31,6 +32,7 @@ from .targets import ActionFailed, resolve_targets, target_resources
 if TYPE_CHECKING:
     from ..config import ActionsConfig
     from ..server.daemon import Daemon
+    from .blocks import BlockStore
 
 log = logging.getLogger("tocsin.actions")
 
@@ -47,9 +49,15 @@ class Outcome(msgspec.Struct, kw_only=True):
 
 
 class Worker:
-    def __init__(self, daemon: Daemon, settings: ActionsConfig) -> None:
+    def __init__(self, daemon: Daemon, settings: ActionsConfig, blocks: BlockStore,
+                 executors: Mapping[str, Executor], objects: Mapping[str, LazyLoader]) -> None:
         self.daemon = daemon
         self.settings = settings
+        self.blocks = blocks
+        #: action type -> what runs it
+        self.executors = executors
+        #: what templates may name beyond the firing (`flow_run`...) -> its loader
+        self.objects = objects
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         #: keys queued, running or waiting for a retry: never queued twice
         self._known: set[str] = set()
@@ -190,14 +198,14 @@ class Worker:
             action = parse_action(job.action)
             context = template_context(job.automation, job.firing, job.event)
             templates = template_strings(job.action)
-            await load_objects(context, self.daemon, job.event, templates)
+            await load_objects(context, self.objects, job.event, templates)
             targets = resolve_targets(action, job.event, job.firing.triggering_labels)
             related = target_resources(targets)
             # templates render on a worker thread: a slow one never holds up the daemon
             rendered = (await off_loop(render_fields, action, context) if templates
                         else render_fields(action, context))
-            run = ActionRun(self.daemon, job, action, context, targets, rendered)
-            result: ActionResult = await executor_for(action.type)(run)
+            run = ActionRun(job, action, context, targets, rendered, self.blocks, self.settings)
+            result: ActionResult = await executor_for(self.executors, action.type)(run)
         except ActionFailed as exc:
             details = exc.details if rendered is None else {**exc.details, "rendered": rendered}
             return Outcome(ok=False, reason=exc.reason, retry=exc.retry, details=details,

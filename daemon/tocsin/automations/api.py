@@ -25,7 +25,7 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..server.api import daemon_of, json_response
 from . import persist
-from .component import Change, EngineComponent
+from .component import ENGINE, Change, EngineComponent
 from .emitted import lifecycle_event
 from .explain import near_misses
 from .files import FileError, parse_sourced, parse_text
@@ -36,9 +36,7 @@ RECENT_FIRINGS = 20
 
 # The request helpers below are shared by every `/automations/...` module (explain_api too).
 def engine_component(request: web.Request) -> EngineComponent:
-    component = daemon_of(request).component("engine")
-    assert isinstance(component, EngineComponent)
-    return component
+    return request.app[ENGINE]
 
 
 async def json_body(request: web.Request, default: Any = None) -> Any:
@@ -193,7 +191,7 @@ async def read_source(request: web.Request) -> web.Response:
     automation = lookup_automation(request)
     if automation is None:
         return not_found("that id")
-    rows = await engine_component(request).daemon.store.read_sql(  # type: ignore[union-attr]
+    rows = await daemon_of(request).store.read_sql(
         "SELECT source FROM automation_sources WHERE automation_id = ?", (automation.id,))
     return json_response({"id": automation.id, "source": rows[0][0] if rows else None})
 

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiohttp import web
 
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
     from ..server.daemon import Daemon
 
 log = logging.getLogger("tocsin.engine")
+
+
+class ActionQueue(Protocol):
+    """What the engine needs of the actions part (its ActionsComponent): the rows that
+    queue a firing's actions, committed in the firing's own transaction."""
+
+    def outbox_statements(self, firing: Firing, automation: Automation,
+                          state_change_event: Event | None) -> Statements: ...
 
 
 class Change(NamedTuple):
@@ -61,7 +69,10 @@ class EngineComponent(Component):
     name = "engine"
     schema = persist.SCHEMA
 
-    def __init__(self) -> None:
+    def __init__(self, actions: ActionQueue | None = None) -> None:
+        """`actions`: where firings queue their actions (none: firings are recorded, and
+        their actions never run)."""
+        self.actions = actions
         self.engine = Engine()
         self.automations: dict[str, Automation] = {}
         self.daemon: Daemon | None = None
@@ -81,6 +92,9 @@ class EngineComponent(Component):
         from . import api, explain_api
 
         return explain_api.routes() + api.routes()
+
+    def publish(self, app: web.Application) -> None:
+        app[ENGINE] = self
 
     async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -246,7 +260,8 @@ class EngineComponent(Component):
             out_events.append(event)
             firing_rows.append(persist.firing_row(firing, str(event.id),
                                                   actions_for(automation, firing)))
-            extra.extend(self._outbox(firing, automation, event))
+            if self.actions is not None:
+                extra.extend(self.actions.outbox_statements(firing, automation, event))
         if firing_rows:
             extra.append((persist.INSERT_FIRING, firing_rows))
         if time.monotonic() >= self._next_prune:
@@ -266,14 +281,6 @@ class EngineComponent(Component):
         if out_events:
             return daemon.ingest(out_events, extra=extra)
         return daemon.store.run(extra)
-
-    def _outbox(self, firing: Firing, automation: Automation, event: Event) -> Statements:
-        """The action queue's rows for this firing, when the actions component is there."""
-        assert self.daemon is not None
-        actions = self.daemon.component("actions")
-        if actions is None or not hasattr(actions, "outbox_statements"):
-            return []
-        return actions.outbox_statements(firing, automation, event)
 
     def _arm_timer(self) -> None:
         """One timer, for the earliest deadline."""
@@ -350,6 +357,10 @@ class EngineComponent(Component):
         await self.daemon.ingest([lifecycle],
                                  extra=persist.delete_automation_statements(automation.id))
         self.kick()
+
+
+#: Where the socket API's handlers (and the Prefect API's) find the automations part.
+ENGINE = web.AppKey("engine", EngineComponent)
 
 
 async def _nothing() -> None:

@@ -30,9 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_daemon(args: argparse.Namespace) -> int:
     if args.check:
         return check_config(args.config)
+    from ..compose import build_components
     from ..server.daemon import run_daemon as run
 
-    return run(args.home, args.socket, args.config, args.log_level)
+    return run(args.home, args.socket, args.config, args.log_level, build_components)
 
 
 def check_config(path: str | None) -> int:
@@ -40,8 +41,8 @@ def check_config(path: str | None) -> int:
     and nothing more: no home, no lock, no socket. Errors raise ConfigError (exit 78)."""
     from pathlib import Path
 
+    from ..compose import build_components
     from ..config import load_config
-    from ..server.daemon import build_components
 
     config = load_config(Path(path) if path else None)
     for component in build_components():

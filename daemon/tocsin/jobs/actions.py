@@ -1,6 +1,7 @@
 """The actions that work on jobs (run-deployment, the flow-run actions, pause/resume of
-deployments, work pools and queues), registered with the actions' executor registry, and the
-`flow_run`, `flow`, `deployment`, `work_pool`, `work_queue` objects templates can name.
+deployments, work pools and queues), and the `flow_run`, `flow`, `deployment`, `work_pool`,
+`work_queue` objects templates can name: each bound to the jobs part, and handed to the
+actions part by the composition root (`executors`, `objects`).
 
 Targets arrive resolved (selected or inferred, by the actions part, with Prefect's rules);
 here they are looked up and acted on, and every refusal becomes Prefect's failure reason.
@@ -8,42 +9,47 @@ here they are looked up and acted on, and every refusal becomes Prefect's failur
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ..actions.context import PREFECT_OBJECTS, register_lazy_object
-from ..actions.executors import ActionResult, ActionRun, register_executor
+import msgspec
+
+from ..actions.context import PREFECT_OBJECTS, LazyLoader
+from ..actions.executors import ActionResult, ActionRun, Executor
 from ..actions.targets import ActionFailed
 from ..events.model import Event
-from .model import ACTIVE_TYPES
+from .model import ACTIVE_TYPES, STATE_TYPES
 from .service import Rejected
 
 if TYPE_CHECKING:
     from .component import JobsComponent
 
+#: an executor of this module, before it is bound to the jobs part
+JobsExecutor = Callable[["JobsComponent", ActionRun], Awaitable[ActionResult]]
 
-def _jobs(daemon: Any) -> JobsComponent:
-    comp = daemon.component("jobs")
-    if comp is None or getattr(comp, "service", None) is None:
+
+def _running(jobs: JobsComponent) -> JobsComponent:
+    if jobs.service is None:
         raise ActionFailed("the jobs part is not running in this daemon")
-    return comp
+    return jobs
 
 
 def _automation(run: ActionRun) -> tuple[str, str]:
     return str(run.job.automation.get("id", "")), str(run.job.automation.get("name", ""))
 
 
-def _target(run: ActionRun, table: str, id_field: str, label: str) -> tuple[JobsComponent, Any]:
-    """The jobs part and the object `run.targets[id_field]` names in the service's `table`."""
-    jobs = _jobs(run.daemon)
-    obj = getattr(jobs.service, table).get(run.targets[id_field])
+def _target(jobs: JobsComponent, run: ActionRun, table: str, id_field: str, label: str) -> Any:
+    """The object `run.targets[id_field]` names in the jobs service's `table`."""
+    obj = getattr(_running(jobs).service, table).get(run.targets[id_field])
     if obj is None:
         raise ActionFailed(f"{label} {run.targets[id_field]} not found", status_code=404)
-    return jobs, obj
+    return obj
 
 
-def _flow_run(run: ActionRun) -> tuple[JobsComponent, Any]:
-    return _target(run, "runs", "flow_run_id", "Flow run")
+def _flow_run(jobs: JobsComponent, run: ActionRun) -> Any:
+    return _target(jobs, run, "runs", "flow_run_id", "Flow run")
 
 
 def _ok(**details: Any) -> ActionResult:
@@ -51,14 +57,14 @@ def _ok(**details: Any) -> ActionResult:
 
 
 # -- deployments -----------------------------------------------------------------------------
-async def run_deployment(run: ActionRun) -> ActionResult:
+async def run_deployment(jobs: JobsComponent, run: ActionRun) -> ActionResult:
     """A new flow run, Scheduled at now + schedule_after, with the rendered parameters and
     job variables (over the deployment's own).
 
     A deployment served by a `serve` process that has stopped gets no run (nobody would
     start it; it would only turn Late): the action fails saying so, and serving again
     brings the trigger back to life."""
-    jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
+    dep = _target(jobs, run, "deployments", "deployment_id", "Deployment")
     if dep.served_by is not None and not jobs.service.server_alive(dep.served_by):
         raise ActionFailed(f"Deployment {dep.flow_name}/{dep.name} is not ready: the `serve` "
                            "process that runs it has stopped, so no run was queued; serve it "
@@ -78,53 +84,53 @@ async def run_deployment(run: ActionRun) -> ActionResult:
          "prefect.resource.role": "flow-run", "prefect.resource.name": flow_run.name}])
 
 
-async def _deployment_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs, dep = _target(run, "deployments", "deployment_id", "Deployment")
+async def _deployment_paused(jobs: JobsComponent, run: ActionRun, paused: bool) -> ActionResult:
+    dep = _target(jobs, run, "deployments", "deployment_id", "Deployment")
     await jobs.service.set_deployment_paused(dep, paused)
     return _ok()
 
 
-async def pause_deployment(run: ActionRun) -> ActionResult:
-    return await _deployment_paused(run, True)
+async def pause_deployment(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _deployment_paused(jobs, run, True)
 
 
-async def resume_deployment(run: ActionRun) -> ActionResult:
-    return await _deployment_paused(run, False)
+async def resume_deployment(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _deployment_paused(jobs, run, False)
 
 
 # -- work pools and queues -------------------------------------------------------------------
-async def _pool_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs, pool = _target(run, "pools", "work_pool_id", "Work pool")
+async def _pool_paused(jobs: JobsComponent, run: ActionRun, paused: bool) -> ActionResult:
+    pool = _target(jobs, run, "pools", "work_pool_id", "Work pool")
     await jobs.service.update_pool(pool, {"is_paused": paused})
     return _ok()
 
 
-async def _queue_paused(run: ActionRun, paused: bool) -> ActionResult:
-    jobs, queue = _target(run, "queues", "work_queue_id", "Work queue")
+async def _queue_paused(jobs: JobsComponent, run: ActionRun, paused: bool) -> ActionResult:
+    queue = _target(jobs, run, "queues", "work_queue_id", "Work queue")
     await jobs.service.update_queue(queue, {"is_paused": paused})
     return _ok()
 
 
-async def pause_work_pool(run: ActionRun) -> ActionResult:
-    return await _pool_paused(run, True)
+async def pause_work_pool(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _pool_paused(jobs, run, True)
 
 
-async def resume_work_pool(run: ActionRun) -> ActionResult:
-    return await _pool_paused(run, False)
+async def resume_work_pool(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _pool_paused(jobs, run, False)
 
 
-async def pause_work_queue(run: ActionRun) -> ActionResult:
-    return await _queue_paused(run, True)
+async def pause_work_queue(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _queue_paused(jobs, run, True)
 
 
-async def resume_work_queue(run: ActionRun) -> ActionResult:
-    return await _queue_paused(run, False)
+async def resume_work_queue(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _queue_paused(jobs, run, False)
 
 
 # -- flow runs -------------------------------------------------------------------------------
-async def _flow_run_op(run: ActionRun, op: str, *args: Any) -> ActionResult:
+async def _flow_run_op(jobs: JobsComponent, run: ActionRun, op: str, *args: Any) -> ActionResult:
     """Call the worker's `op` (cancel, suspend, resume) on the target run; a refusal is a 409."""
-    jobs, flow_run = _flow_run(run)
+    flow_run = _flow_run(jobs, run)
     try:
         await getattr(jobs.worker, op)(flow_run, *args)
     except Rejected as exc:
@@ -132,20 +138,20 @@ async def _flow_run_op(run: ActionRun, op: str, *args: Any) -> ActionResult:
     return _ok()
 
 
-async def cancel_flow_run(run: ActionRun) -> ActionResult:
-    return await _flow_run_op(run, "cancel", f"Cancelled by Automation {_automation(run)[0]}")
+async def cancel_flow_run(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _flow_run_op(jobs, run, "cancel", f"Cancelled by Automation {_automation(run)[0]}")
 
 
-async def suspend_flow_run(run: ActionRun) -> ActionResult:
-    return await _flow_run_op(run, "suspend", f"Suspended by Automation {_automation(run)[0]}")
+async def suspend_flow_run(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _flow_run_op(jobs, run, "suspend", f"Suspended by Automation {_automation(run)[0]}")
 
 
-async def resume_flow_run(run: ActionRun) -> ActionResult:
-    return await _flow_run_op(run, "resume")
+async def resume_flow_run(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    return await _flow_run_op(jobs, run, "resume")
 
 
-async def change_flow_run_state(run: ActionRun) -> ActionResult:
-    jobs, flow_run = _flow_run(run)
+async def change_flow_run_state(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    flow_run = _flow_run(jobs, run)
     action: Any = run.action
     message = action.message or f"State changed by Automation {_automation(run)[0]}"
     state_type = str(getattr(action.state, "value", action.state)).upper()
@@ -156,8 +162,8 @@ async def change_flow_run_state(run: ActionRun) -> ActionResult:
     return _ok()
 
 
-async def delete_flow_run(run: ActionRun) -> ActionResult:
-    jobs, flow_run = _flow_run(run)
+async def delete_flow_run(jobs: JobsComponent, run: ActionRun) -> ActionResult:
+    flow_run = _flow_run(jobs, run)
     if flow_run.state.type in ACTIVE_TYPES:
         await jobs.worker.cancel(flow_run, f"Deleted by Automation {_automation(run)[0]}")
     await jobs.service.delete_run(flow_run)
@@ -176,28 +182,58 @@ def _first_id(event: Event | None, kind: str) -> str | None:
     return None
 
 
-def _loader(kind: str, table: str) -> Any:
-    async def load(daemon: Any, event: Event | None) -> Any:
-        comp = daemon.component("jobs")
+_STATE_LABELS = ("prefect.state-message", "prefect.state-name", "prefect.state-timestamp",
+                 "prefect.state-type")
+
+
+def _with_event_state(flow_run: dict[str, Any], event: Event | None) -> dict[str, Any]:
+    """Prefect shows the state that caused the event, not the run's current one: when the
+    event's resource carries all four state labels (and they parse), they replace `.state`."""
+    labels = event.resource if event is not None else {}
+    if not all(k in labels for k in _STATE_LABELS):
+        return flow_run
+    try:
+        timestamp = datetime.fromisoformat(labels["prefect.state-timestamp"])
+    except ValueError:
+        return flow_run
+    if labels["prefect.state-type"] not in STATE_TYPES.values():
+        return flow_run
+    state = dict(flow_run.get("state") or {})
+    state.update(type=labels["prefect.state-type"], name=labels["prefect.state-name"],
+                 message=labels["prefect.state-message"], timestamp=timestamp)
+    return {**flow_run, "state": state}
+
+
+def _loader(jobs: JobsComponent, name: str, table: str) -> LazyLoader:
+    kind = name.replace("_", "-")
+
+    async def load(event: Event | None) -> Any:
         ident = _first_id(event, kind)
-        if comp is None or comp.service is None or ident is None:
+        if jobs.service is None or ident is None:
             return None
-        return getattr(comp.service, table).get(ident)
+        found = getattr(jobs.service, table).get(ident)
+        if found is None or name != "flow_run":
+            return found
+        return _with_event_state(msgspec.to_builtins(found, builtin_types=(datetime,)), event)
     return load
 
 
-def register() -> None:
-    for type_name, fn in (
-            ("run-deployment", run_deployment), ("pause-deployment", pause_deployment),
-            ("resume-deployment", resume_deployment), ("pause-work-pool", pause_work_pool),
-            ("resume-work-pool", resume_work_pool), ("pause-work-queue", pause_work_queue),
-            ("resume-work-queue", resume_work_queue), ("cancel-flow-run", cancel_flow_run),
-            ("suspend-flow-run", suspend_flow_run), ("resume-flow-run", resume_flow_run),
-            ("change-flow-run-state", change_flow_run_state),
-            ("delete-flow-run", delete_flow_run)):
-        register_executor(type_name, fn)
-    tables = {"flow_run": "runs", "flow": "flows", "deployment": "deployments",
-              "work_pool": "pools", "work_queue": "queues"}
-    for name in PREFECT_OBJECTS:
-        register_lazy_object(name, _loader(name.replace("_", "-"), tables[name]))
+_EXECUTORS: dict[str, JobsExecutor] = {
+    "run-deployment": run_deployment, "pause-deployment": pause_deployment,
+    "resume-deployment": resume_deployment, "pause-work-pool": pause_work_pool,
+    "resume-work-pool": resume_work_pool, "pause-work-queue": pause_work_queue,
+    "resume-work-queue": resume_work_queue, "cancel-flow-run": cancel_flow_run,
+    "suspend-flow-run": suspend_flow_run, "resume-flow-run": resume_flow_run,
+    "change-flow-run-state": change_flow_run_state, "delete-flow-run": delete_flow_run}
+_TABLES = {"flow_run": "runs", "flow": "flows", "deployment": "deployments",
+           "work_pool": "pools", "work_queue": "queues"}
 
+
+def executors(jobs: JobsComponent) -> dict[str, Executor]:
+    """The jobs actions, by type, bound to `jobs` (for `ActionsComponent.add_executors`)."""
+    return {type_name: partial(fn, jobs) for type_name, fn in _EXECUTORS.items()}
+
+
+def objects(jobs: JobsComponent) -> dict[str, LazyLoader]:
+    """The template objects, by name, found in `jobs` (for `ActionsComponent.add_objects`)."""
+    return {name: _loader(jobs, name, _TABLES[name]) for name in PREFECT_OBJECTS}

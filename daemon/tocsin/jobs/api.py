@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import InvalidInput
-from ..server.api import daemon_of, decode_body, json_response
-from .component import JobsComponent
+from ..server.api import decode_body, json_response
+from .component import JOBS, JobsComponent
 from .model import DEFAULT_NAMES, STATE_TYPES, to_json
 from .project import check_spec
 from .service import NotFound, Rejected
@@ -20,8 +20,8 @@ MAX_LOG_CHUNK = 1024 * 1024
 
 
 def _jobs(request: web.Request) -> JobsComponent:
-    comp = daemon_of(request).component("jobs")
-    assert isinstance(comp, JobsComponent) and comp.service is not None
+    comp = request.app[JOBS]
+    assert comp.service is not None
     return comp
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from ..server.component import Component
 from .model import SERVE_STOPPED, Deployment, FlowRun, utcnow
 from .service import SCHEMA, JobsService
-from .triggers import delete_automations, parse_all, replace_automations
+from .triggers import Automations, delete_automations, parse_all, replace_automations
 from .worker import Worker
 
 log = logging.getLogger("tocsin.jobs")
@@ -29,7 +29,10 @@ class JobsComponent(Component):
     name = "jobs"
     schema = SCHEMA
 
-    def __init__(self) -> None:
+    def __init__(self, automations: Automations | None = None) -> None:
+        """`automations`: where deployment triggers become automations (none: a daemon
+        without the engine, where triggers are refused with a warning)."""
+        self.automations = automations
         self.daemon: Daemon | None = None
         self.service: JobsService | None = None
         self.worker: Worker | None = None
@@ -40,10 +43,10 @@ class JobsComponent(Component):
 
         return routes()
 
-    async def start(self, daemon: Daemon) -> None:
-        from . import actions
+    def publish(self, app: web.Application) -> None:
+        app[JOBS] = self
 
-        actions.register()
+    async def start(self, daemon: Daemon) -> None:
         self.daemon = daemon
         cfg = daemon.config.jobs
         self.service = JobsService(daemon.ingest)
@@ -81,9 +84,8 @@ class JobsComponent(Component):
         assert self.service is not None and self.daemon is not None
         parse_all(msgspec.structs.replace(spec, id=spec.id or str(uuid.uuid4())))
         dep = await self.service.apply_deployment(spec)
-        engine = self.daemon.component("engine")
-        if engine is not None:
-            await replace_automations(engine, dep, parse_all(dep))
+        if self.automations is not None:
+            await replace_automations(self.automations, dep, parse_all(dep))
         elif dep.triggers:
             log.warning("deployment %s has triggers but no automation engine runs here", dep.name)
         return dep
@@ -92,9 +94,8 @@ class JobsComponent(Component):
         """Delete a deployment and the automations its triggers made (Prefect deletes a
         deployment's owned automations with it; left behind they would fire at nothing)."""
         assert self.service is not None and self.daemon is not None
-        engine = self.daemon.component("engine")
-        if engine is not None:
-            await delete_automations(engine, dep)
+        if self.automations is not None:
+            await delete_automations(self.automations, dep)
         await self.service.delete_deployment(dep)
 
     def _changed(self) -> None:
@@ -170,3 +171,7 @@ class JobsComponent(Component):
         await self.service.set_state(run, "Running", pid=pid)
         self.worker.watch(run)
         return run
+
+
+#: Where the socket API's handlers find the jobs part.
+JOBS = web.AppKey("jobs", JobsComponent)

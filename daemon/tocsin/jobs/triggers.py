@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InvalidInput
 from .model import Deployment
 
+if TYPE_CHECKING:
+    from ..automations.model import Automation
+    from ..events.model import Event
+
 #: fields a deployment trigger has beyond an ordinary trigger
 DEPLOYMENT_FIELDS = ("name", "description", "enabled", "parameters", "job_variables",
                      "schedule_after")
+
+
+class Automations(Protocol):
+    """What deployment triggers need of the automations part (its EngineComponent): the
+    automations by id, and saving or deleting one with its lifecycle event."""
+
+    automations: dict[str, Automation]
+
+    async def save(self, automation: Automation, lifecycle: Event) -> None: ...
+
+    async def delete(self, automation: Automation, lifecycle: Event) -> None: ...
 
 
 def automation_for(dep: Deployment, trigger: dict[str, Any], index: int) -> dict[str, Any]:
@@ -58,7 +73,7 @@ def parse_all(dep: Deployment) -> list[Any]:
     return out
 
 
-async def delete_automations(engine: Any, dep: Deployment) -> None:
+async def delete_automations(engine: Automations, dep: Deployment) -> None:
     """Delete the automations the deployment owns (through the engine component, with their
     lifecycle events): on redeploy, and when the deployment itself is deleted."""
     from ..automations.emitted import lifecycle_event
@@ -68,7 +83,8 @@ async def delete_automations(engine: Any, dep: Deployment) -> None:
         await engine.delete(old, lifecycle_event(old, "deleted"))
 
 
-async def replace_automations(engine: Any, dep: Deployment, automations: list[Any]) -> None:
+async def replace_automations(engine: Automations, dep: Deployment,
+                              automations: list[Automation]) -> None:
     """Delete the deployment's automations, then create the new ones."""
     from ..automations.emitted import lifecycle_event
 

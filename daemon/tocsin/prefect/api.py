@@ -27,10 +27,12 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..automations import api as automations_api
+from ..automations.component import ENGINE, EngineComponent
 from ..errors import ConfigError, InvalidInput
 from ..events.filter import MAX_LIMIT, EventFilter
 from ..events.model import decode_events
 from ..server.api import (
+    DAEMON,
     daemon_of,
     decode_body,
     invalid_input_middleware,
@@ -125,7 +127,9 @@ def not_served(request: web.Request) -> web.Response:
 class PrefectApiComponent(Component):
     name = "prefect_api"
 
-    def __init__(self) -> None:
+    def __init__(self, engine: EngineComponent) -> None:
+        """`engine`: the automations this API lists and manages, as the socket API does."""
+        self.engine = engine
         self.daemon: Daemon | None = None
         self.key: str | None = None
         self.counters: Counter[str] = Counter()
@@ -162,7 +166,8 @@ class PrefectApiComponent(Component):
         self.key = api_key(cfg)
         app = web.Application(client_max_size=self.daemon.config.max_body_bytes,
                               middlewares=[self._authorize, invalid_input_middleware])
-        app["daemon"] = self.daemon
+        app[DAEMON] = self.daemon
+        app[ENGINE] = self.engine
         app.add_routes(self._routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -355,8 +360,7 @@ class PrefectApiComponent(Component):
         """Prefect's `POST /automations/filter`: by name (`automations.name.any_`), with
         limit and offset."""
         body = decode_body(await request.read() or b"{}", dict[str, Any])
-        engine: Any = daemon_of(request).component("engine")
-        found = sorted(engine.automations.values(), key=lambda a: a.name)
+        found = sorted(self.engine.automations.values(), key=lambda a: a.name)
         names = ((body.get("automations") or {}).get("name") or {}).get("any_")
         if names:
             found = [a for a in found if a.name in names]

@@ -27,8 +27,13 @@ SEND_TIMEOUT = 10.0
 _encoder = msgspec.json.Encoder()
 
 
+#: Where the app keeps the daemon its handlers serve (the core routes, and the parts' own
+#: for the store, `ingest` and the config).
+DAEMON: web.AppKey[Daemon] = web.AppKey("daemon")
+
+
 def daemon_of(request: web.Request) -> Daemon:
-    return request.app["daemon"]
+    return request.app[DAEMON]
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:

@@ -1,8 +1,9 @@
 """What a part of the daemon (engine, actions, tailer, webhooks, jobs) plugs in with.
 
-Each part brings its own tables, routes and background work; the daemon wires them together
-and owns their lifecycle. Parts talk to each other through the Daemon object (the store,
-the bus, `ingest`), never by importing each other's internals.
+Each part brings its own tables, routes and background work; the daemon owns their
+lifecycle. Parts reach the shared things (the store, the bus, `ingest`, the config) through
+the Daemon handed to `start`, and each other through typed references the composition root
+(`tocsin.compose`) gives them when it builds them — never by name.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class Component:
 
     def routes(self) -> list[web.RouteDef]:
         return []
+
+    def publish(self, app: web.Application) -> None:
+        """Put this part in `app` under its typed `web.AppKey`, where its route handlers
+        find it (`request.app[KEY]`). Called once the part has started."""
 
     async def start(self, daemon: Daemon) -> None:
         """Called after the store is open and before the socket accepts."""

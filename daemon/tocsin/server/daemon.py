@@ -1,4 +1,8 @@
-"""The daemon process: wiring, lifecycle, signals and systemd notification."""
+"""The daemon process: lifecycle, signals and systemd notification.
+
+The parts it runs are built and linked elsewhere (`tocsin.compose`) and handed in, so this
+package imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
 from ..repeated import RepeatFilter
 from . import filemodes, systemd
-from .api import core_routes, invalid_input_middleware
+from .api import DAEMON, core_routes, invalid_input_middleware
 from .bus import EventBus
 from .component import Component
 from .limits import ACCEPT_BURST, IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
@@ -37,6 +41,9 @@ log = logging.getLogger("tocsin.daemon")
 
 #: How often the daemon checks that its socket file is still there (and binds it again).
 SOCKET_CHECK_SECONDS = 1.0
+#: Longest one part's `stop` may take before the daemon gives up on it and stops the next
+#: (the whole stop is bounded by the config's `stop_grace` besides).
+PART_STOP_SECONDS = 5.0
 
 
 @dataclass
@@ -58,21 +65,6 @@ class Paths:
         return cls(home_path, sock, Path(config) if config else None)
 
 
-def build_components() -> list[Component]:
-    """Every part of the daemon beyond the event store, in start order."""
-    from ..actions.component import ActionsComponent
-    from ..automations.component import EngineComponent
-    from ..jobs.component import JobsComponent
-    from ..prefect.api import PrefectApiComponent
-    from ..prefect.forward import ForwardComponent
-    from ..prefect.subscribe import SubscribeComponent
-    from ..sources.watch import WatchComponent
-    from ..sources.webhooks import WebhookComponent
-
-    return [ActionsComponent(), EngineComponent(), WatchComponent(), WebhookComponent(),
-            JobsComponent(), PrefectApiComponent(), ForwardComponent(), SubscribeComponent()]
-
-
 def store_sizes(db: Path) -> dict[str, object]:
     """The store file and its WAL, in bytes (for `GET /health` and the dashboard's status)."""
     out: dict[str, object] = {"path": str(db)}
@@ -85,15 +77,17 @@ def store_sizes(db: Path) -> dict[str, object]:
 
 
 class Daemon:
-    def __init__(self, config: Config, paths: Paths,
-                 components: list[Component] | None = None,
+    """Runs `components` (in start order, stopped in reverse) around the store, the bus and
+    the socket."""
+
+    def __init__(self, config: Config, paths: Paths, components: list[Component],
                  lock: HomeLock | None = None) -> None:
         self.config = config
         self.paths = paths
         self.store = EventStore(paths.home / "tocsin.db", retention=timedelta(seconds=config.retention),
                                 wal_limit=config.max_wal_mb * 1024 * 1024)
         self.bus = EventBus()
-        self.components = build_components() if components is None else components
+        self.components = components
         self.started = time.time()
         self._runner: web.AppRunner | None = None
         self._stop = asyncio.Event()
@@ -110,6 +104,14 @@ class Daemon:
         self._decoding = asyncio.Lock()
         self._deadline: threading.Timer | None = None
         self.connections: ConnectionCap | None = None
+        #: True from the end of `start` to the beginning of `stop`: when a reload may run
+        self._serving = False
+        #: one reload at a time, never during start or stop
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[None]] = set()
+        #: the first SIGTERM/SIGINT starts a clean stop; the next one ends the process
+        self._stop_signalled = False
+        self.part_stop_seconds = PART_STOP_SECONDS
 
     # -- what components and the API call --------------------------------------------------
     async def decode(self, body: bytes) -> list[Event]:
@@ -151,9 +153,6 @@ class Daemon:
 
         return store_and_publish
 
-    def component(self, name: str) -> Component | None:
-        return next((c for c in self.components if c.name == name), None)
-
     def status(self) -> dict[str, object]:
         return {
             "status": "ok" if self.store.problem is None else "not storing events",
@@ -180,10 +179,11 @@ class Daemon:
         max_body = self.config.max_body_bytes
         app = web.Application(client_max_size=max_body, middlewares=[
             body_limits(self.bodies, max_body), invalid_input_middleware])
-        app["daemon"] = self
+        app[DAEMON] = self
         app.add_routes(core_routes())
         for c in self.components:
             app.add_routes(c.routes())
+            c.publish(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
@@ -193,35 +193,75 @@ class Daemon:
         self._socket_task = asyncio.create_task(self._watch_socket(), name="socket-watch")
         log.info("tocsin %s listening on %s (home %s)", __version__, self.paths.socket,
                  self.paths.home)
+        self._serving = True
         systemd.notify("READY=1")
 
     async def stop(self) -> None:
-        """Undo whatever `start` got to, in reverse; safe after a failed start."""
+        """Undo whatever `start` got to, in reverse; safe after a failed start. Each part
+        gets `part_stop_seconds`; one that fails or hangs is logged and the rest stop all
+        the same, and the store is closed and the socket file removed whatever happened."""
         ready = self._runner is not None  # a start that failed early has nothing to report
+        self._serving = False
         systemd.notify("STOPPING=1")
         if ready:
             log.info("shutting down")
-        if self._prune_task is not None:
-            self._prune_task.cancel()
-        if self._socket_task is not None:
-            self._socket_task.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        for c in reversed(self._started):
+        try:
+            await self._stop_parts()
+        finally:
             try:
-                await c.stop()
-            except Exception:  # the others, and the store, must stop all the same
-                log.exception("stopping %s failed", c.name)
-        self._started.clear()
-        await self.store.close()
-        remove_if_ours(self.paths.socket, self._socket_id)
-        self._socket_id = None
+                await self.store.close()
+            finally:
+                remove_if_ours(self.paths.socket, self._socket_id)
+                self._socket_id = None
         if ready:
             log.info("stopped; everything accepted is committed")
 
+    async def _stop_parts(self) -> None:
+        """The background tasks, a reload in progress, the socket, then each part in reverse."""
+        for task in (self._prune_task, self._socket_task, *self._reloads):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*self._reloads, return_exceptions=True)
+        if self._runner is not None:
+            await self._bounded("the socket listener", self._runner.cleanup())
+        for c in reversed(self._started):
+            await self._bounded(c.name, c.stop())
+        self._started.clear()
+
+    async def _bounded(self, what: str, stopping: Awaitable[None]) -> None:
+        """Await one part's stop for `part_stop_seconds` at most; log what went wrong."""
+        try:
+            await asyncio.wait_for(stopping, self.part_stop_seconds)
+        except TimeoutError:
+            log.error("stopping %s took longer than %g s; going on without it", what,
+                      self.part_stop_seconds)
+        except Exception:  # the others, and the store, must stop all the same
+            log.exception("stopping %s failed", what)
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload once any reload in progress is done. A SIGHUP before the daemon
+        is ready (or once it is stopping) is ignored with a log line: its parts are not all
+        running, and at start they read the config file anyway."""
+        if not self._serving:
+            log.warning("SIGHUP ignored: the daemon is %s; send it again once it is ready",
+                        "stopping" if self._runner is not None else "still starting")
+            return
+        task = asyncio.create_task(self._reload_in_turn(), name="reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_in_turn(self) -> None:
+        async with self._reload_lock:
+            try:
+                await self.reload()
+            except Exception:
+                log.exception("reload failed part way; parts may run with the old or the "
+                              "new config until the next reload or restart")
+
     async def reload(self) -> None:
-        """SIGHUP: parse and validate the whole config first — the file, then each part's
-        own settings — and keep the running one if anything is wrong."""
+        """Parse and validate the whole config first — the file, then each part's own
+        settings — and keep the running one if anything is wrong."""
+        log.info("reloading the config from %s", self.paths.config or "embedded defaults")
         try:
             new = load_config(self.paths.config)
             for c in self.components:
@@ -300,12 +340,16 @@ class Daemon:
         # Plain signal handlers, not the loop's: they run even while the loop is stuck, and
         # start the clock on a bounded stop before asking the loop to stop.
         def on_stop_signal(signum: int, frame: object) -> None:
+            if self._stop_signalled:
+                exit_now(f"{signal.Signals(signum).name} again while stopping; exiting now",
+                         128 + signum)
+            self._stop_signalled = True
             self._exit_within(self.config.stop_grace)
             loop.call_soon_threadsafe(self.request_stop)
 
         signal.signal(signal.SIGTERM, on_stop_signal)
         signal.signal(signal.SIGINT, on_stop_signal)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         try:
             await self.start()
             await self._stop.wait()
@@ -319,14 +363,19 @@ class Daemon:
             return
 
         def overdue() -> None:
-            log.error("did not stop within %g s of the stop signal (stop_grace); exiting now",
-                      grace)
-            logging.shutdown()
-            os._exit(1)
+            exit_now(f"did not stop within {grace:g} s of the stop signal (stop_grace); "
+                     "exiting now", 1)
 
         self._deadline = threading.Timer(grace, overdue)
         self._deadline.daemon = True
         self._deadline.start()
+
+
+def exit_now(why: str, code: int) -> None:
+    """End the process at once, after a log line: what was acknowledged is committed."""
+    log.error("%s", why)
+    logging.shutdown()
+    os._exit(code)
 
 
 def setup_logging(level: str) -> None:
@@ -342,14 +391,15 @@ def setup_logging(level: str) -> None:
 
 
 def run_daemon(home: str | None, socket: str | None, config: str | None,
-               log_level: str | None) -> int:
+               log_level: str | None, parts: Callable[[], list[Component]]) -> int:
+    """`tocsin daemon`: run the parts `parts()` builds until SIGTERM or SIGINT."""
     cfg = load_config(Path(config) if config else None)
     setup_logging(log_level or cfg.log_level)
     paths = Paths.resolve(home, socket, config, cfg)
     user_umask = filemodes.set_private_umask()
     lock = own_home(paths, filemodes.home_mode(paths.socket, paths.home, cfg.socket_group))
     try:
-        daemon = Daemon(cfg, paths, lock=lock)
+        daemon = Daemon(cfg, paths, parts(), lock=lock)
         tune_gc()
         # `kill -USR1` writes every thread's stack to stderr (the log): how to see a stuck daemon.
         faulthandler.register(signal.SIGUSR1, all_threads=True)

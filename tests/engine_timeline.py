@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tocsin.automations.engine import Engine
-from tocsin.automations.firing import Firing
+from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.events.model import Event
 

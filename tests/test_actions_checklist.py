@@ -9,7 +9,7 @@ import pytest
 from tocsin.actions.context import template_context
 from tocsin.actions.model import parse_actions
 from tocsin.actions.render import ParameterError, preview, render_parameters
-from tocsin.automations.firing import Firing
+from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict

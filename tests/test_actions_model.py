@@ -10,7 +10,7 @@ from tocsin.actions.context import template_context
 from tocsin.actions.model import TYPE_NAMES, parse_actions
 from tocsin.actions.render import preview, preview_firing, render_parameters
 from tocsin.automations.emitted import state_change_event
-from tocsin.automations.firing import Firing
+from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict

@@ -1,9 +1,9 @@
-"""The causal chain an event carries (automations/lineage.py): read from Prefect's carriers,
+"""The causal chain an event carries (events/lineage.py): read from Prefect's carriers,
 passed through a flow run an automation starts, and parsed defensively from a header."""
 
 from __future__ import annotations
 
-from tocsin.automations import lineage
+from tocsin.events import lineage
 from tocsin.events.model import Event
 from tocsin.jobs.events import flow_run_state_event
 from tocsin.jobs.model import FlowRun, State

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from tocsin import templates
 from tocsin.actions.context import template_context
-from tocsin.automations.firing import Firing
+from tocsin.firing import Firing
 from tocsin.events.model import event_from_dict
 from tocsin.templates import TemplateError, render, validate_template
 

@@ -62,7 +62,7 @@ class EngineConfig(Table):
                         ] = Duration(7 * 86400)
     loop_depth: Annotated[int, doc("Loop guard: an automation triggered again through its own "
                                    "actions' events (its causal chain, see "
-                                   "automations/lineage.py) more than this many times is "
+                                   "events/lineage.py) more than this many times is "
                                    "paused; 0 turns the guard off.", ge=0)] = 3
     near_misses: Annotated[int, doc("Recent near-misses kept per automation (events that "
                                     "passed some criteria and failed others); 0 keeps none.",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .. import templates
-from ..automations.firing import Firing
+from ..firing import Firing
 from ..config import ActionsConfig, Config
 from ..events.model import Event
 from ..events.store import Statements

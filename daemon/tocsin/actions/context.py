@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from ..automations.firing import Firing
+from ..firing import Firing
 from ..events.model import Event
 from ..templates import is_template, referenced_names, ui_base
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from ..automations import lineage
+from ..events import lineage
 from ..events.model import Event, utcnow, uuid7
 from .outbox import Job
 

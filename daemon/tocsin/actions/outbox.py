@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from ..automations import lineage
-from ..automations.firing import Firing
+from ..events import lineage
+from ..firing import Firing
 from ..events.model import Event, uuid7
 from ..events.store import Statements
 from .context import automation_dict
@@ -80,7 +80,7 @@ class Job(msgspec.Struct, kw_only=True):
     @property
     def lineage(self) -> lineage.Chain:
         """The causal chain what this action produces carries: the triggering event's, then
-        this automation (the loop guard's input, see automations/lineage.py)."""
+        this automation (the loop guard's input, see events/lineage.py)."""
         return (*lineage.chain_of(self.firing.triggering_event), self.firing.automation_id)
 
 

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from ..automations.firing import Firing
+from ..firing import Firing
 from ..events.model import Event
 from ..templates import TemplateError, is_template, render
 from .blocks import mask_url

@@ -12,7 +12,7 @@ import json
 
 import aiohttp
 
-from ..automations import lineage
+from ..events import lineage
 from ..envrefs import MissingEnv
 from .blocks import TWO_CREDENTIALS, WebhookTarget, scrub, sends_two_credentials
 from .executors import ActionResult, ActionRun

@@ -15,7 +15,7 @@ from typing import Union
 
 from ..events.matching import ResourceMatcher, compile_name_patterns, is_glob
 from ..events.model import Event
-from .firing import Firing
+from ..firing import Firing
 from .model import (
     Automation,
     CompoundTrigger,

@@ -28,7 +28,7 @@ from ..server.component import Component
 from . import persist
 from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
-from .firing import Firing
+from ..firing import Firing
 from .model import Automation
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 
 from ..events.model import Event, utcnow, uuid7
-from . import lineage
-from .firing import Firing
+from ..events import lineage
+from ..firing import Firing
 from .model import Automation, EventTrigger
 
 STATE_EVENTS = {"triggered": "prefect.automation.triggered",

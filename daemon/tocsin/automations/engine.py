@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..events.model import Event, uuid7
-from . import lineage
+from ..events import lineage
 from .buckets import BucketKey, Buckets
 from .compiled import Compiled, Composite, Leaf, TriggerIndex
-from .firing import Firing
+from ..firing import Firing
 from .metrics import MetricEvaluator, MetricState
 from .model import Automation, MetricTrigger
 from .nearmiss import NearMisses

@@ -18,7 +18,7 @@ from ..events.model import Event
 from ..events.nearest import nearest
 from .compiled import Composite, Leaf
 from .engine import Engine
-from .firing import Firing
+from ..firing import Firing
 from .model import CompoundTrigger, SequenceTrigger, Trigger
 from .persist import iso
 from .state import Bucket

@@ -27,7 +27,7 @@ import msgspec
 
 from ..events.matching import ResourceMatcher
 from ..events.model import Event
-from .firing import Firing
+from ..firing import Firing
 from .model import MetricTrigger
 
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

@@ -17,7 +17,7 @@ import msgspec
 
 from ..events.store import Statements
 from .engine import Engine
-from .firing import Firing
+from ..firing import Firing
 from .metrics import MetricState
 from .model import Automation, parse_automation
 from .state import Bucket, Follower, Held, OpenFiring, Slot

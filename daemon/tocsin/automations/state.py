@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from ..events.model import Event
-from .firing import Firing
+from ..firing import Firing
 
 # How far back the first window of a trigger without `after` reaches (§5.2 B), how long a
 # follower waits for its leader (§5.7), and how long an early expected event is held (§5.7).

@@ -22,7 +22,7 @@ from ..events.filter import EventFilter
 from ..events.model import Event
 from .compiled import Leaf
 from .explain import trigger_paths
-from .firing import Firing
+from ..firing import Firing
 from .model import Automation
 from .persist import iso
 

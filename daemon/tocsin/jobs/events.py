@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from ..automations import lineage
+from ..events import lineage
 from ..events.model import Event
 from .model import Deployment, FlowRun, State, WorkPool, WorkQueue
 
@@ -46,7 +46,7 @@ def flow_run_related(run: FlowRun, deployment_tags: list[str] = ()) -> list[dict
         related.append({"prefect.resource.id": f"prefect.tag.{tag}",
                         "prefect.resource.role": "tag"})
     creator = run.created_by or {}
-    # what led to the creating automation, for the loop guard (automations/lineage.py)
+    # what led to the creating automation, for the loop guard (events/lineage.py)
     related.extend(lineage.related(tuple(creator.get("lineage") or ())))
     if creator.get("type") in ("DEPLOYMENT", "AUTOMATION") and creator.get("id"):
         kind = creator["type"].lower()

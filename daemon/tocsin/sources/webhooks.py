@@ -31,7 +31,7 @@ from aiohttp import web
 
 from ..envrefs import MissingEnv, masked, resolve
 from ..errors import InvalidInput
-from ..automations import lineage
+from ..events import lineage
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..server.component import Component

@@ -18,7 +18,7 @@ The engine pauses an automation whose firing would put it in a chain more than
 
 from __future__ import annotations
 
-from ..events.model import Event
+from .model import Event
 
 PREFIX = "prefect.automation."
 ROLE = "lineage"

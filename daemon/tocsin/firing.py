@@ -1,7 +1,8 @@
 """A Firing: one trigger firing (or resolving), as Prefect's engine hands it to actions.
 
 This is the contract between the engine (which makes firings), the action queue (which runs
-their actions) and templates (which render from them).
+their actions) and templates (which render from them); it lives beside them, not in either
+package, so that neither imports the other for it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from ..events.model import Event
+from .events.model import Event
 
 
 class Firing(msgspec.Struct, kw_only=True):

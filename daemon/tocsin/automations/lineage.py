@@ -12,11 +12,20 @@ in Prefect's natural carriers:
   role `lineage`, in order; a webhook call carries the whole chain in the `Tocsin-Lineage`
   header, and the webhook listener turns it back into those related resources.
 
+The header is signed with a key that lives only in this daemon process: a chain is believed
+only when this daemon wrote it (a webhook action whose call comes back to our own listener,
+directly or through a service that passes the header on). Anyone else who could post to a
+webhook could otherwise forge a chain and get any automation paused.
+
 The engine pauses an automation whose firing would put it in a chain more than
 `loop_depth` times (see Engine._emit).
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
 
 from ..events.model import Event
 
@@ -28,6 +37,8 @@ HEADER = "Tocsin-Lineage"
 #: longest chain kept: a loop is found long before, this only bounds what a header may carry
 MAX_CHAIN = 64
 DEFAULT_LOOP_DEPTH = 3
+#: signs the chains this process sends; never stored, so a restart forgets in-flight chains
+_KEY = secrets.token_bytes(32)
 
 Chain = tuple[str, ...]
 
@@ -51,14 +62,22 @@ def related(chain: Chain) -> list[dict[str, str]]:
             for aid in chain[-MAX_CHAIN:]]
 
 
+def _signature(ids: str) -> str:
+    return hmac.new(_KEY, ids.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def header(chain: Chain) -> str:
-    return ",".join(chain[-MAX_CHAIN:])
+    """`a,b,c;<signature>`: the chain, signed by this process."""
+    ids = ",".join(chain[-MAX_CHAIN:])
+    return f"{ids};{_signature(ids)}"
 
 
 def from_header(value: str | None) -> Chain:
-    """A `Tocsin-Lineage` header's chain; anything that is not a plain id is dropped."""
-    if not value:
+    """A `Tocsin-Lineage` header's chain when this process signed it (else none); anything
+    that is not a plain id is dropped."""
+    ids_part, _, signature = (value or "").rpartition(";")
+    if not ids_part or not hmac.compare_digest(signature, _signature(ids_part)):
         return ()
-    ids = [part.strip() for part in value.split(",")]
+    ids = [part.strip() for part in ids_part.split(",")]
     return tuple(i for i in ids if i and len(i) <= 64 and i.replace("-", "").isalnum()
                  )[-MAX_CHAIN:]

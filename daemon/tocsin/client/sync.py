@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from datetime import UTC, datetime
@@ -148,12 +149,23 @@ def build_event(event: str, resource: dict[str, str], *,
         "occurred": (occurred or datetime.now(UTC)).isoformat(),
         "event": event,
         "resource": resource,
-        "related": related or [],
+        "related": [*(related or []), *_run_lineage()],
         "payload": payload or {},
     }
     if follows:
         data["follows"] = str(follows)
     return data
+
+
+def _run_lineage() -> list[dict[str, str]]:
+    """Inside a flow run an automation started, the chain that led to it, so the loop guard
+    sees the events the run emits (automations/lineage.py). Imported only then: `tocsin emit`
+    stays light."""
+    if not os.environ.get("TOCSIN_LINEAGE"):
+        return []
+    from ..automations import lineage
+
+    return lineage.related(lineage.from_environment())
 
 
 def emit_event(event: str, resource: dict[str, str], occurred: datetime | None = None,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..automations import lineage
 from . import scheduler
 from .launch import (
     find_run_process,
@@ -87,7 +88,9 @@ class Worker:
         return {"run_id": run.id, "run_name": run.name, "flow_name": run.flow_name,
                 "entrypoint": dep.entrypoint, "command": dep.command, "cwd": dep.path,
                 "python": dep.python, "parameters": run.parameters,
-                "env": run.job_variables.get("env") or {}, **run_paths(self.home, run.id)}
+                "env": {**(run.job_variables.get("env") or {}),
+                        **lineage.run_environment(run.created_by)},
+                **run_paths(self.home, run.id)}
 
     async def launch(self, run: FlowRun, dep: Deployment) -> None:
         spec = self.spec_for(run, dep)

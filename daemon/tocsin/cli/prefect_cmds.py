@@ -105,12 +105,12 @@ async def _push(args: argparse.Namespace, mine: list[dict[str, Any]],
                 body = for_prefect(automation, blocks, local_blocks, is_cloud(args.url))
                 existing = by_name.get(name)
                 if existing is None:
-                    made = await wire.request("POST", "/automations/", body)
+                    made = await wire.create_automation(body)
                     results.append({"name": name, "result": "created", "id": made["id"],
                                     "reason": None})
                 else:
                     body.pop("owner_resource", None)  # Prefect's update does not take it
-                    await wire.request("PUT", f"/automations/{existing['id']}", body)
+                    await wire.update_automation(existing["id"], body)
                     results.append({"name": name, "result": "updated", "id": existing["id"],
                                     "reason": None})
             except Refused as exc:

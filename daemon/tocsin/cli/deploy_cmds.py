@@ -142,16 +142,19 @@ def deployment_inspect(args: argparse.Namespace) -> int:
 
 
 def deployment_pause(args: argparse.Namespace) -> int:
-    with client(args) as daemon:
-        dep = daemon.deployments.pause(args.deployment)
-    done("paused", "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
-    return 0
+    return _pause_or_resume(args, pause=True)
 
 
 def deployment_resume(args: argparse.Namespace) -> int:
+    return _pause_or_resume(args, pause=False)
+
+
+def _pause_or_resume(args: argparse.Namespace, pause: bool) -> int:
     with client(args) as daemon:
-        dep = daemon.deployments.resume(args.deployment)
-    done("resumed", "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
+        change = daemon.deployments.pause if pause else daemon.deployments.resume
+        dep = change(args.deployment)
+    done("paused" if pause else "resumed", "deployment", f"{dep['flow_name']}/{dep['name']}",
+         dep["id"])
     return 0
 
 

@@ -74,16 +74,14 @@ def _render_in_daemon(args: argparse.Namespace, source: str, event: Any) -> str 
     template the daemon refuses raises TemplateError, as a local render would."""
     import msgspec
 
-    from ..client.sync import SyncClient
     from ..errors import ApiError, DaemonNotRunning
     from ..templates import TemplateError
+    from .link import client
 
-    body: dict[str, Any] = {"template": source}
-    if event is not None:
-        body["event"] = msgspec.to_builtins(event)
+    as_json = None if event is None else msgspec.to_builtins(event)
     try:
-        with SyncClient(getattr(args, "socket", None)) as client:
-            return client.request("POST", "/templates/render", body)["output"]
+        with client(args) as daemon:
+            return daemon.templates.render(source, as_json)["output"]
     except DaemonNotRunning:
         return None
     except ApiError as exc:

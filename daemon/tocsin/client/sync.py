@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ApiError, DaemonNotRunning, TocsinError
 from ..ids import uuid7
 from ..paths import default_socket
+from .resources import Call, Resources
 
 if TYPE_CHECKING:
     from ..events.model import Event
@@ -92,11 +93,19 @@ def _connect(sock: socket.socket, path: str, timeout: float) -> None:
             time.sleep(0.01)
 
 
-class SyncClient:
+class SyncClient(Resources):
+    """The API by resource (`client.automations.list()`, see resources.py), sent over one
+    kept-alive connection."""
+
     def __init__(self, socket_path: str | Path | None = None, timeout: float = 30.0) -> None:
+        super().__init__(self.send)
         self.socket_path = str(socket_path or default_socket_path())
         self.timeout = timeout
         self._conn: _Connection | None = None
+
+    def send(self, call: Call) -> Any:
+        """Run one described call (see resources.py): its decoded answer."""
+        return self.request(*call)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
         """Send one request; JSON in and out. Raises DaemonNotRunning or ApiError."""
@@ -127,16 +136,6 @@ class SyncClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # -- conveniences ----------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        return self.request("GET", "/health")
-
-    def emit(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.request("POST", "/events", events)
-
-    def filter_events(self, **filter_fields: Any) -> dict[str, Any]:
-        return self.request("POST", "/events/filter", filter_fields)
 
 
 def build_event(event: str, resource: dict[str, str], *,

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, TocsinError
+from ..errors import InvalidInput
 from .output import done, list_command
 
 
@@ -117,32 +117,21 @@ def _client(args: argparse.Namespace) -> Any:
 def _find(client: Any, name: str) -> dict[str, Any]:
     from urllib.parse import quote
 
-    from ..errors import ApiError
+    from ..errors import NotFound
 
     try:
         return client.request("GET", f"/automations/name/{quote(name, safe='')}")
-    except ApiError as exc:
-        if exc.status == 404:
-            raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
-        raise
-
-
-class NotFound(TocsinError):
-    """No automation by that name."""
+    except NotFound:
+        raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
 
 
 def apply(args: argparse.Namespace) -> int:
     """Every automation of the files in one request, each as its own text (which the daemon
     keeps for the next edit): the daemon creates, updates or leaves each by name in one
     transaction (all or nothing)."""
-    from ..errors import ApiError
-
     bodies = [{"yaml": text} for _, text in load_all(args.file)]
     with _client(args) as client:
-        try:
-            results = client.request("POST", "/automations/apply", bodies)
-        except ApiError as exc:
-            raise TocsinError(str(exc)) from None
+        results = client.request("POST", "/automations/apply", bodies)
     for r in results:
         done(r["result"], "automation", r["name"], r["id"])
     return 0

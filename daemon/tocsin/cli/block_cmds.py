@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InvalidInput
 from .output import done, get, list_command
@@ -78,14 +77,11 @@ def _target(block: dict) -> str:
 def block_delete(args: argparse.Namespace) -> int:
     from urllib.parse import quote
 
-    from ..errors import ApiError
+    from ..errors import NotFound
 
     try:
         get(args, f"/blocks/{quote(args.name, safe='')}", "DELETE")
-    except ApiError as exc:
-        if exc.status == 404:
-            print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
-            return 1
-        raise
+    except NotFound:
+        raise NotFound(f"no block named {args.name!r}") from None
     done("deleted", "block", args.name)
     return 0

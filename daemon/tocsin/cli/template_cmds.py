@@ -75,7 +75,7 @@ def _render_in_daemon(args: argparse.Namespace, source: str, event: Any) -> str 
     import msgspec
 
     from ..client.sync import SyncClient
-    from ..errors import ApiError, DaemonNotRunning
+    from ..errors import DaemonNotRunning, InvalidInput
     from ..templates import TemplateError
 
     body: dict[str, Any] = {"template": source}
@@ -86,7 +86,5 @@ def _render_in_daemon(args: argparse.Namespace, source: str, event: Any) -> str 
             return client.request("POST", "/templates/render", body)["output"]
     except DaemonNotRunning:
         return None
-    except ApiError as exc:
-        if exc.status != 422 or not isinstance(exc.detail, list):
-            raise
-        raise TemplateError("; ".join(str(d.get("msg", d)) for d in exc.detail)) from None
+    except InvalidInput as exc:
+        raise TemplateError("; ".join(msg for _, msg in exc.errors)) from None

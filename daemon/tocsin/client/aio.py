@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import ApiError, DaemonNotRunning
+from ..errors import DaemonNotRunning, InvalidInput, ReaderDropped, from_answer
 from .sync import default_socket_path
 
 
@@ -39,7 +39,7 @@ class AsyncClient:
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = await self.request_status(method, path, body)
         if status >= 400:
-            raise ApiError.from_answer(status, payload)
+            raise from_answer(status, payload)
         return payload
 
     async def request_status(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -66,7 +66,8 @@ class AsyncClient:
                      backfill: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Live events from `/events/out` (after commit), optionally after recent history.
 
-        Yields event dicts; raises ApiError if the daemon cuts this reader off for lagging.
+        Yields event dicts; raises ReaderDropped if the daemon cuts this reader off for
+        lagging, InvalidInput if it refuses the filter.
         """
         try:
             ws = await self.session.ws_connect("http://tocsin/events/out", heartbeat=30)
@@ -80,8 +81,10 @@ class AsyncClient:
                 data = json.loads(msg.data)
                 if data.get("type") == "event":
                     yield data["event"]
-                elif data.get("type") in ("dropped", "error"):
-                    raise ApiError(499, data.get("detail"))
+                elif data.get("type") == "dropped":
+                    raise from_answer(ReaderDropped.status, data)
+                elif data.get("type") == "error":  # the daemon refused the filter
+                    raise from_answer(InvalidInput.status, data)
 
     async def send_stream(self, batches: AsyncIterator[list[dict[str, Any]]] | list[bytes]) -> None:
         """Send events over `/events/in`; returns once the daemon has committed them all."""

@@ -238,11 +238,9 @@ class StoreCorrupt(StoreError):
 #: (the first class here with it), else a bare ApiError.
 ANSWERS = (InvalidInput, InvalidJson, InvalidTemplate, BadRequest, Unauthorized, Forbidden,
            NotFound, BodyTimeout, Conflict, TooLarge, Busy, ReaderDropped, StoreError,
-           StoreFull, RowsRefused)
+           StoreFull, RowsRefused, StoreCorrupt)
 _BY_CODE = {cls.code: cls for cls in ANSWERS}
-_BY_STATUS: dict[int, type[ApiError]] = {}
-for _cls in ANSWERS:
-    _BY_STATUS.setdefault(_cls.status, _cls)
+_BY_STATUS = {cls.status: cls for cls in reversed(ANSWERS)}  # reversed: the first one wins
 
 
 def from_answer(status: int, payload: object) -> ApiError:

@@ -64,7 +64,7 @@ def template_render(args: argparse.Namespace) -> int:
             output = render(source, template_context(None, None, event))
     except TemplateError as exc:
         print(f"tocsin: {args.file}: {exc}", file=sys.stderr)
-        return 65
+        return exc.exit_code
     sys.stdout.write(output)
     return 0
 

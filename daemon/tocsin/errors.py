@@ -245,8 +245,8 @@ _BY_STATUS = {cls.status: cls for cls in reversed(ANSWERS)}  # reversed: the fir
 
 def from_answer(status: int, payload: object) -> ApiError:
     """The error a client raises for an error answer: the class its `code` names (by
-    `status` when it names none), with the answer's status and detail. The message is the
-    detail, as the `tocsin` command prints it."""
+    `status` when it names none), with the answer's status and detail; its message, which
+    the `tocsin` command prints, is "daemon refused the request (STATUS): DETAIL"."""
     detail = payload.get("detail", payload) if isinstance(payload, dict) else payload
     code = payload.get("code") if isinstance(payload, dict) else None
     cls = _BY_CODE.get(code) if isinstance(code, str) else None

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from ..client.sync import SyncClient
-from ..errors import ApiError, TocsinError
+from ..errors import NotFound, TocsinError
 from . import model
 
 
@@ -60,11 +60,9 @@ class Automation(model.Automation):
             try:
                 found = client.automations.get(id) if id else client.automations.by_name(name or "")
                 return cls._from(found)
-            except ApiError as exc:
-                if exc.status == 404:
-                    raise TocsinError(f"no automation with {'id' if id else 'name'} "
-                                      f"{id or name!r}") from None
-                raise
+            except NotFound:
+                raise TocsinError(f"no automation with {'id' if id else 'name'} "
+                                  f"{id or name!r}") from None
 
     def update(self, socket_path: str | Path | None = None) -> Automation:
         """Replace the stored definition (trigger ids are new: window state starts over)."""

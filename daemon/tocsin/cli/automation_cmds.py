@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, TocsinError
+from ..errors import InvalidInput
 from .link import client, find_automation
 from .output import done, list_command
 
@@ -113,14 +113,9 @@ def apply(args: argparse.Namespace) -> int:
     """Every automation of the files in one request, each as its own text (which the daemon
     keeps for the next edit): the daemon creates, updates or leaves each by name in one
     transaction (all or nothing)."""
-    from ..errors import ApiError
-
     bodies = [{"yaml": text} for _, text in load_all(args.file)]
     with client(args) as daemon:
-        try:
-            results = daemon.automations.apply(bodies)
-        except ApiError as exc:
-            raise TocsinError(str(exc)) from None
+        results = daemon.automations.apply(bodies)
     for r in results:
         done(r["result"], "automation", r["name"], r["id"])
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InvalidInput
 from .link import client
@@ -75,15 +74,12 @@ def _target(block: dict) -> str:
 
 
 def block_delete(args: argparse.Namespace) -> int:
-    from ..errors import ApiError
+    from ..errors import NotFound
 
     try:
         with client(args) as daemon:
             daemon.blocks.delete(args.name)
-    except ApiError as exc:
-        if exc.status == 404:
-            print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
-            return 1
-        raise
+    except NotFound:
+        raise NotFound(f"no block named {args.name!r}") from None
     done("deleted", "block", args.name)
     return 0

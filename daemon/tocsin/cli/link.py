@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ..errors import TocsinError
+from ..errors import NotFound
 
 if TYPE_CHECKING:
     from ..client.sync import SyncClient
@@ -20,20 +20,12 @@ def client(args: argparse.Namespace) -> SyncClient:
     return SyncClient(getattr(args, "socket", None))
 
 
-class NotFound(TocsinError):
-    """No automation by that name."""
-
-
 def find_automation(client: SyncClient, name: str) -> dict[str, Any]:
     """The automation named so, or NotFound with a hint."""
-    from ..errors import ApiError
-
     try:
         return client.automations.by_name(name)
-    except ApiError as exc:
-        if exc.status == 404:
-            raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
-        raise
+    except NotFound:
+        raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
 
 
 def apply_one(client: SyncClient, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

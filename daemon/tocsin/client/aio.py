@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from ..errors import ApiError, DaemonNotRunning
+from ..errors import DaemonNotRunning, InvalidInput, ReaderDropped, from_answer
 from .resources import Call, Resources
 from .sync import default_socket_path
 
@@ -57,7 +57,7 @@ class AsyncClient(Resources):
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         status, payload = await self.request_status(method, path, body)
         if status >= 400:
-            raise ApiError.from_answer(status, payload)
+            raise from_answer(status, payload)
         return payload
 
     async def request_status(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -75,8 +75,9 @@ class AsyncClient(Resources):
                      backfill: int = 0) -> AsyncIterator[dict[str, Any]]:
         """Live events from `/events/out` (after commit), optionally after recent history.
 
-        Yields event dicts; raises ApiError if the daemon cuts this reader off for lagging,
-        DaemonNotRunning if it cannot be reached or the link breaks.
+        Yields event dicts; raises ReaderDropped if the daemon cuts this reader off for
+        lagging, InvalidInput if it refuses the filter, DaemonNotRunning if it cannot be
+        reached or the link breaks.
         """
         try:
             ws = await self.session.ws_connect("http://tocsin/events/out", heartbeat=30)
@@ -91,8 +92,10 @@ class AsyncClient(Resources):
                     data = json.loads(msg.data)
                     if data.get("type") == "event":
                         yield data["event"]
-                    elif data.get("type") in ("dropped", "error"):
-                        raise ApiError(499, data.get("detail"))
+                    elif data.get("type") == "dropped":
+                        raise from_answer(ReaderDropped.status, data)
+                    elif data.get("type") == "error":  # the daemon refused the filter
+                        raise from_answer(InvalidInput.status, data)
             except _UNREACHABLE:
                 raise DaemonNotRunning(self.socket_path) from None
 

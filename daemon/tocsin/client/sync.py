@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApiError, DaemonNotRunning, TocsinError
+from ..errors import DaemonNotRunning, TocsinError, from_answer
 from ..ids import uuid7
 from ..paths import default_socket
 from .resources import Call, Resources
@@ -108,7 +108,8 @@ class SyncClient(Resources):
         return self.request(*call)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request; JSON in and out. Raises DaemonNotRunning or ApiError."""
+        """Send one request; JSON in and out. Raises DaemonNotRunning, or for an error
+        answer the ApiError it names (NotFound, InvalidInput...: `errors.from_answer`)."""
         data = None if body is None else json.dumps(body, default=str).encode()
         for attempt in (1, 2):
             if self._conn is None:
@@ -123,7 +124,7 @@ class SyncClient(Resources):
                     raise DaemonNotRunning(self.socket_path) from None
         payload = json.loads(raw) if raw else None
         if status >= 400:
-            raise ApiError.from_answer(status, payload)
+            raise from_answer(status, payload)
         return payload
 
     def close(self) -> None:

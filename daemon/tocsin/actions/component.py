@@ -29,7 +29,7 @@ from .notify import send_notification
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .outbox import Job, insert_statements, jobs_for_firing
 from .webhook import call_webhook, close_session
-from .worker import Worker
+from .worker import OutboxWorker
 
 if TYPE_CHECKING:
     from ..server.daemon import Daemon
@@ -48,7 +48,7 @@ class ActionsComponent(Component):
     def __init__(self) -> None:
         self.daemon: Daemon | None = None
         self.blocks = BlockStore()
-        self.worker: Worker | None = None
+        self.worker: OutboxWorker | None = None
         self.settings = ActionsConfig()
         #: action type -> what runs it: the built-in ones, then those of other parts
         self.executors: dict[str, Executor] = {
@@ -101,7 +101,8 @@ class ActionsComponent(Component):
         self.settings = daemon.config.actions
         templates.configure(self.settings.ui_url)
         await self.blocks.load(daemon.store)
-        self.worker = Worker(daemon, self.settings, self.blocks, self.executors, self.objects)
+        self.worker = OutboxWorker(daemon, self.settings, self.blocks, self.executors,
+                                   self.objects)
         daemon.bus.add_listener(self._on_commit)
         await self.worker.start()
 

@@ -48,7 +48,9 @@ class Outcome(msgspec.Struct, kw_only=True):
     events: list[Event] = []
 
 
-class Worker:
+class OutboxWorker:
+    """Runs the outbox's actions (a jobs `Worker` runs flow runs)."""
+
     def __init__(self, daemon: Daemon, settings: ActionsConfig, blocks: BlockStore,
                  executors: Mapping[str, Executor], objects: Mapping[str, LazyLoader]) -> None:
         self.daemon = daemon

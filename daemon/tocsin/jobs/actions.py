@@ -19,9 +19,9 @@ import msgspec
 from ..actions.context import PREFECT_OBJECTS, LazyLoader
 from ..actions.executors import ActionResult, ActionRun, Executor
 from ..actions.targets import ActionFailed
+from ..errors import Conflict
 from ..events.model import Event
 from .model import ACTIVE_TYPES, STATE_TYPES
-from .service import Rejected
 
 if TYPE_CHECKING:
     from .component import JobsComponent
@@ -133,7 +133,7 @@ async def _flow_run_op(jobs: JobsComponent, run: ActionRun, op: str, *args: Any)
     flow_run = _flow_run(jobs, run)
     try:
         await getattr(jobs.worker, op)(flow_run, *args)
-    except Rejected as exc:
+    except Conflict as exc:
         raise ActionFailed(f"Failed to {op} flow run: {exc}", status_code=409) from None
     return _ok()
 
@@ -157,7 +157,7 @@ async def change_flow_run_state(jobs: JobsComponent, run: ActionRun) -> ActionRe
     state_type = str(getattr(action.state, "value", action.state)).upper()
     try:
         await jobs.worker.change_state(flow_run, state_type, action.name, message, action.force)
-    except Rejected as exc:
+    except Conflict as exc:
         raise ActionFailed(f"Failed to set state: {exc}", status_code=409) from None
     return _ok()
 

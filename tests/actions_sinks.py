@@ -168,8 +168,8 @@ def automation(actions: list[dict], *, on_trigger: list[dict] | None = None,
 def firing_for(auto: Any, event: Any) -> tuple[Any, Any]:
     """A triggered firing of `auto` by `event`, and its state-change event."""
     from tocsin.automations.emitted import state_change_event
-    from tocsin.firing import Firing
     from tocsin.events.model import utcnow, uuid7
+    from tocsin.firing import Firing
 
     firing = Firing(id=str(uuid7()), automation_id=auto.id, trigger_id=auto.trigger.id,
                     state="triggered", at=utcnow(), triggering_event=event)

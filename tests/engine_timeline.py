@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tocsin.automations.engine import Engine
-from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.events.model import Event
+from tocsin.firing import Firing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ import pytest
 from tocsin.actions.context import template_context
 from tocsin.actions.model import parse_actions
 from tocsin.actions.render import ParameterError, preview, render_parameters
-from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict
+from tocsin.firing import Firing
 from tocsin.templates import TemplateError, render
 
 DEP = "9a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f"

@@ -10,10 +10,10 @@ from tocsin.actions.context import template_context
 from tocsin.actions.model import TYPE_NAMES, parse_actions
 from tocsin.actions.render import preview, preview_firing, render_parameters
 from tocsin.automations.emitted import state_change_event
-from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict
+from tocsin.firing import Firing
 
 RUN = "8a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f"
 DEP = "9a3a1f0e-2f0a-4c5f-9d4e-1a2b3c4d5e6f"

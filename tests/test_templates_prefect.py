@@ -14,11 +14,11 @@ from test_replay import ev, run
 from tocsin.actions.context import template_context
 from tocsin.actions.model import parse_action
 from tocsin.actions.render import preview
-from tocsin.firing import Firing
 from tocsin.automations.model import parse_automation
 from tocsin.cli.main import main
 from tocsin.errors import InvalidInput
 from tocsin.events.model import event_from_dict
+from tocsin.firing import Firing
 from tocsin.templates import TemplateError, render, validate_template
 
 EVENT = {

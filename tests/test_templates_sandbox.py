@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from tocsin import templates
 from tocsin.actions.context import template_context
-from tocsin.firing import Firing
 from tocsin.events.model import event_from_dict
+from tocsin.firing import Firing
 from tocsin.templates import TemplateError, render, validate_template
 
 EVENT = event_from_dict({

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .. import templates
-from ..firing import Firing
 from ..config import ActionsConfig, Config
 from ..events.model import Event
 from ..events.store import Statements
+from ..firing import Firing
 from ..server.component import Component
 from .blocks import SCHEMA as BLOCKS_SCHEMA
 from .blocks import BlockStore

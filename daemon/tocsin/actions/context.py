@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from ..firing import Firing
 from ..events.model import Event
+from ..firing import Firing
 from ..templates import is_template, referenced_names, ui_base
 
 log = logging.getLogger(__name__)

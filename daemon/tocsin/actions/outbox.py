@@ -15,9 +15,9 @@ from typing import Any
 import msgspec
 
 from ..events import lineage
-from ..firing import Firing
 from ..events.model import Event, uuid7
 from ..events.store import Statements
+from ..firing import Firing
 from .context import automation_dict
 from .render import action_plan
 

@@ -9,8 +9,8 @@ import json
 import re
 from typing import Any
 
-from ..firing import Firing
 from ..events.model import Event
+from ..firing import Firing
 from ..templates import TemplateError, is_template, render
 from .blocks import mask_url
 from .context import event_of, labels_of, template_context

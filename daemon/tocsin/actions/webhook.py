@@ -12,8 +12,8 @@ import json
 
 import aiohttp
 
-from ..events import lineage
 from ..envrefs import MissingEnv
+from ..events import lineage
 from .blocks import TWO_CREDENTIALS, WebhookTarget, scrub, sends_two_credentials
 from .executors import ActionResult, ActionRun
 from .model import CallWebhook

@@ -24,11 +24,11 @@ from aiohttp import web
 from ..errors import InvalidInput
 from ..events.model import Event
 from ..events.store import Statements, decode_row
+from ..firing import Firing
 from ..server.component import Component
 from . import persist
 from .emitted import actions_for, loop_guard_event, state_change_event
 from .engine import Engine, to_datetime
-from ..firing import Firing
 from .model import Automation
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import Any
 
 import msgspec
 
-from ..events.model import Event, utcnow, uuid7
 from ..events import lineage
+from ..events.model import Event, utcnow, uuid7
 from ..firing import Firing
 from .model import Automation, EventTrigger
 

@@ -16,9 +16,9 @@ import msgspec
 
 from ..events.model import Event
 from ..events.nearest import nearest
+from ..firing import Firing
 from .compiled import Composite, Leaf
 from .engine import Engine
-from ..firing import Firing
 from .model import CompoundTrigger, SequenceTrigger, Trigger
 from .persist import iso
 from .state import Bucket

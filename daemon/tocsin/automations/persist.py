@@ -16,8 +16,8 @@ from typing import Any
 import msgspec
 
 from ..events.store import Statements
-from .engine import Engine
 from ..firing import Firing
+from .engine import Engine
 from .metrics import MetricState
 from .model import Automation, parse_automation
 from .state import Bucket, Follower, Held, OpenFiring, Slot

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..events.model import Event, decode_event
+from ..firing import Firing
 from .emitted import state_change_event
 from .engine import Engine
-from ..firing import Firing
 from .model import Automation
 
 REPLAY_NAMESPACE = uuid.UUID("6f1c2a0e-3b7d-4c55-9a51-7d1e0c2b9f10")

@@ -20,9 +20,9 @@ import msgspec
 
 from ..events.filter import EventFilter
 from ..events.model import Event
+from ..firing import Firing
 from .compiled import Leaf
 from .explain import trigger_paths
-from ..firing import Firing
 from .model import Automation
 from .persist import iso
 

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..events import lineage
 from ..errors import Conflict
+from ..events import lineage
 from . import scheduler
 from .launch import (
     find_run_process,

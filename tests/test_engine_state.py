@@ -29,7 +29,7 @@ def fresh_timeline(tl: Timeline) -> Timeline:
     """The timeline's automations in a new engine, as after a restart, before the restore."""
     fresh = copy.copy(tl)
     fresh.engine = Engine()
-    fresh.engine.now = tl.engine.now
+    fresh.engine.restore_clock(tl.engine.now)
     for automation in tl.automations:
         fresh.engine.load(automation, tl.engine.now)
     fresh.firings = []
@@ -125,6 +125,8 @@ def test_buckets_saved_as_json_objects_before_issue_13_still_restore(restart: Re
         v, type=persist.Bucket))) for k, v in rows.items()}
     old[next(iter(old))] = next(iter(rows.values()))  # a database may hold both
     after = restart(tl, old)
-    assert sorted(after.engine.buckets) == sorted(tl.engine.buckets)
+    aid = tl.automations[0].id
+    assert sorted(w.bucket.key for w in after.engine.windows(aid)) == sorted(
+        w.bucket.key for w in tl.engine.windows(aid))
     after.emit("walk", 2, "a")  # the third walk for `a`: fires
     assert [f.triggering_labels for f in after.firings] == [{"prefect.resource.id": "a"}]

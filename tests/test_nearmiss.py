@@ -9,9 +9,8 @@ MONAX = {"genus": "Marmota", "species": "monax"}
 
 
 def ring(tl: Timeline, i: int = 0) -> list[tuple[str, str]]:
-    near = tl.engine.near_misses
-    assert near is not None
-    return [(m.event.event, m.failed) for m in near.rings.get(tl.automations[i].id, ())]
+    assert tl.engine.records_near_misses
+    return [(m.event.event, m.failed) for m in tl.engine.near_misses(tl.automations[i].id)]
 
 
 def recording(*triggers, size: int = 20) -> Timeline:
@@ -57,15 +56,14 @@ def test_the_ring_is_bounded_and_keeps_the_latest():
     tl = recording(sample("woodchonk.yaml"), size=3)
     for t in range(5):
         tl.emit("animal.walked", t, f"animal.{t}", labels={"genus": "Felis"})
-    near = tl.engine.near_misses
-    assert [m.event.resource_id for m in near.rings[tl.automations[0].id]] == [
+    assert [m.event.resource_id for m in tl.engine.near_misses(tl.automations[0].id)] == [
         "animal.2", "animal.3", "animal.4"]
 
 
 def test_off_records_nothing_and_paused_automations_record_nothing():
     tl = Timeline(sample("woodchonk.yaml"))
     tl.emit("animal.walked", 0, labels={"genus": "Felis"})
-    assert tl.engine.near_misses is None
+    assert not tl.engine.records_near_misses
     tl.engine.record_near_misses(5)
     tl.engine.set_enabled(tl.automations[0].id, False, 0)
     tl.emit("animal.walked", 1, labels={"genus": "Felis"})
@@ -75,7 +73,7 @@ def test_off_records_nothing_and_paused_automations_record_nothing():
     tl.emit("animal.walkd", 2, labels=MONAX)
     assert ring(tl) == [("animal.walkd", "expect")]
     tl.engine.unload(tl.automations[0].id)
-    assert tl.engine.near_misses.rings == {}
+    assert tl.engine.near_misses(tl.automations[0].id) == []
 
 
 def test_a_name_two_triggers_expect_stays_near_until_neither_expects_it():

@@ -13,7 +13,7 @@ in Prefect's natural carriers:
   header, and the webhook listener turns it back into those related resources.
 
 The engine pauses an automation whose firing would put it in a chain more than
-`loop_depth` times (see Engine._emit).
+`loop_depth` times (see loopguard.py).
 """
 
 from __future__ import annotations

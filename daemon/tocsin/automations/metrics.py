@@ -27,6 +27,7 @@ import msgspec
 
 from ..events.matching import ResourceMatcher
 from ..events.model import Event
+from .clock import to_datetime
 from .firing import Firing
 from .model import MetricTrigger
 
@@ -142,8 +143,6 @@ class MetricEvaluator:
         return firing
 
     def _firing(self, state: str, now: float) -> Firing:
-        from .engine import to_datetime
-
         return Firing(id=str(uuid.uuid4()), automation_id=self.state.automation_id,
                       trigger_id=self.trigger.id, state=state,  # type: ignore[arg-type]
                       at=to_datetime(now), triggering_event=self.state.last_event,

@@ -32,7 +32,7 @@ def test_every_leaf_whose_pattern_matches_is_a_candidate_and_none_twice():
     names += [".".join(rng.choice(["a", "b", "ab", "c"]) for _ in range(rng.randint(1, 5)))
               for _ in range(200)]
     for name in names:
-        found = [leaf for leaf in index.candidates(name, "r") if leaf.names(name)]
+        found = [leaf for leaf in index.lookup(name, "r")[0] if leaf.names(name)]
         assert len(found) == len({id(f) for f in found}), name
         assert {leaf.automation_id for leaf in found} == {leaf.automation_id for leaf in leaves if leaf.names(name)}, name
 
@@ -44,8 +44,8 @@ def test_globs_with_a_literal_segment_are_not_scanned():
         index.add(_leaf(1000 + i, [f"*.failed.{i}"]))
     index.add(_leaf(5000, ["*"]))
     assert len(index.scan) == 1
-    assert [leaf.automation_id for leaf in index.candidates("svc.7.up", "r")] == ["a7", "a5000"]
-    assert {leaf.automation_id for leaf in index.candidates("x.failed.7", "r")} == {"a1007", "a5000"}
+    assert [leaf.automation_id for leaf in index.lookup("svc.7.up", "r")[0]] == ["a7", "a5000"]
+    assert {leaf.automation_id for leaf in index.lookup("x.failed.7", "r")[0]} == {"a1007", "a5000"}
 
 
 def test_removed_leaves_are_no_candidates():
@@ -53,4 +53,4 @@ def test_removed_leaves_are_no_candidates():
     leaf = _leaf(1, ["svc.*", "*.done"])
     index.add(leaf)
     index.remove(leaf)
-    assert index.candidates("svc.done", "r") == []
+    assert index.lookup("svc.done", "r")[0] == []

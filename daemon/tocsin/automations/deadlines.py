@@ -51,23 +51,25 @@ class Deadlines:
         self._live = live
         self._in_wheel = in_wheel
         self._live_count = live_count
-        self._heap: list[Entry] = []
+        #: the heap, and the wheel's slots (a heap of whole seconds): read-only to others,
+        #: who may look at their first entries to see whether anything is due at all
+        self.heap: list[Entry] = []
+        self.wheel_slots: list[int] = []
         self._counter = itertools.count()
         #: whole second -> reactive windows expiring in the second before it
         self._wheel: dict[int, list[Bucket]] = {}
-        self._wheel_slots: list[int] = []
         self._wheel_size = 0
 
     @property
     def heap_size(self) -> int:
-        return len(self._heap)
+        return len(self.heap)
 
     @property
     def wheel_size(self) -> int:
         return self._wheel_size
 
     def push(self, at: float, kind: Due, ref: Any) -> None:
-        heap = self._heap
+        heap = self.heap
         heapq.heappush(heap, (at, next(self._counter), kind, ref))
         if len(heap) > 4 * self._live_count() + SLACK:
             heap[:] = [entry for entry in heap if self._live(entry)]
@@ -76,12 +78,12 @@ class Deadlines:
     def push_buckets(self, buckets: Iterable[Bucket]) -> None:
         """Many proactive windows at once (a restore): one heapify, not a push each."""
         counter = self._counter
-        self._heap.extend((b.deadline, next(counter), Due.BUCKET, b) for b in buckets)
-        heapq.heapify(self._heap)
+        self.heap.extend((b.deadline, next(counter), Due.BUCKET, b) for b in buckets)
+        heapq.heapify(self.heap)
 
     def to_wheel(self, buckets: Sequence[Bucket]) -> None:
         """File reactive windows in the wheel's one-second slots (one, or a restore's many)."""
-        wheel, slots = self._wheel, self._wheel_slots
+        wheel, slots = self._wheel, self.wheel_slots
         for bucket in buckets:
             slot = int(bucket.deadline) + 1
             entries = wheel.get(slot)
@@ -97,7 +99,7 @@ class Deadlines:
 
     def pop(self, now: float) -> Entry | None:
         """The next live heap entry due by `now` (stale ones on the way are dropped)."""
-        heap = self._heap
+        heap = self.heap
         while heap and heap[0][0] <= now:
             entry = heapq.heappop(heap)
             if self._live(entry):
@@ -106,7 +108,7 @@ class Deadlines:
 
     def pop_wheel(self, now: float) -> list[Bucket] | None:
         """The entries of the earliest wheel slot due by `now` (stale ones included)."""
-        slots = self._wheel_slots
+        slots = self.wheel_slots
         if not slots or slots[0] > now:
             return None
         entries = self._wheel.pop(heapq.heappop(slots))
@@ -115,10 +117,10 @@ class Deadlines:
 
     def next(self) -> float | None:
         """The earliest time something is due (stale wheel entries may make it early)."""
-        heap = self._heap
+        heap = self.heap
         while heap and not self._live(heap[0]):
             heapq.heappop(heap)
         due = [heap[0][0]] if heap else []
-        if self._wheel_slots:
-            due.append(float(self._wheel_slots[0]))
+        if self.wheel_slots:
+            due.append(float(self.wheel_slots[0]))
         return min(due, default=None)

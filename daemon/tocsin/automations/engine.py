@@ -108,6 +108,7 @@ class Engine(EventWindows):
         """Keep the last `size` near-misses per automation (0: record none, forget them)."""
         if size <= 0:
             self._near_misses = None
+            self._index.near_of(None)
             return
         if self._near_misses is not None:
             self._near_misses.size = size
@@ -117,6 +118,7 @@ class Engine(EventWindows):
             if compiled.automation.enabled:
                 for leaf in compiled.leaves:
                     self._near_misses.add(leaf)
+        self._index.near_of(self._near_misses.near)
 
     # -- automations -------------------------------------------------------------------------
     def load(self, automation: Automation, now: float) -> None:
@@ -219,7 +221,7 @@ class Engine(EventWindows):
         events are only remembered (for `follows` and duplicates): a daemon that tails logs
         before any automation exists pays a dict insert per event, not a full evaluation.
         """
-        if self._leaves or self._metrics or self._followers.any_leader:
+        if self._leaves or self._metrics or self._followers.waiting:
             return self._process_each(events, now)
         self._advance(now)
         seen = self._seen
@@ -248,6 +250,12 @@ class Engine(EventWindows):
 
     def _advance(self, now: float) -> None:
         self._now = now = max(self._now, now)
+        heap, slots = self._deadlines.heap, self._deadlines.wheel_slots
+        if (heap and heap[0][0] <= now) or (slots and slots[0] <= now):  # most events: no
+            self._fire_due(now)
+        self._expire_caches()
+
+    def _fire_due(self, now: float) -> None:
         deadlines = self._deadlines
         while (entry := deadlines.pop(now)) is not None:
             self._due(entry)
@@ -255,7 +263,6 @@ class Engine(EventWindows):
             for bucket in entries:
                 if self._in_wheel(bucket) and bucket.deadline <= now:
                     self._bucket_due(self._leaves[bucket.trigger_id], bucket, bucket.deadline)
-        self._expire_caches()
 
     def _live(self, entry: Entry) -> bool:
         at, _, kind, ref = entry
@@ -290,7 +297,9 @@ class Engine(EventWindows):
             while seen and (len(seen) > keep or next(iter(seen.values())) < cutoff):
                 seen.popitem(last=False)
             self._seen_check = (next(iter(seen.values())) if seen else self._now) + SEEN_TTL
-        self._held.expire(self._now)
+        expiry = self._held.expiry
+        if expiry and expiry[0][0] <= self._now:
+            self._held.expire(self._now)
 
     # -- ordering (§5.7) ---------------------------------------------------------------------
     def _wait_for(self, leader: uuid.UUID, event: Event, until: float) -> None:
@@ -299,18 +308,18 @@ class Engine(EventWindows):
     def _handle(self, event: Event, depth: int) -> None:
         self._seen[event.id.int] = self._now
         self._evaluate(event)
-        for follower in self._followers.release(event.id, depth >= MAX_FOLLOWER_DEPTH):
-            self._handle(follower, depth + 1)
+        if self._followers.waiting:
+            for follower in self._followers.release(event.id, depth >= MAX_FOLLOWER_DEPTH):
+                self._handle(follower, depth + 1)
+
     # -- the reactive path (§5.2) -------------------------------------------------------------
     def _evaluate(self, event: Event) -> None:
         if self._metrics:
             self._metric_event(event)
+        candidates, close = self._index.lookup(event.event, event.resource["prefect.resource.id"])
         near = self._near_misses
-        if near is not None:
-            found = near.cache.get(event.event)
-            if found is None or found:
-                near.observe(event, found, self._now)
-        candidates = self._index.candidates(event.event, event.resource["prefect.resource.id"])
+        if close and near is not None:
+            near.observe(event, close, self._now)
         if not candidates:
             return
         occurred = event.occurred.timestamp()

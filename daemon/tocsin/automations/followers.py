@@ -19,29 +19,25 @@ class Followers:
         self._dirty = dirty
         #: follower event id -> the follower
         self.by_id: dict[str, Follower] = {}
-        #: leader id -> ids of the followers waiting for it
-        self._waiting: dict[uuid.UUID, list[str]] = {}
+        #: leader id -> ids of the followers waiting for it (read-only to others: empty, no
+        #: event can release a follower)
+        self.waiting: dict[uuid.UUID, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self.by_id)
-
-    @property
-    def any_leader(self) -> bool:
-        """Whether some leader is (or was lately) waited for: an event may release some."""
-        return bool(self._waiting)
 
     def wait(self, leader: uuid.UUID, event: Event, until: float) -> str:
         """File a follower; its id (the heap entry's reference)."""
         eid = str(event.id)
         self.by_id[eid] = Follower(event=event, until=until)
-        self._waiting.setdefault(leader, []).append(eid)
+        self.waiting.setdefault(leader, []).append(eid)
         self._dirty.add((RecordKind.FOLLOWER, eid))
         return eid
 
     def release(self, leader: uuid.UUID, too_deep: bool = False) -> list[Event]:
         """The events waiting for `leader`, which has come, in the order they occurred; none
         when released followers `too_deep` in a chain: they are left to their deadline."""
-        waiting = self._waiting.pop(leader, None) if self._waiting else None
+        waiting = self.waiting.pop(leader, None)
         if not waiting or too_deep:
             return []
         released = []
@@ -57,6 +53,6 @@ class Followers:
         follower = self.by_id.pop(fid)
         self._dirty.add((RecordKind.FOLLOWER, fid))
         leader = follower.event.follows
-        if fid in self._waiting.get(leader, ()):  # type: ignore[arg-type]
-            self._waiting[leader].remove(fid)  # type: ignore[index]
+        if fid in self.waiting.get(leader, ()):  # type: ignore[arg-type]
+            self.waiting[leader].remove(fid)  # type: ignore[index]
         return follower.event

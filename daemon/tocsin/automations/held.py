@@ -20,7 +20,8 @@ class HeldEvents:
         self._dirty = dirty
         self.by_key: dict[BucketKey, list[Held]] = {}
         #: (until, bucket key) in the order they were held, so expiry is a look at the front
-        self._expiry: deque[tuple[float, BucketKey]] = deque()
+        #: (read-only to others: the engine looks there before calling `expire`)
+        self.expiry: deque[tuple[float, BucketKey]] = deque()
 
     def __contains__(self, bkey: BucketKey) -> bool:
         return bkey in self.by_key
@@ -29,12 +30,12 @@ class HeldEvents:
         until = now + HELD_TTL
         self.by_key.setdefault(bkey, []).append(Held(event=event, until=until))
         self._dirty.add((RecordKind.HELD, bkey))
-        self._expiry.append((until, bkey))
+        self.expiry.append((until, bkey))
 
     def restore(self, bkey: BucketKey, held: list[Held]) -> None:
         self.by_key[bkey] = held
         for h in held:
-            self._expiry.append((h.until, bkey))
+            self.expiry.append((h.until, bkey))
 
     def count_into(self, bucket: Bucket, bkey: BucketKey) -> None:
         """A window opens: the held events that occurred in it count there (and go)."""
@@ -47,7 +48,7 @@ class HeldEvents:
         self._set(bkey, kept)
 
     def expire(self, now: float) -> None:
-        expiry = self._expiry
+        expiry = self.expiry
         while expiry and expiry[0][0] <= now:
             _, bkey = expiry.popleft()
             held = self.by_key.get(bkey)

@@ -98,3 +98,14 @@ def test_pausing_a_trigger_whose_name_has_a_doubled_letter_unfiles_it_once():
     tl.engine.set_enabled(tl.automations[0].id, True, 1)
     tl.emit("lop.ping", 1)
     assert ring(tl) == [("lop.ping", "expect")]
+
+
+def test_names_seen_before_recording_started_are_judged_once_it_does():
+    tl = Timeline(sample("woodchonk.yaml"))
+    tl.emit("animal.walkd", 0, labels=MONAX)  # its lookup is remembered, with nothing near
+    tl.engine.record_near_misses(5)
+    tl.emit("animal.walkd", 1, labels=MONAX)
+    assert ring(tl) == [("animal.walkd", "expect")]
+    tl.engine.load(tl.automations[0], 2)  # reloaded: the index changes, near-misses stay
+    tl.emit("animal.walkd", 3, labels=MONAX)
+    assert ring(tl) == [("animal.walkd", "expect")] * 2

@@ -54,3 +54,29 @@ def test_removed_leaves_are_no_candidates():
     index.add(leaf)
     index.remove(leaf)
     assert index.lookup("svc.done", "r")[0] == []
+
+
+def test_what_a_name_decides_is_remembered_only_until_the_leaves_change():
+    """Lookups are remembered per name: a leaf added or removed after a name was looked up
+    must show in the next lookup of that name, for exact, glob and scanned patterns."""
+    index = TriggerIndex()
+    for name in ("svc.done", "job.done", "anything"):
+        assert index.lookup(name, "r")[0] == []
+    exact, glob, scanned = _leaf(1, ["svc.done"]), _leaf(2, ["*.done"]), _leaf(3, ["!x"])
+    for leaf in (exact, glob, scanned):
+        index.add(leaf)
+    assert index.lookup("svc.done", "r")[0] == [exact, glob, scanned]
+    assert index.lookup("job.done", "r")[0] == [glob, scanned]
+    index.remove(glob)
+    assert index.lookup("svc.done", "r")[0] == [exact, scanned]
+    assert index.lookup("job.done", "r")[0] == [scanned]
+
+
+def test_the_name_entry_says_what_it_is_near_once_asked():
+    index = TriggerIndex()
+    index.add(_leaf(1, ["svc.done"]))
+    assert index.lookup("svc.don", "r")[1] == ()
+    index.near_of(lambda name: ("near", name))
+    assert index.lookup("svc.don", "r")[1] == ("near", "svc.don")
+    index.near_of(None)
+    assert index.lookup("svc.don", "r")[1] == ()

@@ -98,7 +98,7 @@ async def _set_automation_enabled(run: ActionRun, enabled: bool) -> ActionResult
     engine = run.daemon.component("engine")
     if engine is None:
         raise ActionFailed("the automation engine is not running in this daemon")
-    automation = engine.automations.get(automation_id)  # type: ignore[attr-defined]
+    automation = engine.automation(automation_id)  # type: ignore[attr-defined]
     if automation is None:
         raise ActionFailed(f"Automation {automation_id} not found", status_code=404)
     automation.updated = utcnow()

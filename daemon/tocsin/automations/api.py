@@ -60,7 +60,7 @@ def not_found(what: str) -> web.Response:
 
 
 def lookup_automation(request: web.Request) -> Automation | None:
-    return engine_component(request).automations.get(request.match_info["id"])
+    return engine_component(request).automation(request.match_info["id"])
 
 
 def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
@@ -134,7 +134,7 @@ async def apply(request: web.Request) -> web.Response:
         seen.add(automation.name)
     if errors:
         raise FileError(errors, lines)
-    existing = {a.name: a for a in component.automations.values()}
+    existing = {a.name: a for a in component.all_automations()}
     now = datetime.now(UTC)
     changes: list[Change] = []
     results = []
@@ -160,7 +160,7 @@ async def list_automations(request: web.Request) -> web.Response:
     body = await json_body(request, default={})
     limit = body.get("limit") if isinstance(body, dict) else None
     offset = int(body.get("offset") or 0) if isinstance(body, dict) else 0
-    found = sorted(engine_component(request).automations.values(), key=lambda a: a.name)
+    found = engine_component(request).all_automations()
     found = found[offset:offset + limit] if limit else found[offset:]
     return json_response(found)
 

@@ -300,8 +300,15 @@ class EngineComponent(Component):
         return self.daemon.store
 
     # -- what the API calls ----------------------------------------------------------------
+    def automation(self, automation_id: str) -> Automation | None:
+        return self.automations.get(automation_id)
+
     def by_name(self, name: str) -> Automation | None:
         return next((a for a in self.automations.values() if a.name == name), None)
+
+    def all_automations(self) -> list[Automation]:
+        """Every stored automation, by name."""
+        return sorted(self.automations.values(), key=lambda a: a.name)
 
     async def save(self, automation: Automation, lifecycle: Event, *, source: str | None = None,
                    replace: bool = False) -> None:

@@ -60,6 +60,7 @@ from .state import (
     Bucket,
     OpenFiring,
     RecordKind,
+    Slot,
     StateChange,
 )
 from .windows import EventWindows
@@ -79,7 +80,7 @@ class Engine(EventWindows):
         self._index = TriggerIndex()
         self._buckets = Buckets()
         self._dirty: set[tuple[RecordKind, Any]] = set()
-        self._slots: dict[str, dict[str, Any]] = {}
+        self._slots: dict[str, dict[str, Slot]] = {}
         self._held = HeldEvents(self._dirty)
         self._open_firings: dict[BucketKey, OpenFiring] = {}
         self._open_limit = 10_000

@@ -356,7 +356,7 @@ class PrefectApiComponent(Component):
         limit and offset."""
         body = decode_body(await request.read() or b"{}", dict[str, Any])
         engine: Any = daemon_of(request).component("engine")
-        found = sorted(engine.automations.values(), key=lambda a: a.name)
+        found = engine.all_automations()
         names = ((body.get("automations") or {}).get("name") or {}).get("any_")
         if names:
             found = [a for a in found if a.name in names]

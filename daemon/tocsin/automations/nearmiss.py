@@ -64,6 +64,10 @@ class NearMisses:
         #: squashed length -> how many expected names have it (a name can only be one edit
         #: from a name of its length or one more or less: others need no variant lookups)
         self._lengths: dict[int, int] = {}
+        #: (length, first character) of each key of `_variants` -> how many keys: a name's
+        #: deletions past its first character all start with it, so when no key of their
+        #: length does, they need no lookups
+        self._starts: dict[tuple[int, str], int] = {}
 
     # -- following the engine's index ----------------------------------------------------------
     def add(self, leaf: Leaf) -> None:
@@ -85,7 +89,12 @@ class NearMisses:
         word = self._squashed[name] = squash(name)
         self._lengths[len(word)] = self._lengths.get(len(word), 0) + 1
         for variant in _deletions(word):
-            self._variants.setdefault(variant, set()).add(name)
+            names = self._variants.get(variant)
+            if names is None:
+                names = self._variants[variant] = set()
+                start = (len(variant), variant[:1])
+                self._starts[start] = self._starts.get(start, 0) + 1
+            names.add(name)
 
     def _unfile(self, name: str) -> None:
         word = self._squashed.pop(name)
@@ -98,6 +107,11 @@ class NearMisses:
             names.discard(name)
             if not names:
                 del self._variants[variant]
+                start = (len(variant), variant[:1])
+                if self._starts[start] > 1:
+                    self._starts[start] -= 1
+                else:
+                    del self._starts[start]
 
     def forget(self, automation_id: str) -> None:
         self.rings.pop(automation_id, None)
@@ -144,10 +158,18 @@ class NearMisses:
             return ()
         get, squashed = self._variants.get, self._squashed
         candidates: set[str] = set()
-        for variant in _deletions(word):
-            names = get(variant)
+        names = get(word)
+        if names:
+            candidates.update(names)
+        if size and (size in lengths or size - 1 in lengths):  # else no key is a deletion
+            names = get(word[1:])
             if names:
                 candidates.update(names)
+            if (size - 1, word[:1]) in self._starts:
+                for i in range(1, size):
+                    names = get(word[:i] + word[i + 1:])
+                    if names:
+                        candidates.update(names)
         close: dict[Leaf, None] = {}  # ordered, without repeats
         for expected in candidates:
             if is_near(name, expected, word, squashed[expected]):

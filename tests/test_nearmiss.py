@@ -109,3 +109,39 @@ def test_names_seen_before_recording_started_are_judged_once_it_does():
     tl.engine.load(tl.automations[0], 2)  # reloaded: the index changes, near-misses stay
     tl.emit("animal.walkd", 3, labels=MONAX)
     assert ring(tl) == [("animal.walkd", "expect")] * 2
+
+
+def test_the_variant_lookups_find_every_near_name_a_brute_force_scan_finds():
+    """`near` looks up only some of a name's one-character deletions (by length and first
+    character): it must find what comparing with every expected name finds."""
+    import random
+
+    from tocsin.automations.compiled import Leaf
+    from tocsin.automations.model import parse_automation
+    from tocsin.automations.nearmiss import NearMisses, _deletions
+    from tocsin.events.nearest import is_near, squash
+
+    rng = random.Random(5)
+
+    def word() -> str:
+        return "".join(rng.choice("ab.S ßİx1") for _ in range(rng.randint(1, 6)))
+
+    for _ in range(10):
+        near, leaves = NearMisses(), []
+        for i in range(20):
+            trigger = parse_automation({"name": "n", "actions": [], "trigger": {
+                "expect": [word().strip() or "a"]}}).trigger
+            leaves.append(Leaf(f"a{i}", trigger, None))  # type: ignore[arg-type]
+            near.add(leaves[-1])
+        for leaf in leaves[:5]:
+            near.remove(leaf)
+        for _ in range(500):
+            got = word()
+            if any(leaf.expects(got) for leaf in leaves[5:]):
+                continue
+            variants = _deletions(squash(got))
+            wanted = {leaf.id for leaf in leaves[5:] for e in leaf.trigger.expect
+                      if variants & _deletions(squash(e)) and not leaf.names(got)
+                      and is_near(got, e, squash(got), squash(e))}
+            found = near.near(got)
+            assert {leaf.id for leaf in (found[0] if found else ())} == wanted, got

@@ -77,3 +77,30 @@ def test_a_busy_automation_that_is_no_loop_is_never_paused(make_daemon):
         assert len(fired) == 400
         assert c.filter_events(names=["tocsin.automation.paused"])["events"] == []
         assert c.request("GET", f"/automations/{created['id']}")["enabled"] is True
+
+
+def test_loop_guard_follows_a_flow_run_whose_own_code_emits_the_trigger(
+        make_daemon, tmp_path: Path):
+    """The loop goes through a flow run the automation starts: the run's process is given its
+    chain (TOCSIN_LINEAGE), and `tocsin emit` inside it carries the chain on."""
+    daemon = make_daemon().start()
+    emit = (f"{sys.executable} -m tocsin.cli.main --socket {daemon.socket} "
+            "emit loop.ping -r prefect.resource.id=loop")
+    with daemon.client() as c:
+        dep = c.request("POST", "/deployments", {"name": "pinger", "command": emit})
+        created = c.request("POST", "/automations/", {
+            "name": "echo", "trigger": {"expect": ["loop.ping"]},
+            "actions": [{"type": "run-deployment", "source": "selected",
+                         "deployment_id": dep["id"]}]})
+        c.emit([build_event("loop.ping", {"prefect.resource.id": "loop"})])
+        paused = _wait_for_events(c, "tocsin.automation.paused", 1, timeout=60)
+        assert len(paused) == 1
+        aid = created["id"]
+        assert paused[0]["payload"]["chain"] == [{"id": aid, "name": "echo"}] * 4
+        pings = c.filter_events(names=["loop.ping"])["events"]
+        assert len(pings) == 4
+        # each ping a run emitted names the automations that led to it, oldest first
+        chains = sorted(len([r for r in p["related"] if r["prefect.resource.role"] == "lineage"])
+                        for p in pings)
+        assert chains == [0, 1, 2, 3]
+        assert c.request("GET", f"/automations/{aid}")["enabled"] is False

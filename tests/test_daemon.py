@@ -21,7 +21,7 @@ import pytest
 from daemon_proc import DaemonProcess
 from tocsin import emit_event
 from tocsin.client import AsyncClient
-from tocsin.errors import ApiError
+from tocsin.errors import ApiError, from_answer
 
 TOCSIN = [sys.executable, "-m", "tocsin.cli.main"]
 
@@ -121,7 +121,7 @@ def _raw_post(sock: Path, body: bytes) -> None:
     payload = json.loads(resp.read())
     conn.close()
     if resp.status >= 400:
-        raise ApiError(resp.status, payload["detail"])
+        raise from_answer(resp.status, payload)
 
 
 def test_oversized_event_is_refused(make_daemon, tmp_path):

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tocsin.errors import InvalidInput
+from tocsin.errors import Conflict, InvalidInput
 from tocsin.events.store import EventStore
 from tocsin.jobs import scheduler
 from tocsin.jobs.events import flow_run_state_event
 from tocsin.jobs.model import Schedule
 from tocsin.jobs.project import check_spec, load_project
-from tocsin.jobs.service import SCHEMA, JobsService, Rejected
+from tocsin.jobs.service import SCHEMA, JobsService
 from tocsin.jobs.worker import Worker
 
 SAMPLES = Path(__file__).parent.parent / "samples" / "project"
@@ -141,7 +141,7 @@ async def test_finished_run_refuses_a_new_state_unless_forced(jobs):
     dep = await service.apply_deployment(check_spec({"name": "d", "command": "true"}))
     run = await service.create_run(dep)
     await service.set_state(run, "Completed")
-    with pytest.raises(Rejected, match="already Completed"):
+    with pytest.raises(Conflict, match="already Completed"):
         await service.set_state(run, "Running", force=False)
     await service.set_state(run, "Failed", force=True)
     assert run.state.type == "FAILED"

@@ -26,8 +26,21 @@ def test_a_flow_run_an_automation_started_carries_the_chain_to_its_state_events(
     assert lineage.chain_of(ev) == ("a", "b")
 
 
-def test_the_header_keeps_plain_ids_only_and_at_most_max_chain():
-    assert lineage.from_header("a-1, b2,,x y,<script>") == ("a-1", "b2")
+def test_the_header_round_trips_a_chain_this_process_signed():
+    assert lineage.from_header(lineage.header(("a-1", "b2"))) == ("a-1", "b2")
+    long = tuple(f"id{i}" for i in range(200))
+    assert lineage.from_header(lineage.header(long)) == long[-lineage.MAX_CHAIN:]
+
+
+def test_a_header_this_process_did_not_sign_is_ignored():
+    """Anyone who can post to a webhook could otherwise forge a chain and pause automations."""
+    signed = lineage.header(("a", "b"))
     assert lineage.from_header(None) == ()
-    long = ",".join(f"id{i}" for i in range(200))
-    assert len(lineage.from_header(long)) == lineage.MAX_CHAIN
+    assert lineage.from_header("a,b") == ()  # unsigned
+    assert lineage.from_header("a,b,b,b;" + signed.rpartition(";")[2]) == ()  # another chain
+    assert lineage.from_header(signed.replace(";", ";0")) == ()  # altered signature
+
+
+def test_a_signed_header_still_keeps_plain_ids_only():
+    ids = "a-1, b2,,x y,<script>"
+    assert lineage.from_header(f"{ids};{lineage._signature(ids)}") == ("a-1", "b2")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from actions_sinks import HttpSink
 from test_jobs import SAMPLES, cli, start, wait_for
-from tocsin.client.sync import ApiError, SyncClient
+from tocsin.client.sync import SyncClient
+from tocsin.errors import ApiError
 
 PREVIEWED = ("Run {{ flow_run.name }} is {{ flow_run.state.name }} ({{ flow_run.state.type }}) "
              "of {{ flow.name }} in {{ deployment.name }} on {{ work_pool.name }}/"

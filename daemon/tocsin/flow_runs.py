@@ -93,9 +93,8 @@ class DirectRun:
 
         self.client = SyncClient()
         self.offline: list[dict[str, Any]] | None = None
-        body = {"flow_name": flow_name, "parameters": parameters, "tags": tags}
         try:
-            self.run = self.client.request("POST", "/flow_runs", body)
+            self.run = self.client.runs.create(flow_name, parameters, tags)
         except DaemonNotRunning:
             self.run = self._offline_run(flow_name, parameters, tags)
         self.name: str = self.run["name"]
@@ -109,8 +108,7 @@ class DirectRun:
             return
         state = {"type": type_, "name": name, "message": message}
         try:
-            self.client.request("POST", f"/flow_runs/{self.run['id']}/set_state",
-                                {"state": state, "force": True})
+            self.client.runs.set_state(self.run["id"], state)
         except TocsinError as exc:  # the flow goes on; its record is what suffers
             print(f"tocsin: could not record state {name} of flow run {self.name!r}: {exc}",
                   file=sys.stderr)

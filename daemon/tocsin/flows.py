@@ -184,7 +184,7 @@ class Flow:
                   f"of {self.name}/{name} use this machine's environment ({sys.executable})",
                   file=sys.stderr)
         with SyncClient(socket_path) as client:
-            dep = client.request("POST", "/deployments", spec)
+            dep = client.deployments.create(spec)
         print(f"deployed {dep['flow_name']}/{dep['name']} ({dep['id']}) to work pool "
               f"{dep['work_pool_name']!r}", flush=True)
         return dep["id"]
@@ -232,7 +232,7 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
     ids = []
     for d in deployments:
         d.spec["served_by"] = os.getpid()
-        ids.append(client.request("POST", "/deployments", d.spec)["id"])
+        ids.append(client.deployments.create(d.spec)["id"])
     names = ", ".join(d.name for d in deployments)
     print(f"Serving {len(deployments)} deployment(s): {names}. Press Ctrl-C to stop.", flush=True)
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -240,9 +240,7 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
     echo.start()
     try:
         while True:
-            specs = client.request("POST", "/flow_runs/claim",
-                                   {"deployment_ids": ids, "pid": os.getpid(),
-                                    "timeout": CLAIM_TIMEOUT})
+            specs = client.runs.claim(ids, os.getpid(), timeout=CLAIM_TIMEOUT)
             for spec in specs:
                 _start(client, spawn, spec, echo)
     except KeyboardInterrupt:
@@ -254,8 +252,7 @@ def serve(*deployments: RunnerDeployment, socket_path: str | None = None) -> Non
         client.close()  # an interrupted long poll may still be waiting on this connection
         try:
             with SyncClient(socket_path, timeout=5) as last:
-                last.request("POST", "/flow_runs/claim",
-                             {"deployment_ids": ids, "pid": os.getpid(), "stopping": True})
+                last.runs.claim(ids, os.getpid(), stopping=True)
         except TocsinError as exc:  # the daemon sees the process gone in any case
             print(f"tocsin: could not tell the daemon that serving stopped: {exc}",
                   file=sys.stderr)
@@ -316,13 +313,11 @@ def _start(client: Any, spawn: Callable[[dict[str, Any]], Any], spec: dict[str, 
         Path(spec["result_path"]).unlink(missing_ok=True)
         proc = spawn(spec)
     except OSError as exc:
-        client.request("POST", f"/flow_runs/{run_id}/set_state",
-                       {"state": {"type": "CRASHED",
-                                  "message": f"Could not start the run's process: {exc}"},
-                        "force": True})
+        client.runs.set_state(run_id, {"type": "CRASHED",
+                                       "message": f"Could not start the run's process: {exc}"})
         return
     echo.add(run_id, spec.get("run_name", run_id), spec["log_path"], proc)
-    client.request("POST", f"/flow_runs/{run_id}/started", {"pid": proc.pid})
+    client.runs.started(run_id, proc.pid)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -152,19 +152,27 @@ def write_automations(path: Path, count: int) -> None:
 
 
 def bench_apply(sizes: dict[str, int]) -> None:
+    """`automation apply -f` of many automations into a fresh daemon, as JSON and as YAML."""
+    import yaml
+
     count = sizes["automations"]
-    daemon = DaemonProcess().start()
-    try:
-        path = daemon.dir / "many.json"
-        write_automations(path, count)
-        start = time.perf_counter()
-        out = subprocess.run([*TOCSIN, "--socket", str(daemon.socket), "automation", "apply",
-                              "-f", str(path)], capture_output=True, text=True, timeout=600)
-        took = time.perf_counter() - start
-        assert out.returncode == 0, out.stderr
-        print(f"apply {count:,} automations: {took:.2f} s   (before: 27 s for 10,000)")
-    finally:
-        daemon.cleanup()
+    docs = [{"name": f"a{i}", "trigger": mixed_trigger(i), "actions": []} for i in range(count)]
+    took = {}
+    for fmt, dump in (("JSON", json.dumps), ("YAML", yaml.safe_dump)):
+        daemon = DaemonProcess().start()
+        try:
+            path = daemon.dir / f"many.{fmt.lower()}"
+            path.write_text(dump(docs))
+            start = time.perf_counter()
+            out = subprocess.run([*TOCSIN, "--socket", str(daemon.socket), "automation",
+                                  "apply", "-f", str(path)], capture_output=True, text=True,
+                                 timeout=600)
+            took[fmt] = time.perf_counter() - start
+            assert out.returncode == 0, out.stderr
+        finally:
+            daemon.cleanup()
+    print(f"apply {count:,} automations: JSON {took['JSON']:.2f} s, YAML {took['YAML']:.2f} s"
+          "   (before: 27 s for 10,000)")
 
 
 # -- live ingest with many automations --------------------------------------------------------

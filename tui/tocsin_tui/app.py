@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from .connection import OFFLINE_ERRORS, Connection
+from .connection import Connection
+from .dashboard import Dashboard
 from .feed_buffer import FeedBuffer
 from .keymap import keymap_path, load_keymap
-from .screen_list import MAIN_SCREENS
+from .screen_list import APP_BINDINGS, MAIN_SCREENS
 from .worker_errors import ReportWorkerErrors
 
 Event = dict[str, Any]
@@ -31,19 +32,12 @@ FREEZE_AFTER = 1.0  # seconds after a screen is first shown: it is composed and 
 DARK, LIGHT = "textual-dark", "textual-light"
 
 
-class TocsinApp(ReportWorkerErrors, App[None]):
+class TocsinApp(ReportWorkerErrors, Dashboard):
     TITLE = "tocsin"
     CSS_PATH = "tocsin.tcss"
     MODES = {s.mode: s.make for s in MAIN_SCREENS}
     DEFAULT_MODE = "feed"
-    BINDINGS = [
-        Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
-                tooltip="Every key, screen by screen"),
-        *(Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False, id=f"app.{s.mode}",
-                  tooltip=s.about) for s in MAIN_SCREENS),
-        Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme",
-                tooltip="Switch between the light and the dark theme"),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(self, socket_path: str | None = None, *, autostart: bool = True,
                  theme: str = DARK, freeze_screens: bool = False) -> None:
@@ -117,21 +111,6 @@ class TocsinApp(ReportWorkerErrors, App[None]):
             for listener in self.feed_listeners:
                 listener(new)
 
-    async def api(self, method: str, path: str, body: Any = None, *,
-                  what: str = "request", quiet: bool = False) -> Any:
-        """Call the daemon; when it is unreachable, say so (unless `quiet`: background
-        refreshes) and return None, so the app keeps going with what it has.
-
-        ApiError (the daemon answered with an error) propagates for the caller to show.
-        """
-        try:
-            return await self.connection.request(method, path, body)
-        except OFFLINE_ERRORS as exc:
-            if not quiet:
-                self.notify(f"The {what} did not reach the daemon: {exc}",
-                            title="Daemon unreachable", severity="warning", markup=False)
-            return None
-
     # -- actions --------------------------------------------------------------------------
     def action_help(self) -> None:
         from .screens.help import HelpScreen
@@ -148,7 +127,6 @@ class TocsinApp(ReportWorkerErrors, App[None]):
         await self.screen_stack[0].run_action(action)
 
     def open_template(self, template: str | None = None, event: Event | None = None) -> None:
-        """Go to the template preview, preloaded with a template and/or an event."""
         from .screens.templates import TemplateScreen
 
         self.switch_mode("templates")

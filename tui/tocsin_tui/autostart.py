@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
 from tocsin.client.aio import AsyncClient
 from tocsin.paths import default_home
 from tocsin.errors import DaemonNotRunning, HomeInUse, TocsinError
@@ -62,7 +61,7 @@ async def start_daemon(client: AsyncClient) -> tuple[subprocess.Popen[bytes], Pa
         try:
             await client.health()
             return proc, log_path
-        except (DaemonNotRunning, aiohttp.ClientError):
+        except DaemonNotRunning:
             await asyncio.sleep(0.05)
     raise DaemonStartFailed(
         f"the daemon started on {client.socket_path} did not answer within "

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from textual.screen import Screen
+from tocsin.client.resources import API, Call
 from tocsin.errors import ApiError
 
 from .connection import OFFLINE_ERRORS
 from .screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from .app import TocsinApp
+    from .dashboard import Dashboard
 
 # Flow run operations: op -> (what it is when done, the question asked first or None).
 RUN_OPS = {
@@ -24,14 +25,14 @@ RUN_OPS = {
 }
 
 
-async def request_change(screen: Screen, method: str, path: str, body: Any, done: str,
+async def request_change(screen: Screen, call: Call, done: str,
                          confirm: str | None = None) -> Any:
     """The daemon's answer to the change, or None when the user said no or it failed."""
-    app: TocsinApp = screen.app  # type: ignore[assignment]
+    app: Dashboard = screen.app  # type: ignore[assignment]
     if confirm and not await app.push_screen_wait(ConfirmScreen(confirm, yes="Yes")):
         return None
     try:
-        answer = await app.connection.request(method, path, body)
+        answer = await app.connection.send(call)
     except (ApiError, *OFFLINE_ERRORS) as exc:
         screen.notify(str(exc), title=f"Not {done}", severity="error", markup=False)
         return None
@@ -43,6 +44,6 @@ async def run_op(screen: Screen, run: dict[str, Any], op: str) -> Any:
     """Cancel, suspend or resume a flow run (asking first where it stops a process)."""
     done, question = RUN_OPS[op]
     name = run.get("name", run["id"])
-    return await request_change(
-        screen, "POST", f"/flow_runs/{run['id']}/{op}", {"message": "from the dashboard"},
-        f"{name} {done}", question.format(name=name) if question else None)
+    call = getattr(API.runs, op)(run["id"], "from the dashboard")
+    return await request_change(screen, call, f"{name} {done}",
+                                question.format(name=name) if question else None)

@@ -14,15 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from tocsin.client.aio import AsyncClient
+from tocsin.client.resources import Call
 from tocsin.errors import ApiError, DaemonNotRunning
 
 from .autostart import start_daemon
 from .feed_buffer import FeedBuffer
 
-# Errors that mean "the daemon is not reachable right now", as opposed to bugs.
-OFFLINE_ERRORS = (DaemonNotRunning, aiohttp.ClientError, ConnectionError, asyncio.TimeoutError)
+# Errors that mean "the daemon is not reachable right now", as opposed to bugs: the client
+# turns every connection failure and timeout into this one.
+OFFLINE_ERRORS = (DaemonNotRunning,)
 
 FIRST_BACKFILL = 500
 RECONNECT_BACKFILL = 2_000
@@ -91,8 +92,9 @@ class Connection:
             self.connected = connected
             on_state(connected, reason)
 
-    async def request(self, method: str, path: str, body: Any = None) -> Any:
-        return await self.client.request(method, path, body)
+    async def send(self, call: Call) -> Any:
+        """Run a described call (`API.automations.list()`, see tocsin.client.resources)."""
+        return await self.client.send(call)
 
     async def close(self) -> None:
         await self.client.close()

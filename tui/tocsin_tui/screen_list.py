@@ -1,6 +1,6 @@
 """The dashboard's screens, in one list: each one's mode, number key, name and purpose.
 
-The app builds its modes, its number-key bindings, the command palette and the help screen
+The app builds its modes, its number-key bindings (APP_BINDINGS), the command palette and the help screen
 from this list, so a new screen is one line here and one module under screens/. Screens are
 imported on first use: the first screen shows sooner.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 
+from textual.binding import Binding
 from textual.screen import Screen
 
 
@@ -47,6 +48,16 @@ MAIN_SCREENS = [
                "blocks:BlocksScreen"),
     MainScreen("status", "9", "Daemon status", "Uptime, store and WAL size, every part's counters",
                "status:StatusScreen"),
+]
+
+# The keys that work everywhere: help, a number for each main screen, the theme.
+APP_BINDINGS = [
+    Binding("question_mark,f1", "help", "Help", id="app.help", key_display="?",
+            tooltip="Every key, screen by screen"),
+    *(Binding(s.key, f"switch_mode('{s.mode}')", s.label, show=False, id=f"app.{s.mode}",
+              tooltip=s.about) for s in MAIN_SCREENS),
+    Binding("ctrl+t", "toggle_theme", "Light/dark", show=False, id="app.theme",
+            tooltip="Switch between the light and the dark theme"),
 ]
 
 # Screens and dialogs opened from a main screen, for the help (label, "module:Class").

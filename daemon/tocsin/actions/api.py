@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, InvalidTemplate, NotFound
 from ..events.model import Event
 from ..server.api import daemon_of, decode_body, json_response
 from ..templates import TemplateError, off_loop, render, validate_template
@@ -38,13 +38,13 @@ async def create_block(request: web.Request) -> web.Response:
 async def get_block(request: web.Request) -> web.Response:
     block = _blocks(request).get(name=request.match_info["name"])
     if block is None:
-        return json_response({"detail": "no block with that name"}, status=404)
+        raise NotFound("no block with that name")
     return json_response(block.masked())
 
 
 async def delete_block(request: web.Request) -> web.Response:
     if not await _blocks(request).delete(daemon_of(request).store, request.match_info["name"]):
-        return json_response({"detail": "no block with that name"}, status=404)
+        raise NotFound("no block with that name")
     return web.Response(status=204)
 
 
@@ -64,8 +64,7 @@ async def render_template(request: web.Request) -> web.Response:
     try:
         output = await off_loop(_checked_render, req.template, context)
     except TemplateError as exc:
-        return json_response({"detail": [{"loc": "template", "msg": str(exc)}],
-                              "message": exc.message, "line": exc.lineno}, status=422)
+        raise InvalidTemplate(exc.message, exc.lineno) from None
     return json_response({"output": output})
 
 

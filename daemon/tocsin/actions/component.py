@@ -25,7 +25,7 @@ from .blocks import SCHEMA as BLOCKS_SCHEMA
 from .blocks import BlockStore
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .outbox import Job, insert_statements, jobs_for_firing
-from .worker import Worker
+from .worker import OutboxWorker
 
 if TYPE_CHECKING:
     from ..server.daemon import Daemon
@@ -44,7 +44,7 @@ class ActionsComponent(Component):
     def __init__(self) -> None:
         self.daemon: Daemon | None = None
         self.blocks = BlockStore()
-        self.worker: Worker | None = None
+        self.worker: OutboxWorker | None = None
         self.settings = ActionsConfig()
         #: state-change event id -> (jobs, when staged)
         self._staged: dict[str, tuple[list[Job], float]] = {}
@@ -81,7 +81,7 @@ class ActionsComponent(Component):
         self.settings = daemon.config.actions
         templates.configure(self.settings.ui_url)
         await self.blocks.load(daemon.store)
-        self.worker = Worker(daemon, self.settings)
+        self.worker = OutboxWorker(daemon, self.settings)
         daemon.bus.add_listener(self._on_commit)
         await self.worker.start()
 

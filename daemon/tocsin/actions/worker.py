@@ -46,7 +46,9 @@ class Outcome(msgspec.Struct, kw_only=True):
     events: list[Event] = []
 
 
-class Worker:
+class OutboxWorker:
+    """Runs the outbox's actions (a jobs `Worker` runs flow runs)."""
+
     def __init__(self, daemon: Daemon, settings: ActionsConfig) -> None:
         self.daemon = daemon
         self.settings = settings

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, InvalidJson, NotFound
 from ..server.api import daemon_of, json_response
 from . import persist
 from .component import Change, EngineComponent
@@ -43,7 +43,7 @@ def engine_component(request: web.Request) -> EngineComponent:
 
 
 async def json_body(request: web.Request, default: Any = None) -> Any:
-    """The request's JSON body; an empty one is `default`, or a 65 error when there is none."""
+    """The request's JSON body; an empty one is `default`, or InvalidInput when there is none."""
     body = await request.read()
     if not body.strip():
         if default is None:
@@ -52,15 +52,15 @@ async def json_body(request: web.Request, default: Any = None) -> Any:
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise InvalidInput([("$", f"body is not valid JSON: {exc}")]) from None
+        raise InvalidJson([("$", f"body is not valid JSON: {exc}")]) from None
 
 
-def not_found(what: str) -> web.Response:
-    return json_response({"detail": f"no automation with {what}"}, status=404)
-
-
-def lookup_automation(request: web.Request) -> Automation | None:
-    return engine_component(request).automation(request.match_info["id"])
+def lookup_automation(request: web.Request) -> Automation:
+    """The automation the path's `{id}` names, or NotFound."""
+    automation = engine_component(request).automation(request.match_info["id"])
+    if automation is None:
+        raise NotFound("no automation with that id")
+    return automation
 
 
 def _name_taken(component: EngineComponent, name: str, own_id: str | None) -> None:
@@ -166,20 +166,19 @@ async def list_automations(request: web.Request) -> web.Response:
 
 
 async def read(request: web.Request) -> web.Response:
-    automation = lookup_automation(request)
-    return json_response(automation) if automation else not_found("that id")
+    return json_response(lookup_automation(request))
 
 
 async def read_by_name(request: web.Request) -> web.Response:
     automation = engine_component(request).by_name(request.match_info["name"])
-    return json_response(automation) if automation else not_found("that name")
+    if automation is None:
+        raise NotFound("no automation with that name")
+    return json_response(automation)
 
 
 async def replace(request: web.Request) -> web.Response:
     component = engine_component(request)
     old = lookup_automation(request)
-    if old is None:
-        return not_found("that id")
     automation, source = await _definition(request)
     _name_taken(component, automation.name, old.id)
     automation.id, automation.created = old.id, old.created
@@ -192,8 +191,6 @@ async def replace(request: web.Request) -> web.Response:
 async def read_source(request: web.Request) -> web.Response:
     """`{"id", "source"}`: the text the automation was last written in, or null."""
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     rows = await engine_component(request).daemon.store.read_sql(  # type: ignore[union-attr]
         "SELECT source FROM automation_sources WHERE automation_id = ?", (automation.id,))
     return json_response({"id": automation.id, "source": rows[0][0] if rows else None})
@@ -205,8 +202,6 @@ async def keep_source(request: web.Request) -> web.Response:
     `apply` does the same for many inside its one transaction."""
     component = engine_component(request)
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     body = await json_body(request)
     if not _is_text(body):
         raise InvalidInput([("$", 'the body is {"yaml": TEXT}')])
@@ -222,8 +217,6 @@ async def keep_source(request: web.Request) -> web.Response:
 async def patch(request: web.Request) -> web.Response:
     component = engine_component(request)
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     body = await json_body(request)
     if not isinstance(body, dict) or set(body) != {"enabled"} \
             or not isinstance(body["enabled"], bool):
@@ -237,8 +230,6 @@ async def patch(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     component = engine_component(request)
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     await component.delete(automation, lifecycle_event(automation, "deleted"))
     return web.Response(status=204)
 
@@ -259,8 +250,6 @@ async def validate(request: web.Request) -> web.Response:
 async def state(request: web.Request) -> web.Response:
     component = engine_component(request)
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     return json_response(await describe_state(component, automation))
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 
 from ..client.sync import SyncClient
-from ..errors import ApiError, TocsinError
+from ..errors import NotFound, TocsinError
 from . import model
 
 
@@ -50,31 +49,29 @@ class Automation(model.Automation):
     def create(self, socket_path: str | Path | None = None) -> Automation:
         """Store it in the daemon; fills in `id`, `created` and the trigger ids."""
         with self._client(socket_path) as client:
-            return self._refresh(client.request("POST", "/automations/", self._body()))
+            return self._refresh(client.automations.create(self._body()))
 
     @classmethod
     def read(cls, id: str | None = None, name: str | None = None,
              socket_path: str | Path | None = None) -> Automation:
         if (id is None) == (name is None):
             raise TocsinError("Automation.read takes exactly one of id= or name=")
-        path = f"/automations/{id}" if id else f"/automations/name/{quote(name or '', safe='')}"
         with cls._client(socket_path) as client:
             try:
-                return cls._from(client.request("GET", path))
-            except ApiError as exc:
-                if exc.status == 404:
-                    raise TocsinError(f"no automation with {'id' if id else 'name'} "
-                                      f"{id or name!r}") from None
-                raise
+                found = client.automations.get(id) if id else client.automations.by_name(name or "")
+                return cls._from(found)
+            except NotFound:
+                raise TocsinError(f"no automation with {'id' if id else 'name'} "
+                                  f"{id or name!r}") from None
 
     def update(self, socket_path: str | Path | None = None) -> Automation:
         """Replace the stored definition (trigger ids are new: window state starts over)."""
         with self._client(socket_path) as client:
-            return self._refresh(client.request("PUT", f"/automations/{self._id()}", self._body()))
+            return self._refresh(client.automations.replace(self._id(), self._body()))
 
     def delete(self, socket_path: str | Path | None = None) -> bool:
         with self._client(socket_path) as client:
-            client.request("DELETE", f"/automations/{self._id()}")
+            client.automations.delete(self._id())
         return True
 
     def disable(self, socket_path: str | Path | None = None) -> bool:
@@ -93,7 +90,7 @@ class Automation(model.Automation):
 
     def _set_enabled(self, enabled: bool, socket_path: str | Path | None) -> Automation:
         with self._client(socket_path) as client:
-            client.request("PATCH", f"/automations/{self._id()}", {"enabled": enabled})
+            client.automations.set_enabled(self._id(), enabled)
         self.enabled = enabled
         return self
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..events.filter import EventFilter
 from ..events.model import Event, event_from_dict
 from ..server.api import daemon_of, json_response
-from .api import engine_component, json_body, lookup_automation, not_found
+from .api import engine_component, json_body, lookup_automation
 from .compiled import Leaf
 from .explain import came_close, criteria, explain
 from .traces import traces as load_traces
@@ -30,7 +30,7 @@ async def _event(request: web.Request) -> Event:
     if set(body) == {"event_id"}:
         event = await daemon_of(request).store.get(str(body["event_id"]))
         if event is None:
-            raise LookupError(f"no stored event with id {body['event_id']} (pruned, or never "
+            raise NotFound(f"no stored event with id {body['event_id']} (pruned, or never "
                               "received); send the event itself instead")
         return event
     return event_from_dict(body)
@@ -38,12 +38,7 @@ async def _event(request: web.Request) -> Event:
 
 async def explain_one(request: web.Request) -> web.Response:
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
-    try:
-        event = await _event(request)
-    except LookupError as exc:
-        return json_response({"detail": str(exc)}, status=404)
+    event = await _event(request)
     engine = engine_component(request).engine
     doc = explain(engine, automation.id or "", event)
     await _find_arming_events(request, engine, doc)
@@ -53,10 +48,7 @@ async def explain_one(request: web.Request) -> web.Response:
 async def explain_all(request: web.Request) -> web.Response:
     """Every automation with a trigger that came close: some criterion held, or one missed
     only nearly (a name or value off by case, whitespace or one edit)."""
-    try:
-        event = await _event(request)
-    except LookupError as exc:
-        return json_response({"detail": str(exc)}, status=404)
+    event = await _event(request)
     engine = engine_component(request).engine
     out: list[dict[str, Any]] = []
     for compiled in sorted(engine.loaded(), key=lambda c: c.automation.name):
@@ -91,8 +83,6 @@ def _close(leaf: Leaf, event: Event) -> bool:
 
 async def traces(request: web.Request) -> web.Response:
     automation = lookup_automation(request)
-    if automation is None:
-        return not_found("that id")
     try:
         limit = int(request.query.get("limit", DEFAULT_TRACES))
     except ValueError:

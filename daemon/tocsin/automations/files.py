@@ -75,8 +75,9 @@ def _parse(text: str, source: str, cut: bool) -> list[tuple[Automation, str]]:
 
     The node tree (slow to build) is built only when it is needed: to place errors on their
     lines, or to cut a text holding several automations into each one's lines."""
+    nodes: list[yaml.Node] | None = None
     try:
-        docs = _documents(text)
+        docs, nodes = _documents(text)
         deep_at = _nested_too_deep_at(text) if _deeper_than(docs, MAX_NESTING) else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -93,7 +94,7 @@ def _parse(text: str, source: str, cut: bool) -> list[tuple[Automation, str]]:
         message = ("no automations found (expected an automation object, a list, or an "
                    "`automations:` list)")
         raise FileError([("", message)], [None], source)
-    texts = _own_texts(text, docs) if cut and len(found) > 1 else [text] * len(found)
+    texts = _own_texts(text, docs, nodes) if cut and len(found) > 1 else [text] * len(found)
     automations: list[tuple[Automation, str]] = []
     errors: list[tuple[str, str]] = []
     failed: list[tuple[int, str]] = []  # (which automation, the error's own loc)
@@ -105,7 +106,7 @@ def _parse(text: str, source: str, cut: bool) -> list[tuple[Automation, str]]:
                 errors.append((prefix + loc if loc else prefix.rstrip(". "), msg))
                 failed.append((index, loc))
     if errors:
-        placed = _found(docs, _nodes(text))
+        placed = _found(docs, nodes or _nodes(text))
         lines = [_line_of(placed[index][2], loc) for index, loc in failed]
         raise FileError(errors, lines, source)
     return automations
@@ -115,12 +116,13 @@ def _nodes(text: str) -> list[yaml.Node]:
     return list(yaml.compose_all(text, Loader=_LOADER))
 
 
-def _own_texts(text: str, docs: list[Any]) -> list[str]:
-    """Each automation's own text in a text holding several."""
+def _own_texts(text: str, docs: list[Any], nodes: list[yaml.Node] | None) -> list[str]:
+    """Each automation's own text in a text holding several (`nodes`: its node tree, if
+    built already)."""
     items = _json_items(text) if len(docs) == 1 and isinstance(docs[0], list) else None
     if items is not None:
         return items
-    return [_own_text(text, node) for _, _, node in _found(docs, _nodes(text))]
+    return [_own_text(text, node) for _, _, node in _found(docs, nodes or _nodes(text))]
 
 
 _SPACE = re.compile(r"\s*")
@@ -236,13 +238,17 @@ def _nested_too_deep_at(text: str) -> int | None:
     return None
 
 
-def _documents(text: str) -> list[Any]:
-    """The documents of a text: JSON (a YAML subset) through the json module, which is many
-    times faster than a YAML parser, else YAML."""
+def _documents(text: str) -> tuple[list[Any], list[yaml.Node] | None]:
+    """The documents of a text, and its node tree when it was built on the way: JSON (a YAML
+    subset) through the json module, which is many times faster than a YAML parser; YAML by
+    building the node tree once and the documents from it (the tree also places errors and
+    cuts the text: loading and composing separately would parse it twice)."""
     try:
-        return [json.loads(text)]
+        return [json.loads(text)], None
     except ValueError:
-        return list(yaml.load_all(text, Loader=_LOADER))
+        nodes = _nodes(text)
+        loader = _LOADER("")
+        return [loader.construct_document(node) for node in nodes], nodes
 
 
 def _found(docs: list[Any], nodes: list[Any]) -> list[tuple[str, Any, yaml.Node | None]]:

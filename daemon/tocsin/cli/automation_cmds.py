@@ -12,7 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidInput, TocsinError
+from ..errors import InvalidInput
+from .link import client, find_automation
 from .output import done, list_command
 
 
@@ -108,68 +109,32 @@ def schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from ..client.sync import SyncClient
-
-    return SyncClient(args.socket)
-
-
-def _find(client: Any, name: str) -> dict[str, Any]:
-    from urllib.parse import quote
-
-    from ..errors import ApiError
-
-    try:
-        return client.request("GET", f"/automations/name/{quote(name, safe='')}")
-    except ApiError as exc:
-        if exc.status == 404:
-            raise NotFound(f"no automation named {name!r} (see `tocsin automation ls`)") from None
-        raise
-
-
-class NotFound(TocsinError):
-    """No automation by that name."""
-
-
 def apply(args: argparse.Namespace) -> int:
     """Every automation of the files in one request, each as its own text (which the daemon
     keeps for the next edit): the daemon creates, updates or leaves each by name in one
     transaction (all or nothing)."""
-    from ..errors import ApiError
-
     bodies = [{"yaml": text} for _, text in load_all(args.file)]
-    with _client(args) as client:
-        try:
-            results = client.request("POST", "/automations/apply", bodies)
-        except ApiError as exc:
-            raise TocsinError(str(exc)) from None
+    with client(args) as daemon:
+        results = daemon.automations.apply(bodies)
     for r in results:
         done(r["result"], "automation", r["name"], r["id"])
     return 0
 
 
-def apply_one(client: Any, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Create or replace one automation by name, as `apply` does (an unchanged one is left
-    alone, keeping its windows): ("created"|"updated"|"unchanged", {"name", "id"})."""
-    (result,) = client.request("POST", "/automations/apply", [body])
-    return result["result"], result
-
-
 def ls(args: argparse.Namespace) -> int:
     return list_command(
-        args, "/automations/filter", [
+        args, lambda daemon: daemon.automations.list(), [
             ("NAME", lambda a: a["name"]),
             ("STATE", lambda a: "enabled" if a["enabled"] else "paused"),
             ("TRIGGER", lambda a: a["trigger"]["type"]),
             ("ID", lambda a: a["id"])],
-        "no automations (create some with `tocsin automation apply -f FILE`)",
-        method="POST", body={})
+        "no automations (create some with `tocsin automation apply -f FILE`)")
 
 
 def inspect(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        automation = _find(client, args.name)
-        state = client.request("GET", f"/automations/{automation['id']}/state")
+    with client(args) as daemon:
+        automation = find_automation(daemon, args.name)
+        state = daemon.automations.state(automation["id"])
     if args.json:
         print(json.dumps({"automation": automation, "state": state}, indent=2))
         return 0
@@ -263,12 +228,11 @@ def _verdict(bucket: dict[str, Any], trigger: dict[str, Any]) -> str:
 
 
 def change(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        automation = _find(client, args.name)
-        path = f"/automations/{automation['id']}"
+    with client(args) as daemon:
+        automation = find_automation(daemon, args.name)
         if args.verb == "delete":
-            client.request("DELETE", path)
+            daemon.automations.delete(automation["id"])
         else:
-            client.request("PATCH", path, {"enabled": args.verb == "resume"})
+            daemon.automations.set_enabled(automation["id"], args.verb == "resume")
     done(f"{args.verb}d", "automation", automation["name"], automation["id"])
     return 0

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..errors import InvalidInput
-from .output import done, get, list_command
+from .link import client
+from .output import done, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,8 +46,6 @@ def _headers(pairs: list[str]) -> dict[str, str]:
 
 
 def block_create(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
-
     body: dict = {"name": args.name}
     if args.url:
         if args.header or args.method != "POST":
@@ -56,14 +54,14 @@ def block_create(args: argparse.Namespace) -> int:
     else:
         body["webhook"] = {"url": args.webhook, "method": args.method,
                            "headers": _headers(args.header)}
-    with SyncClient(args.socket) as client:
-        block = client.request("POST", "/blocks", body)
+    with client(args) as daemon:
+        block = daemon.blocks.create(body)
     print(block["id"])
     return 0
 
 
 def block_ls(args: argparse.Namespace) -> int:
-    return list_command(args, "/blocks", [
+    return list_command(args, lambda daemon: daemon.blocks.list(), [
         ("NAME", lambda b: b["name"]), ("KIND", lambda b: b["kind"]), ("ID", lambda b: b["id"]),
         ("TARGET", _target)], "no blocks (make one with `tocsin block create NAME --url URL`)")
 
@@ -76,16 +74,12 @@ def _target(block: dict) -> str:
 
 
 def block_delete(args: argparse.Namespace) -> int:
-    from urllib.parse import quote
-
-    from ..errors import ApiError
+    from ..errors import NotFound
 
     try:
-        get(args, f"/blocks/{quote(args.name, safe='')}", "DELETE")
-    except ApiError as exc:
-        if exc.status == 404:
-            print(f"tocsin: no block named {args.name!r}", file=sys.stderr)
-            return 1
-        raise
+        with client(args) as daemon:
+            daemon.blocks.delete(args.name)
+    except NotFound:
+        raise NotFound(f"no block named {args.name!r}") from None
     done("deleted", "block", args.name)
     return 0

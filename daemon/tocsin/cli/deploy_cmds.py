@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInput
-from .output import done, get, list_command, show_list
+from .link import client
+from .output import done, list_command
+
+if TYPE_CHECKING:
+    from ..client.sync import SyncClient
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -74,20 +78,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=queue_set_paused, paused=paused)
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from ..client.sync import SyncClient
-
-    return SyncClient(args.socket)
-
-
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
-
-
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name, safe="")
 
 
 # -- deploy ----------------------------------------------------------------------------------
@@ -113,9 +105,9 @@ def deploy(args: argparse.Namespace) -> int:
         triggers = read_triggers(args.trigger)
         for spec in specs:
             spec["triggers"] = triggers
-    with _client(args) as client:
+    with client(args) as daemon:
         for spec in specs:
-            dep = client.request("POST", "/deployments", spec)
+            dep = daemon.deployments.create(spec)
             done("deployed", "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
     return 0
 
@@ -134,7 +126,7 @@ def _one_schedule(s: dict[str, Any]) -> str:
 
 
 def deployment_ls(args: argparse.Namespace) -> int:
-    return list_command(args, "/deployments", [
+    return list_command(args, lambda daemon: daemon.deployments.list(), [
         ("DEPLOYMENT", lambda d: f"{d['flow_name']}/{d['name']}"),
         ("STATUS", lambda d: d["status"] + (" [paused]" if d["paused"] else "")),
         ("RUNS ON", lambda d: f"served (pid {d['served_by']})" if d.get("served_by")
@@ -144,27 +136,31 @@ def deployment_ls(args: argparse.Namespace) -> int:
 
 
 def deployment_inspect(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        _print_json(client.request("GET", f"/deployments/{_quote(args.deployment)}"))
-    return 0
-
-
-def _deployment_post(args: argparse.Namespace, action: str, verb: str) -> int:
-    dep = get(args, f"/deployments/{_quote(args.deployment)}/{action}", "POST")
-    done(verb, "deployment", f"{dep['flow_name']}/{dep['name']}", dep["id"])
+    with client(args) as daemon:
+        _print_json(daemon.deployments.get(args.deployment))
     return 0
 
 
 def deployment_pause(args: argparse.Namespace) -> int:
-    return _deployment_post(args, "pause_deployment", "paused")
+    return _pause_or_resume(args, pause=True)
 
 
 def deployment_resume(args: argparse.Namespace) -> int:
-    return _deployment_post(args, "resume_deployment", "resumed")
+    return _pause_or_resume(args, pause=False)
+
+
+def _pause_or_resume(args: argparse.Namespace, pause: bool) -> int:
+    with client(args) as daemon:
+        change = daemon.deployments.pause if pause else daemon.deployments.resume
+        dep = change(args.deployment)
+    done("paused" if pause else "resumed", "deployment", f"{dep['flow_name']}/{dep['name']}",
+         dep["id"])
+    return 0
 
 
 def deployment_delete(args: argparse.Namespace) -> int:
-    get(args, f"/deployments/{_quote(args.deployment)}", "DELETE")
+    with client(args) as daemon:
+        daemon.deployments.delete(args.deployment)
     done("deleted", "deployment", args.deployment)
     return 0
 
@@ -192,16 +188,15 @@ def parse_params(pairs: list[str], params_json: str | None) -> dict[str, Any]:
 def deployment_run(args: argparse.Namespace) -> int:
     import time
 
-    body = {"parameters": parse_params(args.param, args.params)}
-    with _client(args) as client:
-        run = client.request("POST", f"/deployments/{_quote(args.deployment)}/create_flow_run",
-                             body)
+    parameters = parse_params(args.param, args.params)
+    with client(args) as daemon:
+        run = daemon.deployments.run(args.deployment, parameters)
         done("created", "flow run", run["name"], run["id"])
         if not args.watch:
             return 0
         while run["state"]["type"] not in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
             time.sleep(0.2)
-            run = client.request("GET", f"/flow_runs/{run['id']}")
+            run = daemon.runs.get(run["id"])
     print(f"{run['name']}: {run['state']['name']}"
           + (f" - {run['state']['message']}" if run["state"]["message"] else ""))
     return 0 if run["state"]["type"] == "COMPLETED" else 1
@@ -213,22 +208,24 @@ def _limit(item: dict[str, Any]) -> str:
 
 
 def pool_ls(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        pools = client.request("GET", "/work_pools")
-        for pool in pools:
-            pool["queues"] = client.request("GET", f"/work_pools/{_quote(pool['name'])}/queues")
-    return show_list(pools, args.json, [
+    return list_command(args, _pools_with_queues, [
         ("POOL", lambda p: p["name"]), ("STATUS", lambda p: p["status"]), ("LIMIT", _limit),
         ("QUEUES", lambda p: ", ".join(q["name"] for q in p["queues"]))],
         "no work pools")
 
 
+def _pools_with_queues(daemon: SyncClient) -> list[dict[str, Any]]:
+    """Every work pool, each with its `queues`."""
+    return [{**pool, "queues": daemon.work_pools.queues(pool["name"])}
+            for pool in daemon.work_pools.list()]
+
+
 def queue_ls(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        pools = [args.pool] if args.pool else [p["name"] for p in client.request("GET", "/work_pools")]
-        queues = [q for pool in pools
-                  for q in client.request("GET", f"/work_pools/{_quote(pool)}/queues")]
-    return show_list(queues, args.json, [
+    def queues(daemon: SyncClient) -> list[dict[str, Any]]:
+        pools = [args.pool] if args.pool else [p["name"] for p in daemon.work_pools.list()]
+        return [q for pool in pools for q in daemon.work_pools.queues(pool)]
+
+    return list_command(args, queues, [
         ("POOL", lambda q: q["work_pool_name"]), ("QUEUE", lambda q: q["name"]),
         ("STATUS", lambda q: q["status"]), ("PRIORITY", lambda q: q["priority"]),
         ("LIMIT", _limit)], "no work queues")
@@ -238,16 +235,15 @@ def pool_create(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"name": args.pool}
     if args.concurrency_limit is not None:  # run again without it, an existing limit stays
         body["concurrency_limit"] = args.concurrency_limit
-    with _client(args) as client:
-        pool = client.request("POST", "/work_pools", body)
+    with client(args) as daemon:
+        pool = daemon.work_pools.create(body)
     done("saved", "work pool", pool["name"], pool["id"])  # created, or its limit changed
     return 0
 
 
 def pool_set_paused(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        pool = client.request("PATCH", f"/work_pools/{_quote(args.pool)}",
-                              {"is_paused": args.paused})
+    with client(args) as daemon:
+        pool = daemon.work_pools.set_paused(args.pool, args.paused)
     done("paused" if args.paused else "resumed", "work pool", pool["name"], pool["id"])
     return 0
 
@@ -258,16 +254,15 @@ def queue_create(args: argparse.Namespace) -> int:
         body["concurrency_limit"] = args.concurrency_limit
     if args.priority is not None:
         body["priority"] = args.priority
-    with _client(args) as client:
-        q = client.request("POST", f"/work_pools/{_quote(args.pool)}/queues", body)
+    with client(args) as daemon:
+        q = daemon.work_pools.create_queue(args.pool, body)
     done("saved", "work queue", f"{q['work_pool_name']}/{q['name']}", q["id"])
     return 0
 
 
 def queue_set_paused(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        q = client.request("PATCH", f"/work_pools/{_quote(args.pool)}/queues/{_quote(args.queue)}",
-                           {"is_paused": args.paused})
+    with client(args) as daemon:
+        q = daemon.work_pools.set_queue_paused(args.pool, args.queue, args.paused)
     done("paused" if args.paused else "resumed", "work queue",
          f"{q['work_pool_name']}/{q['name']}", q["id"])
     return 0

@@ -156,7 +156,7 @@ def events_ls(args: argparse.Namespace) -> int:
     f["limit"] = args.limit
     f["order"] = "oldest" if args.oldest_first else "newest"
     with SyncClient(args.socket) as client:
-        page = client.filter_events(**f)
+        page = client.events.filter(**f)
     events = page["events"]
     if args.json:
         print(json.dumps(events, indent=2))

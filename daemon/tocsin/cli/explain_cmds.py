@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from .link import client, find_automation
 
 
 def register(asub: argparse._SubParsersAction) -> None:
@@ -40,15 +41,13 @@ def event_body(value: str) -> dict[str, Any]:
 
 
 def explain(args: argparse.Namespace) -> int:
-    from .automation_cmds import _client, _find
-
     body = event_body(args.event)
-    with _client(args) as client:
+    with client(args) as daemon:
         if args.name:
-            automation = _find(client, args.name)
-            docs = [client.request("POST", f"/automations/{automation['id']}/explain", body)]
+            automation = find_automation(daemon, args.name)
+            docs = [daemon.automations.explain(body, automation["id"])]
         else:
-            docs = client.request("POST", "/automations/explain", body)
+            docs = daemon.automations.explain(body)
     if args.json:
         print(json.dumps(docs if not args.name else docs[0], indent=2))
         return 0
@@ -108,13 +107,11 @@ def _label(label: dict[str, Any]) -> str:
 
 
 def trace(args: argparse.Namespace) -> int:
-    from .automation_cmds import _client, _find
-
     if args.last < 1:
         raise InvalidInput([("--last", "must be 1 or more")])
-    with _client(args) as client:
-        automation = _find(client, args.name)
-        docs = client.request("GET", f"/automations/{automation['id']}/traces?limit={args.last}")
+    with client(args) as daemon:
+        automation = find_automation(daemon, args.name)
+        docs = daemon.automations.traces(automation["id"], args.last)
     if args.json:
         print(json.dumps(docs, indent=2))
         return 0

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         func = run_tui
     try:
         code = func(args)
-    except TocsinError as exc:
+    except TocsinError as exc:  # exits with the code errors.py gives the error's class
         print(f"tocsin: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

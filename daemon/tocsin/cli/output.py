@@ -9,18 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .link import client
+
+if TYPE_CHECKING:
+    from ..client.sync import SyncClient
 
 #: A column: its header and how to read it from one item of the list.
 Column = tuple[str, Callable[[dict[str, Any]], Any]]
-
-
-def get(args: Any, path: str, method: str = "GET", body: Any = None) -> Any:
-    """One request to the daemon named by `--socket`."""
-    from ..client.sync import SyncClient
-
-    with SyncClient(args.socket) as client:
-        return client.request(method, path, body)
 
 
 def show_list(items: list[dict[str, Any]], as_json: bool, columns: list[Column],
@@ -36,10 +33,13 @@ def show_list(items: list[dict[str, Any]], as_json: bool, columns: list[Column],
     return 0
 
 
-def list_command(args: Any, path: str, columns: list[Column], empty: str, *,
-                 method: str = "GET", body: Any = None) -> int:
-    """A whole list command: ask the daemon, then show the answer (`args.json` picks how)."""
-    return show_list(get(args, path, method, body), args.json, columns, empty)
+def list_command(args: Any, fetch: Callable[[SyncClient], list[dict[str, Any]]],
+                 columns: list[Column], empty: str) -> int:
+    """A whole list command: `fetch` the items from the daemon named by `--socket` (e.g.
+    `lambda c: c.blocks.list()`), then show them (`args.json` picks how)."""
+    with client(args) as daemon:
+        items = fetch(daemon)
+    return show_list(items, args.json, columns, empty)
 
 
 def table(rows: list[list[str]]) -> str:

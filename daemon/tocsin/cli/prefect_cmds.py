@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TocsinError
+from .link import apply_one, client
 from .output import done
 
 if TYPE_CHECKING:
@@ -76,17 +77,11 @@ def _credentials(args: argparse.Namespace) -> Credentials:
                        auth_string)
 
 
-def _local(args: argparse.Namespace) -> Any:
-    from ..client.sync import SyncClient
-
-    return SyncClient(args.socket)
-
-
 def push(args: argparse.Namespace) -> int:
-    with _local(args) as client:
-        mine = _selected(client.request("POST", "/automations/filter", {}), args.names,
+    with client(args) as daemon:
+        mine = _selected(daemon.automations.list(), args.names,
                          "in tocsin (see `tocsin automation ls`)")
-        local_blocks = {b["id"]: b["name"] for b in client.request("GET", "/blocks")}
+        local_blocks = {b["id"]: b["name"] for b in daemon.blocks.list()}
     return _report(args, asyncio.run(_push(args, mine, local_blocks)))
 
 
@@ -110,12 +105,12 @@ async def _push(args: argparse.Namespace, mine: list[dict[str, Any]],
                 body = for_prefect(automation, blocks, local_blocks, is_cloud(args.url))
                 existing = by_name.get(name)
                 if existing is None:
-                    made = await wire.request("POST", "/automations/", body)
+                    made = await wire.create_automation(body)
                     results.append({"name": name, "result": "created", "id": made["id"],
                                     "reason": None})
                 else:
                     body.pop("owner_resource", None)  # Prefect's update does not take it
-                    await wire.request("PUT", f"/automations/{existing['id']}", body)
+                    await wire.update_automation(existing["id"], body)
                     results.append({"name": name, "result": "updated", "id": existing["id"],
                                     "reason": None})
             except Refused as exc:
@@ -132,13 +127,12 @@ async def _push(args: argparse.Namespace, mine: list[dict[str, Any]],
 def pull(args: argparse.Namespace) -> int:
     from ..errors import ApiError
     from ..prefect.transfer import Refused, duplicated, for_tocsin
-    from .automation_cmds import apply_one
 
     theirs, block_names = asyncio.run(_read_prefect(args))
     twice = duplicated([a["name"] for a in theirs])
     results: list[dict[str, str | None]] = []
-    with _local(args) as client:
-        local_blocks = {b["name"] for b in client.request("GET", "/blocks")}
+    with client(args) as daemon:
+        local_blocks = {b["name"] for b in daemon.blocks.list()}
         for automation in _selected(theirs, args.names, "on the Prefect server"):
             name = automation["name"]
             if name in twice and any(r["name"] == name for r in results):
@@ -148,7 +142,7 @@ def pull(args: argparse.Namespace) -> int:
                     raise Refused(f"the Prefect server holds several automations named "
                                   f"{name!r}; rename or delete all but one there (not merged)")
                 body = for_tocsin(automation, block_names, local_blocks)
-                result, stored = apply_one(client, body)
+                result, stored = apply_one(daemon, body)
                 results.append({"name": name, "result": result, "id": stored["id"],
                                 "reason": None})
             except Refused as exc:

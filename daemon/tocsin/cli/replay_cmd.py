@@ -46,7 +46,7 @@ def run_replay(args: argparse.Namespace) -> int:
         automations = parse_file(args.automations)
     except FileError as exc:
         print(exc.lines_text(), file=sys.stderr)
-        return 65
+        return exc.exit_code
     since = parse_time(args.since, "--since")
     until = parse_time(args.until, "--until")
     events = read_events(args.events)

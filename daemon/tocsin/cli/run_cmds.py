@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
+from .link import client
 from .output import list_command
 
 
@@ -35,27 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(func=run_action, action=name)
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from ..client.sync import SyncClient
-
-    return SyncClient(args.socket)
-
-
-def _run_path(key: str) -> str:
-    from urllib.parse import quote
-
-    return f"/flow_runs/{quote(key, safe='')}"
-
-
 def run_ls(args: argparse.Namespace) -> int:
-    from urllib.parse import urlencode
-
-    query = {"limit": args.limit}
-    if args.deployment:
-        query["deployment"] = args.deployment
-    if args.state:
-        query["state"] = args.state
-    return list_command(args, f"/flow_runs?{urlencode(query)}", [
+    return list_command(args, lambda daemon: daemon.runs.list(args.limit, args.deployment,
+                                                              args.state), [
         ("ID", lambda r: r["id"][:8]), ("NAME", lambda r: r["name"]),
         ("STATE", lambda r: r["state"]["name"]),
         ("DEPLOYMENT", lambda r: f"{r['flow_name']}/{r.get('deployment_name') or '-'}"),
@@ -64,16 +46,16 @@ def run_ls(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        print(json.dumps(client.request("GET", _run_path(args.run)), indent=2))
+    with client(args) as daemon:
+        print(json.dumps(daemon.runs.get(args.run), indent=2))
     return 0
 
 
 def run_logs(args: argparse.Namespace) -> int:
     offset = 0
-    with _client(args) as client:
+    with client(args) as daemon:
         while True:
-            chunk = client.request("GET", f"{_run_path(args.run)}/logs?offset={offset}")
+            chunk = daemon.runs.logs(args.run, offset)
             sys.stdout.write(chunk["text"])
             sys.stdout.flush()
             offset = chunk["offset"]
@@ -85,7 +67,7 @@ def run_logs(args: argparse.Namespace) -> int:
 
 
 def run_action(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        run = client.request("POST", f"{_run_path(args.run)}/{args.action}", {})
+    with client(args) as daemon:
+        run = getattr(daemon.runs, args.action)(args.run)
     print(f"{run['name']}: {run['state']['name']}")
     return 0

@@ -64,7 +64,7 @@ def template_render(args: argparse.Namespace) -> int:
             output = render(source, template_context(None, None, event))
     except TemplateError as exc:
         print(f"tocsin: {args.file}: {exc}", file=sys.stderr)
-        return 65
+        return exc.exit_code
     sys.stdout.write(output)
     return 0
 
@@ -74,19 +74,15 @@ def _render_in_daemon(args: argparse.Namespace, source: str, event: Any) -> str 
     template the daemon refuses raises TemplateError, as a local render would."""
     import msgspec
 
-    from ..client.sync import SyncClient
-    from ..errors import ApiError, DaemonNotRunning
+    from ..errors import DaemonNotRunning, InvalidInput
     from ..templates import TemplateError
+    from .link import client
 
-    body: dict[str, Any] = {"template": source}
-    if event is not None:
-        body["event"] = msgspec.to_builtins(event)
+    as_json = None if event is None else msgspec.to_builtins(event)
     try:
-        with SyncClient(getattr(args, "socket", None)) as client:
-            return client.request("POST", "/templates/render", body)["output"]
+        with client(args) as daemon:
+            return daemon.templates.render(source, as_json)["output"]
     except DaemonNotRunning:
         return None
-    except ApiError as exc:
-        if exc.status != 422 or not isinstance(exc.detail, list):
-            raise
-        raise TemplateError("; ".join(str(d.get("msg", d)) for d in exc.detail)) from None
+    except InvalidInput as exc:
+        raise TemplateError("; ".join(msg for _, msg in exc.errors)) from None

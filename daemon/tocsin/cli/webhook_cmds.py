@@ -6,7 +6,8 @@ import argparse
 import json
 
 from .files import read_arg
-from .output import done, get, list_command
+from .link import client
+from .output import done, list_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,16 +56,14 @@ def _auth(hook: dict) -> str:
 
 
 def create(args: argparse.Namespace) -> int:
-    from ..client.sync import SyncClient
-
     body: dict = {"name": args.name, "template": read_arg(args.template, "--template"),
                   "description": args.description}
     if args.hmac_secret is not None:
         body["auth"] = {"type": "hmac-sha256", "secret": args.hmac_secret}
     elif args.bearer_token is not None:
         body["auth"] = {"type": "bearer", "secret": args.bearer_token}
-    with SyncClient(args.socket) as client:
-        hook = client.request("POST", "/webhooks", body)
+    with client(args) as daemon:
+        hook = daemon.webhooks.create(body)
     if args.json:
         print(json.dumps(hook, indent=2))
     else:
@@ -73,14 +72,13 @@ def create(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    return list_command(args, "/webhooks", [
+    return list_command(args, lambda daemon: daemon.webhooks.list(), [
         ("NAME", lambda h: h["name"]), ("AUTH", _auth), ("URL", _where)],
         "no webhooks (make one with `tocsin webhook create NAME --template FILE`)")
 
 
 def delete(args: argparse.Namespace) -> int:
-    from urllib.parse import quote
-
-    get(args, f"/webhooks/{quote(args.name, safe='')}", "DELETE")
+    with client(args) as daemon:
+        daemon.webhooks.delete(args.name)
     done("deleted", "webhook", args.name)
     return 0

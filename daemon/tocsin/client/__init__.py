@@ -1,7 +1,9 @@
 """Clients for the daemon's socket API.
 
 `SyncClient` needs only the standard library, so `tocsin emit` and `emit_event` start fast;
-`AsyncClient` (aiohttp, imported lazily) is for the dashboard and websocket streams.
+`AsyncClient` (aiohttp, imported lazily) is for the dashboard and websocket streams. Both
+offer the API by resource — `client.automations.list()`, `await aclient.runs.cancel(id)` —
+from the one description in resources.py.
 """
 
 from .sync import SyncClient, emit_event

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApiError, DaemonNotRunning, TocsinError
+from ..errors import DaemonNotRunning, TocsinError, from_answer
 from ..ids import uuid7
 from ..paths import default_socket
+from .resources import Call, Resources
 
 if TYPE_CHECKING:
     from ..events.model import Event
@@ -91,14 +93,23 @@ def _connect(sock: socket.socket, path: str, timeout: float) -> None:
             time.sleep(0.01)
 
 
-class SyncClient:
+class SyncClient(Resources):
+    """The API by resource (`client.automations.list()`, see resources.py), sent over one
+    kept-alive connection."""
+
     def __init__(self, socket_path: str | Path | None = None, timeout: float = 30.0) -> None:
+        super().__init__(self.send)
         self.socket_path = str(socket_path or default_socket_path())
         self.timeout = timeout
         self._conn: _Connection | None = None
 
+    def send(self, call: Call) -> Any:
+        """Run one described call (see resources.py): its decoded answer."""
+        return self.request(*call)
+
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request; JSON in and out. Raises DaemonNotRunning or ApiError."""
+        """Send one request; JSON in and out. Raises DaemonNotRunning, or for an error
+        answer the ApiError it names (NotFound, InvalidInput...: `errors.from_answer`)."""
         data = None if body is None else json.dumps(body, default=str).encode()
         for attempt in (1, 2):
             if self._conn is None:
@@ -113,7 +124,7 @@ class SyncClient:
                     raise DaemonNotRunning(self.socket_path) from None
         payload = json.loads(raw) if raw else None
         if status >= 400:
-            raise ApiError.from_answer(status, payload)
+            raise from_answer(status, payload)
         return payload
 
     def close(self) -> None:
@@ -127,16 +138,6 @@ class SyncClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- conveniences ----------------------------------------------------------------------
-    def health(self) -> dict[str, Any]:
-        return self.request("GET", "/health")
-
-    def emit(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        return self.request("POST", "/events", events)
-
-    def filter_events(self, **filter_fields: Any) -> dict[str, Any]:
-        return self.request("POST", "/events/filter", filter_fields)
-
 
 def build_event(event: str, resource: dict[str, str], *,
                 related: list[dict[str, str]] | None = None,
@@ -148,12 +149,23 @@ def build_event(event: str, resource: dict[str, str], *,
         "occurred": (occurred or datetime.now(UTC)).isoformat(),
         "event": event,
         "resource": resource,
-        "related": related or [],
+        "related": [*(related or []), *_run_lineage()],
         "payload": payload or {},
     }
     if follows:
         data["follows"] = str(follows)
     return data
+
+
+def _run_lineage() -> list[dict[str, str]]:
+    """Inside a flow run an automation started, the chain that led to it, so the loop guard
+    sees the events the run emits (automations/lineage.py). Imported only then: `tocsin emit`
+    stays light."""
+    if not os.environ.get("TOCSIN_LINEAGE"):
+        return []
+    from ..automations import lineage
+
+    return lineage.related(lineage.from_environment())
 
 
 def emit_event(event: str, resource: dict[str, str], occurred: datetime | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, InvalidJson
 from ..ids import uuid7
 
 MAX_LABELS_PER_RESOURCE = 500
@@ -158,7 +158,7 @@ def invalid_input(exc: msgspec.ValidationError | msgspec.DecodeError) -> Invalid
     events); rules checked in `__post_init__` name their field at the start of the message,
     which is appended to the path msgspec knows."""
     if not isinstance(exc, msgspec.ValidationError):
-        return InvalidInput([("$", f"body is not valid JSON: {exc}")])
+        return InvalidJson([("$", f"body is not valid JSON: {exc}")])
     path, message = error_path(exc)
     if field := _FIELD_IN_MESSAGE.match(message):
         path = f"{path}.{field.group(1)}"

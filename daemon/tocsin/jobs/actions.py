@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from ..actions.context import PREFECT_OBJECTS, register_lazy_object
 from ..actions.executors import ActionResult, ActionRun, register_executor
 from ..actions.targets import ActionFailed
+from ..errors import Conflict
 from ..events.model import Event
 from .model import ACTIVE_TYPES
-from .service import Rejected
 
 if TYPE_CHECKING:
     from .component import JobsComponent
@@ -127,7 +127,7 @@ async def _flow_run_op(run: ActionRun, op: str, *args: Any) -> ActionResult:
     jobs, flow_run = _flow_run(run)
     try:
         await getattr(jobs.worker, op)(flow_run, *args)
-    except Rejected as exc:
+    except Conflict as exc:
         raise ActionFailed(f"Failed to {op} flow run: {exc}", status_code=409) from None
     return _ok()
 
@@ -151,7 +151,7 @@ async def change_flow_run_state(run: ActionRun) -> ActionResult:
     state_type = str(getattr(action.state, "value", action.state)).upper()
     try:
         await jobs.worker.change_state(flow_run, state_type, action.name, message, action.force)
-    except Rejected as exc:
+    except Conflict as exc:
         raise ActionFailed(f"Failed to set state: {exc}", status_code=409) from None
     return _ok()
 

@@ -14,7 +14,6 @@ from ..server.api import daemon_of, decode_body, json_response
 from .component import JobsComponent
 from .model import DEFAULT_NAMES, STATE_TYPES, to_json
 from .project import check_spec
-from .service import NotFound, Rejected
 
 MAX_LOG_CHUNK = 1024 * 1024
 
@@ -26,15 +25,11 @@ def _jobs(request: web.Request) -> JobsComponent:
 
 
 def handler(fn: Any) -> Any:
-    """NotFound -> 404, Rejected -> 409, each with a `detail` a person can act on."""
+    """A route handler that is also given the jobs component (its errors, NotFound and
+    Conflict among them, are answered by the socket API's error middleware)."""
     @functools.wraps(fn)
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request, _jobs(request))
-        except NotFound as exc:
-            return json_response({"detail": str(exc)}, status=404)
-        except Rejected as exc:
-            return json_response({"detail": str(exc)}, status=409)
+        return await fn(request, _jobs(request))
     return wrapped
 
 

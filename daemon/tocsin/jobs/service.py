@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from ..errors import InvalidInput, TocsinError
+from ..errors import Conflict, InvalidInput, NotFound
 from ..events.model import Event
 from ..events.store import Statements
 from . import events as ev
@@ -54,14 +54,6 @@ _KINDS = {"pool": WorkPool, "queue": WorkQueue, "flow": Flow, "deployment": Depl
 _enc = msgspec.json.Encoder()
 
 Ingest = Callable[..., Awaitable[list[Event]]]
-
-
-class NotFound(TocsinError):
-    """No object of that kind with that id or name (the API answers 404)."""
-
-
-class Rejected(TocsinError):
-    """A state change the orchestration rules refuse (the API answers 409)."""
 
 
 def _object_row(kind: str, obj: Any) -> tuple[str, list[tuple[Any, ...]]]:
@@ -349,9 +341,9 @@ class JobsService:
                         state_type: str | None = None, force: bool = True,
                         **changes: Any) -> FlowRun:
         """Move a run to a new state (committing it with its event). Without `force`, a run
-        that has finished cannot leave its final state (Rejected)."""
+        that has finished cannot leave its final state (Conflict)."""
         if not force and run.state.is_terminal:
-            raise Rejected(f"flow run {run.name} is already {run.state.name}; "
+            raise Conflict(f"flow run {run.name} is already {run.state.name}; "
                            "a finished run cannot change state without force")
         stype = state_type or STATE_TYPES.get(name)
         if stype is None:

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..automations import lineage
+from ..errors import Conflict
 from . import scheduler
 from .launch import (
     find_run_process,
@@ -27,7 +29,7 @@ from .launch import (
     spawn,
 )
 from .model import ACTIVE_TYPES, Deployment, FlowRun, utcnow
-from .service import JobsService, Rejected
+from .service import JobsService
 
 log = logging.getLogger("tocsin.jobs.worker")
 
@@ -87,7 +89,9 @@ class Worker:
         return {"run_id": run.id, "run_name": run.name, "flow_name": run.flow_name,
                 "entrypoint": dep.entrypoint, "command": dep.command, "cwd": dep.path,
                 "python": dep.python, "parameters": run.parameters,
-                "env": run.job_variables.get("env") or {}, **run_paths(self.home, run.id)}
+                "env": {**(run.job_variables.get("env") or {}),
+                        **lineage.run_environment(run.created_by)},
+                **run_paths(self.home, run.id)}
 
     async def launch(self, run: FlowRun, dep: Deployment) -> None:
         spec = self.spec_for(run, dep)
@@ -170,7 +174,7 @@ class Worker:
         process group gets SIGTERM (SIGKILL after the grace period), and it is Cancelled
         when the process has gone."""
         if run.state.is_terminal:
-            raise Rejected(f"flow run {run.name} is already {run.state.name}")
+            raise Conflict(f"flow run {run.name} is already {run.state.name}")
         if run.state.type == "SCHEDULED" or not run.pid:
             return await self.service.set_state(run, "Cancelled", message or "Flow run was cancelled")
         await self.service.set_state(run, "Cancelling", message or "Flow run is being cancelled")
@@ -196,14 +200,14 @@ class Worker:
     async def suspend(self, run: FlowRun, message: str = "") -> FlowRun:
         """Stop the run's processes where they are (SIGSTOP); state Suspended."""
         if run.state.type not in ("RUNNING", "PENDING"):
-            raise Rejected(f"flow run {run.name} is {run.state.name}; only a running run "
+            raise Conflict(f"flow run {run.name} is {run.state.name}; only a running run "
                            "can be suspended")
         self._signal(run, signal.SIGSTOP)
         return await self.service.set_state(run, "Suspended", message or "Flow run suspended")
 
     async def resume(self, run: FlowRun, message: str = "") -> FlowRun:
         if run.state.type != "PAUSED":
-            raise Rejected(f"flow run {run.name} is {run.state.name}, not paused or suspended")
+            raise Conflict(f"flow run {run.name} is {run.state.name}, not paused or suspended")
         self._signal(run, signal.SIGCONT)
         return await self.service.set_state(run, "Running", message)
 
@@ -212,7 +216,7 @@ class Worker:
         """change-flow-run-state: Cancelling really cancels, Paused really suspends, any other
         state is recorded as given (a finished run refuses unless forced)."""
         if not force and run.state.is_terminal:
-            raise Rejected(f"flow run {run.name} is already {run.state.name}")
+            raise Conflict(f"flow run {run.name} is already {run.state.name}")
         if state_type == "CANCELLING" and run.state.type in ACTIVE_TYPES:
             return await self.cancel(run, message)
         if state_type == "PAUSED" and run.state.type in ("RUNNING", "PENDING"):

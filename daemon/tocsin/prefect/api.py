@@ -27,13 +27,13 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..automations import api as automations_api
-from ..errors import ConfigError, InvalidInput
+from ..errors import ConfigError, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..events.filter import MAX_LIMIT, EventFilter
 from ..events.model import decode_events
 from ..server.api import (
     daemon_of,
     decode_body,
-    invalid_input_middleware,
+    error_middleware,
     json_response,
     receive_events,
     stream_events,
@@ -116,12 +116,6 @@ async def count_matching(store: EventStore, f: EventFilter) -> int:
         page = msgspec.structs.replace(page, page_token=token)
 
 
-def not_served(request: web.Request) -> web.Response:
-    return json_response({"detail": f"tocsin's Prefect-compatible API does not serve "
-                                    f"{request.method} {request.path}; it serves health, events "
-                                    "(POST, filter, in, out) and automations"}, status=404)
-
-
 class PrefectApiComponent(Component):
     name = "prefect_api"
 
@@ -161,7 +155,7 @@ class PrefectApiComponent(Component):
         assert self.daemon is not None
         self.key = api_key(cfg)
         app = web.Application(client_max_size=self.daemon.config.max_body_bytes,
-                              middlewares=[self._authorize, invalid_input_middleware])
+                              middlewares=[error_middleware, self._authorize])
         app["daemon"] = self.daemon
         app.add_routes(self._routes())
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
@@ -191,9 +185,8 @@ class PrefectApiComponent(Component):
         is_ws = request.headers.get("Upgrade", "").lower() == "websocket"
         if not is_ws and not _key_ok(self.key, _presented_key(request)):
             self.counters["refused"] += 1
-            return json_response({"detail": "tocsin's Prefect API needs the API key "
-                                            "(PREFECT_API_KEY or PREFECT_API_AUTH_STRING)"},
-                                 status=401)
+            raise Unauthorized("tocsin's Prefect API needs the API key "
+                               "(PREFECT_API_KEY or PREFECT_API_AUTH_STRING)")
         return await handler(request)
 
     def _routes(self) -> list[web.RouteDef]:
@@ -225,7 +218,9 @@ class PrefectApiComponent(Component):
         self.counters["not_served"] += 1
         log.info("Prefect client asked for %s %s, which tocsin does not serve",
                  request.method, request.path)
-        return not_served(request)
+        raise NotFound(f"tocsin's Prefect-compatible API does not serve {request.method} "
+                       f"{request.path}; it serves health, events (POST, filter, in, out) and "
+                       "automations")
 
     # -- events ----------------------------------------------------------------------------
     async def post_events(self, request: web.Request) -> web.Response:
@@ -325,7 +320,7 @@ class PrefectApiComponent(Component):
             f = msgspec.convert(data["filter"], EventFilter)
             limit = int(data["limit"])
         except (ValueError, KeyError, TypeError, binascii.Error, msgspec.ValidationError):
-            return json_response({"detail": "not a page token tocsin handed out"}, status=403)
+            raise Forbidden("not a page token tocsin handed out") from None
         return await self._page(request, f, limit)
 
     async def _page(self, request: web.Request, f: EventFilter, limit: int) -> web.Response:

@@ -187,6 +187,12 @@ class PrefectWire:
     async def automations(self) -> list[dict[str, Any]]:
         return await self.request("POST", "/automations/filter", {})
 
+    async def create_automation(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.request("POST", "/automations/", body)
+
+    async def update_automation(self, id: str, body: dict[str, Any]) -> None:
+        await self.request("PUT", f"/automations/{id}", body)
+
     async def block_documents(self) -> list[dict[str, Any]]:
         return await self.request("POST", "/block_documents/filter",
                                   {"include_secrets": False})

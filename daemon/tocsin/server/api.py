@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import WSMsgType, web
 
-from ..errors import InvalidInput, StoreError
+from ..errors import InvalidInput, NotFound, StoreError, TocsinError
 from ..events.filter import EventFilter
 from ..events.model import Event, invalid_input, too_deep_error
 from .limits import BUSY
@@ -35,11 +35,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=_encoder.encode(data), status=status, content_type="application/json")
 
 
-def error_response(exc: InvalidInput) -> web.Response:
-    status = 400 if any("not valid JSON" in m for _, m in exc.errors) else 422
-    return json_response({"detail": exc.as_json()}, status=status)
-
-
 def decode_body(body: bytes, type_: Any) -> Any:
     """Decode a request body into a msgspec type, or raise InvalidInput naming the field."""
     try:
@@ -49,15 +44,19 @@ def decode_body(body: bytes, type_: Any) -> Any:
 
 
 @web.middleware
-async def invalid_input_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The one place a TocsinError becomes an HTTP answer: its status, and
+    `{"detail": ..., "code": ...}` (errors.py says what each holds)."""
     try:
         return await handler(request)
-    except InvalidInput as exc:
-        return error_response(exc)
     except RecursionError:  # JSON nested past what a decoder follows (json.loads, msgspec)
-        return error_response(too_deep_error())
-    except StoreError as exc:
-        return json_response({"detail": str(exc)}, status=exc.status)
+        return _error_answer(too_deep_error())
+    except TocsinError as exc:
+        return _error_answer(exc)
+
+
+def _error_answer(exc: TocsinError) -> web.Response:
+    return json_response(exc.answer(), status=exc.status)
 
 
 def store_error(exc: Exception) -> str:
@@ -80,7 +79,7 @@ async def post_events(request: web.Request) -> web.Response:
 async def get_event(request: web.Request) -> web.Response:
     event = await daemon_of(request).store.get(request.match_info["id"])
     if event is None:
-        return json_response({"detail": "no event with that id"}, status=404)
+        raise NotFound("no event with that id")
     return json_response(event)
 
 

@@ -26,7 +26,7 @@ from ..events.store import EventStore, Statements
 from ..paths import default_home, default_socket
 from ..repeated import RepeatFilter
 from . import filemodes, systemd
-from .api import core_routes, invalid_input_middleware
+from .api import core_routes, error_middleware
 from .bus import EventBus
 from .component import Component
 from .limits import ACCEPT_BURST, IDLE_TIMEOUT, BodyBudget, ConnectionCap, body_limits, connection_limit
@@ -179,7 +179,7 @@ class Daemon:
             self._started.append(c)
         max_body = self.config.max_body_bytes
         app = web.Application(client_max_size=max_body, middlewares=[
-            body_limits(self.bodies, max_body), invalid_input_middleware])
+            error_middleware, body_limits(self.bodies, max_body)])
         app["daemon"] = self
         app.add_routes(core_routes())
         for c in self.components:

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..errors import BodyTimeout, Busy, TooLarge
+
 log = logging.getLogger("tocsin.api")
 
 #: A connection with no request in progress (a keep-alive client between requests, or one
@@ -125,7 +127,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def body_limits(budget: BodyBudget, max_body: int) -> Any:
     """Middleware: a body over `max_body` gets 413 before it is read; a body is read within
-    BODY_TIMEOUT, and only while the bodies in flight leave room for it (else 503)."""
+    BODY_TIMEOUT, and only while the bodies in flight leave room for it (else 503). The
+    errors are answered by `error_middleware`, which must come before this one."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -133,25 +136,22 @@ def body_limits(budget: BodyBudget, max_body: int) -> Any:
             return await handler(request)
         size = request.content_length
         if size is not None and size > max_body:
-            return _answer(413, f"the request body is {size} bytes; the limit is {max_body} "
-                                "(`max_body_bytes` in the config); send fewer events at once")
+            raise TooLarge(f"the request body is {size} bytes; the limit is {max_body} "
+                           "(`max_body_bytes` in the config); send fewer events at once")
         size = max_body if size is None else size
         if not await budget.take(size):
-            return _answer(503, BUSY)
+            raise Busy(BUSY)
         try:
             try:
                 await asyncio.wait_for(request.read(), BODY_TIMEOUT)
             except TimeoutError:
-                return _answer(408, f"the request body did not arrive within {BODY_TIMEOUT:g} s")
+                raise BodyTimeout(f"the request body did not arrive within {BODY_TIMEOUT:g} s") \
+                    from None
             except web.HTTPRequestEntityTooLarge:
-                return _answer(413, f"the request body is over the limit of {max_body} bytes "
-                                    "(`max_body_bytes` in the config)")
+                raise TooLarge(f"the request body is over the limit of {max_body} bytes "
+                               "(`max_body_bytes` in the config)") from None
             return await handler(request)
         finally:
             await budget.give_back(size)
 
     return middleware
-
-
-def _answer(status: int, detail: str) -> web.Response:
-    return web.json_response({"detail": detail}, status=status)

@@ -30,10 +30,10 @@ import msgspec
 from aiohttp import web
 
 from ..envrefs import MissingEnv, masked, resolve
-from ..errors import InvalidInput
+from ..errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized
 from ..automations import lineage
 from ..events.model import Event
-from ..server.api import daemon_of, decode_body, json_response
+from ..server.api import daemon_of, decode_body, error_middleware, json_response
 from ..server.component import Component
 from ..server.limits import IDLE_TIMEOUT, ConnectionCap, body_limits, connection_limit
 
@@ -199,7 +199,8 @@ class WebhookComponent(Component):
         assert self.daemon is not None
         max_body = self.daemon.config.max_event_bytes
         app = web.Application(client_max_size=max_body,
-                              middlewares=[body_limits(self.daemon.bodies, max_body)])
+                              middlewares=[error_middleware,
+                                           body_limits(self.daemon.bodies, max_body)])
         app.router.add_route("*", "/hooks/{slug}", self.receive)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0,
                                keepalive_timeout=IDLE_TIMEOUT)
@@ -239,14 +240,14 @@ class WebhookComponent(Component):
 
         hook = self.by_slug.get(request.match_info["slug"])
         if hook is None:
-            return json_response({"detail": "no webhook answers at this address"}, status=404)
+            raise NotFound("no webhook answers at this address")
         self.counters["received"] += 1
         raw = await request.read()
         if hook.auth is not None and not self._authorized(hook, request, raw):
             self.counters["unauthorized"] += 1
-            return json_response({"detail": "this webhook requires a valid " + (
+            raise Unauthorized("this webhook requires a valid " + (
                 f"{SIGNATURE_HEADER} signature of the body" if hook.auth.type == "hmac-sha256"
-                else "bearer token in Authorization")}, status=401)
+                else "bearer token in Authorization"))
         headers = Headers({k.lower(): v for k, v in request.headers.items()
                            if k.lower() != "authorization"})
         context = {"body": parse_body(raw, request.content_type), "headers": headers,
@@ -262,9 +263,10 @@ class WebhookComponent(Component):
             assert self.daemon is not None
             self.daemon.check_size([event], len(raw) + len(hook.template))
         except TemplateError as exc:
-            return self._refuse(hook, f"the template could not render this request: {exc}")
+            raise self._refused(hook, f"the template could not render this request: {exc}") \
+                from None
         except InvalidInput as exc:
-            return self._refuse(hook, str(exc))
+            raise self._refused(hook, str(exc)) from None
         await self.daemon.ingest([event])
         self.counters["stored"] += 1
         return json_response({"id": str(event.id)}, status=202)
@@ -281,10 +283,10 @@ class WebhookComponent(Component):
             return False
         return authorized(hook.auth, secret, request.headers, raw)
 
-    def _refuse(self, hook: Webhook, reason: str) -> web.Response:
+    def _refused(self, hook: Webhook, reason: str) -> BadRequest:
         self.counters["refused"] += 1
         log.info("webhook %s refused a request: %s", hook.name, reason)
-        return json_response({"detail": reason}, status=400)
+        return BadRequest(reason)
 
     # -- management over the socket API ----------------------------------------------------
     def routes(self) -> list[web.RouteDef]:
@@ -315,8 +317,8 @@ class WebhookComponent(Component):
         if spec.auth is not None and not spec.auth.secret.strip():
             raise InvalidInput([("auth.secret", "must not be empty")])
         if self._named(spec.name) is not None:
-            return json_response({"detail": f"a webhook named {spec.name!r} exists; delete it "
-                                            "first or choose another name"}, status=409)
+            raise Conflict(f"a webhook named {spec.name!r} exists; delete it first or choose "
+                           "another name")
         hook = Webhook(id=str(uuid.uuid4()), name=spec.name, slug=secrets.token_urlsafe(24),
                        template=spec.template, description=spec.description,
                        created=datetime.now(UTC).isoformat(), auth=spec.auth)
@@ -337,13 +339,13 @@ class WebhookComponent(Component):
     async def get(self, request: web.Request) -> web.Response:
         hook = self._named(request.match_info["name"])
         if hook is None:
-            return json_response({"detail": "no webhook with that name"}, status=404)
+            raise NotFound("no webhook with that name")
         return json_response(self._shown(hook))
 
     async def delete(self, request: web.Request) -> web.Response:
         hook = self._named(request.match_info["name"])
         if hook is None:
-            return json_response({"detail": "no webhook with that name"}, status=404)
+            raise NotFound("no webhook with that name")
         await daemon_of(request).store.run([("DELETE FROM webhooks WHERE id = ?", [[hook.id]]),
                                             ("DELETE FROM webhook_auth WHERE webhook_id = ?",
                                              [[hook.id]])])

@@ -15,7 +15,6 @@ import time
 from collections.abc import Sequence
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import yaml
 from textual import on, work
@@ -26,6 +25,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, TextArea
+from tocsin.client.resources import API
 from tocsin.errors import ApiError
 
 from ..automation_yaml import (
@@ -40,7 +40,7 @@ from ..worker_errors import ReportWorkerErrors
 from .confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 VALIDATE_AFTER = 0.3
 CATALOGUE_AGE = 5.0  # seconds the lists of blocks, deployments… are reused while typing
@@ -77,7 +77,7 @@ def for_dashboard(error: dict[str, Any]) -> dict[str, Any]:
 
 
 class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Check and save to the daemon"),
         Binding("escape", "back", "Back", id="editor.back", key_display="esc",
@@ -122,7 +122,7 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         `apply -f` or here), if it has one; else the readable rewrite stays."""
         assert self.automation is not None
         try:
-            kept = await self.app.api("GET", f"/automations/{self.automation['id']}/source",
+            kept = await self.app.api(API.automations.source(self.automation["id"]),
                                       quiet=True)
         except ApiError:  # deleted meanwhile: saving will say so
             return
@@ -163,7 +163,7 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         """The daemon's errors in `text` (empty: valid) and the automation it reads there,
         or None when the daemon could not be asked."""
         try:
-            result = await self.app.api("POST", "/automations/validate", {"yaml": text},
+            result = await self.app.api(API.automations.validate(text),
                                         what="validation")
         except ApiError as exc:
             return [{"loc": "", "msg": str(exc)}], None
@@ -184,9 +184,9 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
             return self.known
         api = self.app.api
         blocks, deployments, pools, automations = await asyncio.gather(
-            api("GET", "/blocks", quiet=True), api("GET", "/deployments", quiet=True),
-            api("GET", "/work_pools", quiet=True),
-            api("POST", "/automations/filter", {}, quiet=True), return_exceptions=True)
+            api(API.blocks.list(), quiet=True), api(API.deployments.list(), quiet=True),
+            api(API.work_pools.list(), quiet=True),
+            api(API.automations.list(), quiet=True), return_exceptions=True)
         known: dict[str, set[str]] = {}
         if isinstance(blocks, list):
             known["block names"] = {b["name"] for b in blocks}
@@ -196,7 +196,7 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
         if isinstance(pools, list):
             known["work pool ids"] = {p["id"] for p in pools}
             queues = await asyncio.gather(*(
-                api("GET", f"/work_pools/{quote(p['name'])}/queues", quiet=True)
+                api(API.work_pools.queues(p["name"]), quiet=True)
                 for p in pools), return_exceptions=True)
             if all(isinstance(q, list) for q in queues):
                 known["work queue ids"] = {q["id"] for qs in queues for q in qs}
@@ -258,10 +258,10 @@ class AutomationEditorScreen(ReportWorkerErrors, Screen[bool]):
                         severity="error", markup=False)
             return
         body = {"yaml": text}  # the daemon reads it again, and keeps it as typed
-        method, path = ("PUT", f"/automations/{self.automation['id']}") if self.automation \
-            else ("POST", "/automations/")
+        call = API.automations.replace(self.automation["id"], body) if self.automation \
+            else API.automations.create(body)
         try:
-            saved = await self.app.connection.request(method, path, body)
+            saved = await self.app.connection.send(call)
         except ApiError as exc:
             detail = exc.detail if isinstance(exc.detail, list) else [{"msg": str(exc)}]
             self.show_errors([d if isinstance(d, dict) else {"msg": str(d)} for d in detail])

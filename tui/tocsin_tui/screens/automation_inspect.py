@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
+from tocsin.client.resources import API
 from tocsin.errors import ApiError
 
 from ..widgets.list_table import ListTable
@@ -23,14 +24,14 @@ from .automations_format import action_outcomes, bucket_cells, firing_cells
 from .reloading import Reloading
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 REFRESH_EVERY = 1.0
 OUTBOX_ROWS = 1_000
 
 
 class InspectScreen(Reloading, ReportWorkerErrors, Screen[None]):
-    app: TocsinApp
+    app: Dashboard
     REFRESH_EVERY = REFRESH_EVERY
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="inspect.back", key_display="esc",
@@ -65,8 +66,8 @@ class InspectScreen(Reloading, ReportWorkerErrors, Screen[None]):
     async def load(self) -> None:
         aid = self.automation["id"]
         try:
-            state = await self.app.api("GET", f"/automations/{aid}/state", quiet=True)
-            outbox = await self.app.api("GET", f"/actions?limit={OUTBOX_ROWS}", quiet=True)
+            state = await self.app.api(API.automations.state(aid), quiet=True)
+            outbox = await self.app.api(API.actions.list(OUTBOX_ROWS), quiet=True)
         except ApiError as exc:
             self.query_one("#inspect-summary", Static).update(
                 Content.from_markup("[b $error]$msg[/]", msg=str(exc)))

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Static
 from tocsin.cli.explain_cmds import trace_text
+from tocsin.client.resources import API
 from tocsin.errors import ApiError
 
 from ..widgets.list_table import ListTable
@@ -24,7 +25,7 @@ from ..worker_errors import ReportWorkerErrors
 from .reloading import Reloading
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 REFRESH_EVERY = 2.0
 TRACES = 20
@@ -43,7 +44,7 @@ def near_miss_cells(miss: dict[str, Any]) -> tuple[str, ...]:
 
 
 class TracesScreen(Reloading, ReportWorkerErrors, Screen[None]):
-    app: TocsinApp
+    app: Dashboard
     REFRESH_EVERY = REFRESH_EVERY
     # Here rather than in tocsin.tcss while the dashboard is being reworked (issue 18).
     DEFAULT_CSS = """
@@ -78,9 +79,8 @@ class TracesScreen(Reloading, ReportWorkerErrors, Screen[None]):
     async def load(self) -> None:
         aid = self.automation["id"]
         try:
-            traces = await self.app.api("GET", f"/automations/{aid}/traces?limit={TRACES}",
-                                        quiet=True)
-            state = await self.app.api("GET", f"/automations/{aid}/state", quiet=True)
+            traces = await self.app.api(API.automations.traces(aid, TRACES), quiet=True)
+            state = await self.app.api(API.automations.state(aid), quiet=True)
         except ApiError as exc:
             self.query_one("#trace-detail", Static).update(Text(str(exc)))
             return

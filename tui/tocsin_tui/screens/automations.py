@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from tocsin.client.resources import API, Call
 from tocsin.errors import ApiError
 
 from ..automation_yaml import first_template
@@ -32,7 +33,7 @@ from .automations_format import short_time
 from .confirm import ConfirmScreen
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 CHECK_EVERY = 0.5
 REFRESH_ANYWAY = 15.0
@@ -56,7 +57,7 @@ def fired_times(events: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · automations"
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="automations.quit", tooltip="Quit the dashboard"),
         Binding("n", "new", "New", id="automations.new", tooltip="Write a new automation"),
@@ -115,7 +116,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
     async def load(self, quiet: bool = False) -> None:
         self.stale, self.since_load = False, 0.0
         try:
-            found = await self.app.api("POST", "/automations/filter", {}, quiet=quiet,
+            found = await self.app.api(API.automations.list(), quiet=quiet,
                                        what="automation list")
         except ApiError as exc:
             self.set_status(f"the daemon did not list automations: {exc}")
@@ -123,10 +124,10 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         if found is None:
             return
         states = await asyncio.gather(
-            *(self.app.api("GET", f"/automations/{a['id']}/state", quiet=True) for a in found),
+            *(self.app.api(API.automations.state(a["id"]), quiet=True) for a in found),
             return_exceptions=True)
-        history = await self.app.api("POST", "/events/filter", {
-            "names": [FIRED_EVENT], "limit": MAX_COUNTED, "order": "newest"}, quiet=True)
+        history = await self.app.api(API.events.filter(
+            names=[FIRED_EVENT], limit=MAX_COUNTED, order="newest"), quiet=True)
         self.show(found, states, fired_times(history["events"] if history else []))
 
     def show(self, found: list[dict[str, Any]], states: list[Any],
@@ -196,7 +197,7 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
         if automation is None:
             return
         enabled = not automation.get("enabled", True)
-        await self.change("PATCH", automation, {"enabled": enabled},
+        await self.change(API.automations.set_enabled(automation["id"], enabled), automation,
                           "enabled" if enabled else "disabled")
 
     @work(group="automation-change", exit_on_error=False)
@@ -208,12 +209,11 @@ class AutomationsScreen(ReportWorkerErrors, Screen[None]):
             f"Delete the automation {automation['name']!r}? Its state and firing history "
             "go with it.", yes="Delete"))
         if sure:
-            await self.change("DELETE", automation, None, "deleted")
+            await self.change(API.automations.delete(automation["id"]), automation, "deleted")
 
-    async def change(self, method: str, automation: dict[str, Any], body: Any,
-                     done: str) -> None:
+    async def change(self, call: Call, automation: dict[str, Any], done: str) -> None:
         try:
-            await self.app.connection.request(method, f"/automations/{automation['id']}", body)
+            await self.app.connection.send(call)
         except (ApiError, *OFFLINE_ERRORS) as exc:
             self.notify(str(exc), title=f"{automation['name']} not {done}", severity="error",
                         markup=False)

@@ -4,6 +4,7 @@ daemon before they ever reach the dashboard."""
 from __future__ import annotations
 
 from textual.binding import Binding
+from tocsin.client.resources import API
 
 from ..daemon_format import block_target
 from ..widgets.list_table import Row
@@ -22,7 +23,7 @@ class BlocksScreen(TableScreen):
     ]
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        blocks = await self.app.api("GET", "/blocks", quiet=quiet, what="block list")
+        blocks = await self.app.api(API.blocks.list(), quiet=quiet, what="block list")
         if blocks is None:
             return None
         self.items = {b["id"]: b for b in blocks}

@@ -8,6 +8,7 @@ from typing import Any
 
 from textual import work
 from textual.binding import Binding
+from tocsin.client.resources import API
 
 from ..charts import outcome_marks
 from ..daemon_format import starts_on
@@ -37,8 +38,8 @@ class DeploymentsScreen(TableScreen):
     ]
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        found = await self.app.api("GET", "/deployments", quiet=quiet, what="deployment list")
-        runs = await self.app.api("GET", f"/flow_runs?limit={RUNS_LOOKED_AT}", quiet=True)
+        found = await self.app.api(API.deployments.list(), quiet=quiet, what="deployment list")
+        runs = await self.app.api(API.runs.list(RUNS_LOOKED_AT), quiet=True)
         if found is None:
             return None
         by_deployment: dict[str, list[dict[str, Any]]] = {}
@@ -68,8 +69,8 @@ class DeploymentsScreen(TableScreen):
             RunParametersScreen(dep["name"], dep.get("parameters") or {}))
         if parameters is None:
             return
-        run = await self.change("POST", f"/deployments/{dep['id']}/create_flow_run",
-                                {"parameters": parameters}, f"run of {dep['name']} started")
+        run = await self.change(API.deployments.run(dep["id"], parameters),
+                                f"run of {dep['name']} started")
         if run is not None:
             from .run_detail import RunDetailScreen
 
@@ -80,10 +81,9 @@ class DeploymentsScreen(TableScreen):
         dep = self.selected()
         if dep is None:
             return
-        op, done = ("resume_deployment", "resumed") if dep.get("paused") else \
-            ("pause_deployment", "paused")
-        await self.change("POST", f"/deployments/{dep['id']}/{op}", None,
-                          f"{dep['name']} {done}")
+        call, done = (API.deployments.resume(dep["id"]), "resumed") if dep.get("paused") else \
+            (API.deployments.pause(dep["id"]), "paused")
+        await self.change(call, f"{dep['name']} {done}")
 
     async def action_runs(self) -> None:
         dep = self.selected()

@@ -12,13 +12,14 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+from tocsin.client.resources import API
 from tocsin.client.sync import build_event
 from tocsin.errors import ApiError
 
 from ..worker_errors import ReportWorkerErrors
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 
 class FormError(ValueError):
@@ -60,7 +61,7 @@ FIELDS = [
 
 
 class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Cancel", id="emit.cancel", key_display="esc",
                 tooltip="Close without emitting"),
@@ -104,7 +105,7 @@ class EmitScreen(ReportWorkerErrors, ModalScreen[str | None]):
     @work(exclusive=True, exit_on_error=False)
     async def send(self, event: dict[str, Any]) -> None:
         try:
-            result = await self.app.api("POST", "/events", [event], what="test event")
+            result = await self.app.api(API.events.emit([event]), what="test event")
         except ApiError as exc:
             self.show_error(str(exc))
             return

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 Event = dict[str, Any]
 
@@ -46,7 +46,7 @@ def event_json(event: Event, max_lines: int | None = None) -> Content:
 
 class EventDetailScreen(Screen[None]):
     TITLE = "tocsin · event"
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="detail.back", key_display="esc",
                 tooltip="Back to the feed"),

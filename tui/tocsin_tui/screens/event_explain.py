@@ -16,13 +16,14 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from tocsin.client.resources import API
 from tocsin.cli.explain_cmds import explanation_text
 from tocsin.errors import ApiError
 
 from ..worker_errors import ReportWorkerErrors
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 NONE_CLOSE = ("No automation came close: none expects this name or matches this resource, "
               "and none is off by case, whitespace or one edit.")
@@ -30,7 +31,7 @@ NONE_CLOSE = ("No automation came close: none expects this name or matches this 
 
 class EventExplainScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · why (not)"
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="explain.back", key_display="esc",
                 tooltip="Back"),
@@ -53,8 +54,8 @@ class EventExplainScreen(ReportWorkerErrors, Screen[None]):
     async def load(self) -> None:
         body = self.query_one("#explain-body", Static)
         try:
-            docs = await self.app.api("POST", "/automations/explain",
-                                      {"event_id": self.event.get("id")}, what="explain")
+            docs = await self.app.api(API.automations.explain({"event_id": self.event.get("id")}),
+                                      what="explain")
         except ApiError as exc:
             body.update(Text(str(exc)))
             return

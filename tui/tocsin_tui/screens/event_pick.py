@@ -17,7 +17,7 @@ from textual.widgets.option_list import Option
 from ..widgets.event_list import event_time
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 Event = dict[str, Any]
 MAX_CHOICES = 300
@@ -26,7 +26,7 @@ MAX_CHOICES = 300
 class PickEventScreen(ModalScreen[Event | None]):
     """The newest events the dashboard holds, newest first."""
 
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="pick.cancel",
                         key_display="esc", tooltip="Keep the current event")]
 

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Sparkline, Static
+from tocsin.client.resources import API
 
 from ..feed_filter import Predicate, compile_filter
 from ..widgets.event_list import EventList
@@ -27,7 +28,7 @@ from .emit import EmitScreen
 from .event_detail import EventDetailScreen, event_json
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 Event = dict[str, Any]
 
@@ -49,7 +50,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · events"
     # From 120 columns on, the selected event shows beside the list (see tocsin.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="feed.quit", tooltip="Quit the dashboard"),
         Binding("slash", "focus_filter", "Filter", id="feed.filter", key_display="/",
@@ -238,7 +239,7 @@ class FeedScreen(ReportWorkerErrors, Screen[None]):
         if rows:
             body["until"] = rows[0]["occurred"]
         for _ in range(OLDER_MAX_PAGES):
-            page = await self.app.api("POST", "/events/filter", body, what="page of older events")
+            page = await self.app.api(API.events.filter(**body), what="page of older events")
             if not page:
                 return
             older = [e for e in self.matching(page["events"]) if e.get("id") not in known]

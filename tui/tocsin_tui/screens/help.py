@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-from ..screen_list import MAIN_SCREENS, SUB_SCREENS, load
+from ..screen_list import APP_BINDINGS, MAIN_SCREENS, SUB_SCREENS, load
 from ..widgets.list_keys import LIST_KEYS
 
 Section = tuple[str, str, list[Binding]]
@@ -27,11 +27,10 @@ def described(bindings: list[BindingType]) -> list[Binding]:
 
 def binding_sections() -> Iterator[Section]:
     """(title, what it is for, bindings) for the app, the lists and every screen."""
-    from ..app import TocsinApp
     from ..widgets.event_list import EventList
 
     yield "Everywhere", "ctrl+p opens the command palette; ctrl+q quits from anywhere.", \
-        described(TocsinApp.BINDINGS)
+        described(APP_BINDINGS)
     yield "In every list", "", list(LIST_KEYS)
     for screen in MAIN_SCREENS:
         bindings = described(screen.load().BINDINGS)

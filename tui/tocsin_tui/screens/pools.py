@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
-from urllib.parse import quote
 
 from textual import work
 from textual.binding import Binding
+from tocsin.client.resources import API
 
 from ..daemon_format import limit_text
 from ..widgets.list_table import Row
@@ -26,11 +26,11 @@ class PoolsScreen(TableScreen):
     ]
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        pools = await self.app.api("GET", "/work_pools", quiet=quiet, what="work pool list")
+        pools = await self.app.api(API.work_pools.list(), quiet=quiet, what="work pool list")
         if pools is None:
             return None
         queues = await asyncio.gather(*(
-            self.app.api("GET", f"/work_pools/{quote(p['name'])}/queues", quiet=True)
+            self.app.api(API.work_pools.queues(p["name"]), quiet=True)
             for p in pools))
         self.items = {}
         rows: list[Row] = []
@@ -58,11 +58,10 @@ class PoolsScreen(TableScreen):
             return
         pause = not item.get("is_paused")
         if item["kind"] == "pool":
-            path = f"/work_pools/{quote(item['name'])}"
+            call = API.work_pools.set_paused(item["name"], pause)
         else:
-            path = f"/work_pools/{quote(item['work_pool_name'])}/queues/{quote(item['name'])}"
-        await self.change("PATCH", path, {"is_paused": pause},
-                          f"{item['kind']} {item['name']} {'paused' if pause else 'resumed'}")
+            call = API.work_pools.set_queue_paused(item["work_pool_name"], item["name"], pause)
+        await self.change(call, f"{item['kind']} {item['name']} {'paused' if pause else 'resumed'}")
 
 
 def paused(item: dict[str, Any]) -> str:

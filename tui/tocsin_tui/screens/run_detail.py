@@ -15,13 +15,14 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Log, Static
+from tocsin.client.resources import API
 
 from ..changes import run_op
 from ..worker_errors import ReportWorkerErrors
 from .automations_format import short_time
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 POLL_EVERY = 0.5
 FINAL_STATES = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
@@ -38,7 +39,7 @@ def timeline(events: list[dict[str, Any]]) -> str:
 class RunDetailScreen(ReportWorkerErrors, Screen[None]):
     """A flow run's state timeline, parameters and live log."""
 
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back", id="run.back", key_display="esc",
                 tooltip="Back to the list"),
@@ -78,20 +79,19 @@ class RunDetailScreen(ReportWorkerErrors, Screen[None]):
     @work(group="run-poll", exclusive=True, exit_on_error=False)
     async def poll(self) -> None:
         rid = self.flow_run["id"]
-        run = await self.app.api("GET", f"/flow_runs/{rid}", quiet=True)
+        run = await self.app.api(API.runs.get(rid), quiet=True)
         if run is None:
             return
         self.flow_run = run
-        logs = await self.app.api("GET", f"/flow_runs/{rid}/logs?offset={self.log_offset}",
-                                  quiet=True)
+        logs = await self.app.api(API.runs.logs(rid, self.log_offset), quiet=True)
         if logs and logs.get("text"):
             self.log_offset = logs["offset"]
             log = self.query_one(Log)
             log.auto_scroll = self.following
             log.write(logs["text"])
-        events = await self.app.api("POST", "/events/filter", {
-            "resource": {"prefect.resource.id": f"prefect.flow-run.{rid}"},
-            "order": "oldest", "limit": 100}, quiet=True)
+        events = await self.app.api(API.events.filter(
+            resource={"prefect.resource.id": f"prefect.flow-run.{rid}"},
+            order="oldest", limit=100), quiet=True)
         if events:
             self.events = events["events"]
         self.show(run)

@@ -4,11 +4,11 @@ cancel, suspend or resume it. Opened from a deployment, it shows that deployment
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote
 
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
+from tocsin.client.resources import API
 
 from ..changes import run_op
 from ..charts import OUTCOMES
@@ -55,10 +55,8 @@ class RunsScreen(TableScreen):
         self.load()
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        path = f"/flow_runs?limit={RUNS_SHOWN}"
-        if self.deployment:
-            path += f"&deployment={quote(self.deployment)}"
-        runs = await self.app.api("GET", path, quiet=quiet, what="flow run list")
+        runs = await self.app.api(API.runs.list(RUNS_SHOWN, self.deployment), quiet=quiet,
+                                  what="flow run list")
         if runs is None:
             return None
         now = datetime.now(UTC)

@@ -11,6 +11,7 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Sparkline, Static
+from tocsin.client.resources import API
 
 from ..daemon_format import size_text
 from ..widgets.list_table import Row
@@ -56,13 +57,13 @@ class SourcesScreen(TableScreen):
         yield Sparkline(list(self.lag), id="lag-chart")
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        health = await self.app.api("GET", "/health", quiet=quiet, what="status request")
+        health = await self.app.api(API.health(), quiet=quiet, what="status request")
         if health is None:
             return None
         parts = health.get("components", {})
         watch = parts.get("watch") or {}
         self.listener = (parts.get("webhooks") or {}).get("listener", "off")
-        hooks = await self.app.api("GET", "/webhooks", quiet=True) or []
+        hooks = await self.app.api(API.webhooks.list(), quiet=True) or []
         last = await asyncio.gather(*(self.last_call(h["id"]) for h in hooks))
         total_lag = sum(c.get("lag_bytes", 0) for c in watch.values())
         self.lag.append(total_lag)
@@ -81,9 +82,9 @@ class SourcesScreen(TableScreen):
 
     async def last_call(self, hook_id: str) -> str | None:
         """When the webhook last stored an event (its events name it as a related resource)."""
-        page = await self.app.api("POST", "/events/filter", {
-            "related": {"prefect.resource.id": f"tocsin.webhook.{hook_id}"}, "limit": 1,
-            "order": "newest"}, quiet=True)
+        page = await self.app.api(API.events.filter(
+            related={"prefect.resource.id": f"tocsin.webhook.{hook_id}"}, limit=1,
+            order="newest"), quiet=True)
         events = (page or {}).get("events") or []
         return events[0].get("occurred") if events else None
 

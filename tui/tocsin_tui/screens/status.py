@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
+from tocsin.client.resources import API
 
 from ..daemon_format import size_text
 from ..widgets.list_table import Row
@@ -51,7 +52,7 @@ class StatusScreen(TableScreen):
         yield Static("loading…", id="status-summary")
 
     async def fetch(self, quiet: bool) -> list[Row] | None:
-        health = await self.app.api("GET", "/health", quiet=quiet, what="status request")
+        health = await self.app.api(API.health(), quiet=quiet, what="status request")
         if health is None:
             return None
         store = health.get("store") or {}

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from tocsin.client.resources import Call
 from tocsin.errors import ApiError
 
 from ..changes import request_change
@@ -21,13 +22,13 @@ from ..widgets.list_table import ListTable, Row
 from ..worker_errors import ReportWorkerErrors
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 Item = dict[str, Any]
 
 
 class TableScreen(ReportWorkerErrors, Screen[None]):
-    app: TocsinApp
+    app: Dashboard
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     FLEX: ClassVar[tuple[int, ...]] = (0,)  # the columns cut in the middle to fit
     REFRESH_EVERY: ClassVar[float] = 2.0
@@ -98,10 +99,9 @@ class TableScreen(ReportWorkerErrors, Screen[None]):
             self.notify(f"No {self.NOUN} selected", severity="warning", markup=False)
         return item
 
-    async def change(self, method: str, path: str, body: Any, done: str,
-                     confirm: str | None = None) -> Any:
+    async def change(self, call: Call, done: str, confirm: str | None = None) -> Any:
         """Ask the daemon for a change (see changes.py), then reload."""
-        answer = await request_change(self, method, path, body, done, confirm)
+        answer = await request_change(self, call, done, confirm)
         if answer is not None:
             self.load()
         return answer

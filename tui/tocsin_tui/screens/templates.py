@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static, TextArea
+from tocsin.client.resources import API
 
 from ..connection import OFFLINE_ERRORS
 from ..widgets.marked_text_area import MarkedTextArea
@@ -24,7 +25,7 @@ from ..worker_errors import ReportWorkerErrors
 from .event_pick import PasteEventScreen, PickEventScreen
 
 if TYPE_CHECKING:
-    from ..app import TocsinApp
+    from ..dashboard import Dashboard
 
 Event = dict[str, Any]
 
@@ -39,7 +40,7 @@ occurred: {{ event.occurred }}
 
 class TemplateScreen(ReportWorkerErrors, Screen[None]):
     TITLE = "tocsin · template preview"
-    app: TocsinApp
+    app: Dashboard
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="templates.quit", show=False,
                 tooltip="Quit the dashboard (when the editor is not focused)"),
@@ -117,15 +118,12 @@ class TemplateScreen(ReportWorkerErrors, Screen[None]):
 
     @work(group="render", exclusive=True, exit_on_error=False)
     async def render_preview(self, template: str) -> None:
-        body: dict[str, Any] = {"template": template}
-        if self.event is not None:
-            if self.pasted:
-                body["event"] = self.event
-            else:
-                body["event_id"] = self.event["id"]
+        event = self.event if self.pasted else None
+        event_id = self.event["id"] if self.event is not None and not self.pasted else None
         try:
+            # The whole answer, whatever its status: an error's body holds its line.
             status, result = await self.app.connection.client.request_status(
-                "POST", "/templates/render", body)
+                *API.templates.render(template, event, event_id))
         except OFFLINE_ERRORS as exc:
             self.set_status("[b $warning]not rendered[/]: $msg", msg=f"daemon unreachable ({exc})")
             return

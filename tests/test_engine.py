@@ -355,7 +355,7 @@ def test_busy_automation_is_not_a_loop_1000_resources_x_3_fire_1000_times():
         for r in range(1_000):
             tl.emit("order.step", i * 0.01, f"order.{r}")
     assert len(tl.firings) == 1_000
-    assert tl.engine.paused == []
+    assert tl.engine.take_paused() == []
 
 
 def _caused_by(tl: Timeline, firing, t: float):
@@ -377,7 +377,7 @@ def test_an_automation_triggered_through_its_own_events_is_paused_with_the_chain
             break
         fired = _caused_by(tl, fired[0], step)
     assert len(tl.firings) == 3  # loop_depth 3: the chain may hold it 3 times
-    [(paused, reason, chain)] = tl.engine.paused
+    [(paused, reason, chain)] = tl.engine.take_paused()
     assert paused == aid and "loop guard" in reason
     assert chain == (aid, aid, aid, aid)
     assert not tl.engine.enabled(aid)
@@ -402,7 +402,7 @@ def test_a_loop_through_two_automations_pauses_the_one_that_comes_round_again():
     while fired and step < 20:
         fired = [f for firing in fired for f in _caused_by(tl, firing, step)]
         step += 1
-    [(paused, _, chain)] = tl.engine.paused
+    [(paused, _, chain)] = tl.engine.take_paused()
     assert paused == f"{ida}-a"
     assert chain == tuple([f"{ida}-a", f"{idb}-b"] * 3 + [f"{ida}-a"])
 
@@ -413,7 +413,7 @@ def test_loop_depth_none_turns_the_guard_off():
     fired = tl.emit("x", 0)
     for step in range(1, 11):
         fired = _caused_by(tl, fired[0], step)
-    assert len(tl.firings) == 11 and tl.engine.paused == []
+    assert len(tl.firings) == 11 and tl.engine.take_paused() == []
 
 
 def test_firing_at_is_processing_time_and_labels_are_strings():
@@ -472,8 +472,8 @@ def test_deadline_heap_does_not_grow_with_replaced_buckets():
     for i in range(30_000):
         tl.emit("x", i * 0.001)
     assert len(tl.firings) == 30_000
-    assert len(tl.engine._heap) <= 10_001
-    assert tl.engine._wheel_size <= 10_001  # reactive windows wait in the wheel instead
+    assert tl.engine.stats().heap <= 10_001
+    assert tl.engine.stats().wheel <= 10_001  # reactive windows wait in the wheel instead
 
 
 def test_a_reactive_window_is_forgotten_after_its_expiry_even_between_wheel_slots():
@@ -481,7 +481,7 @@ def test_a_reactive_window_is_forgotten_after_its_expiry_even_between_wheel_slot
     deadline but before the slot is processed must still find the window gone."""
     tl = Timeline(reactive(threshold=2, within=10))
     tl.emit("x", 0)
-    deadline = tl.engine.buckets[next(iter(tl.engine.buckets))].deadline
+    deadline = tl.engine.windows(tl.automations[0].id)[0].bucket.deadline
     assert tl.engine.next_deadline() == int(deadline) + 1
     late = deadline - ts(0) + 0.5  # past the deadline, inside the slot's second
     tl.emit("x", 5, received=late)  # occurred inside the old window: too late to count
@@ -499,5 +499,5 @@ def test_a_commit_with_nothing_loaded_is_only_remembered_and_followers_still_wai
     a, b = event("a", 0), event("b", 0)
     orphan = event("c", 0, follows=uuid.UUID(int=7))
     assert engine.process_all([a, b, orphan], ts(0)) == []
-    assert {a.id.int, b.id.int} <= set(engine.seen)
-    assert orphan.id.int not in engine.seen and engine.waiting == {uuid.UUID(int=7): [str(orphan.id)]}
+    assert engine.has_seen(a.id) and engine.has_seen(b.id)
+    assert not engine.has_seen(orphan.id) and engine.stats().followers == 1

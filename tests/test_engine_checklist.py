@@ -235,7 +235,7 @@ def test_compound_require_one_fires_at_once_and_ignores_within():
     tl.emit("a", 0)
     tl.emit("b", 100)
     assert tl.times() == [0, 100]
-    assert tl.engine.slots == {}
+    assert tl.engine.stats().composite_slots == 0
 
 
 # -- lifecycle (§3) --------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ def test_an_update_regenerates_trigger_ids_and_discards_window_state():
     updated.id = aid
     assert updated.trigger.id != tl.automations[0].trigger.id
     tl.engine.load(updated, ts(2))
-    assert tl.engine.buckets == {}
+    assert tl.engine.stats().buckets == 0
     tl.emit("x", 3)
     tl.emit("x", 4)
     assert tl.firings == []
@@ -279,7 +279,7 @@ def test_unload_forgets_every_piece_of_state():
     tl.emit("a", 1)
     for automation in tl.automations:
         tl.engine.unload(automation.id)
-    assert tl.engine.buckets == {} and tl.engine.slots == {}
+    assert tl.engine.stats().buckets == 0 and tl.engine.stats().composite_slots == 0
     tl.emit("x", 2)
     tl.emit("x", 3)
     tl.emit("b", 4)

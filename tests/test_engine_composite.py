@@ -22,7 +22,7 @@ def test_compound_any_fires_on_each_child_without_storing_slots():
     tl.emit("a", 0)
     tl.emit("b", 1)
     assert tl.times() == [0, 1]
-    assert tl.engine.slots == {}
+    assert tl.engine.stats().composite_slots == 0
 
 
 def test_compound_all_needs_every_child_then_starts_over():

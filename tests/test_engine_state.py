@@ -29,7 +29,7 @@ def fresh_timeline(tl: Timeline) -> Timeline:
     """The timeline's automations in a new engine, as after a restart, before the restore."""
     fresh = copy.copy(tl)
     fresh.engine = Engine()
-    fresh.engine.now = tl.engine.now
+    fresh.engine.restore_clock(tl.engine.now)
     for automation in tl.automations:
         fresh.engine.load(automation, tl.engine.now)
     fresh.firings = []
@@ -125,6 +125,34 @@ def test_buckets_saved_as_json_objects_before_issue_13_still_restore(restart: Re
         v, type=persist.Bucket))) for k, v in rows.items()}
     old[next(iter(old))] = next(iter(rows.values()))  # a database may hold both
     after = restart(tl, old)
-    assert sorted(after.engine.buckets) == sorted(tl.engine.buckets)
+    aid = tl.automations[0].id
+    assert sorted(w.bucket.key for w in after.engine.windows(aid)) == sorted(
+        w.bucket.key for w in tl.engine.windows(aid))
     after.emit("walk", 2, "a")  # the third walk for `a`: fires
     assert [f.triggering_labels for f in after.firings] == [{"prefect.resource.id": "a"}]
+
+
+def test_take_changes_hands_each_changed_record_once_with_its_automation() -> None:
+    from tocsin.automations.state import RecordKind
+
+    tl = Timeline({"expect": ["walk"], "threshold": 3, "within": 60},
+                  {"posture": "Proactive", "after": ["start"], "expect": ["done"], "within": 60})
+    tl.engine.take_changes()
+    tl.emit("walk", 0)
+    tl.emit("done", 1)  # before any arming: held
+    changes = {(c.kind, c.automation_id) for c in tl.engine.take_changes()}
+    assert changes == {(RecordKind.BUCKET, tl.automations[0].id),
+                       (RecordKind.HELD, tl.automations[1].id)}
+    assert tl.engine.take_changes() == [] and not tl.engine.has_changes
+    tl.engine.unload(tl.automations[0].id)
+    [gone] = tl.engine.take_changes()
+    assert (gone.kind, gone.record) == (RecordKind.BUCKET, None)
+
+
+def test_ids_seen_before_a_restart_are_duplicates_after_it() -> None:
+    tl = Timeline({"expect": ["walk"], "threshold": 1, "within": 0})
+    walk = event("walk", 0)
+    fresh = fresh_timeline(tl)
+    fresh.engine.restore_seen([walk.id], walk.received.timestamp())
+    assert fresh.send(walk) == [] and fresh.engine.has_seen(walk.id)
+    assert len(tl.send(walk)) == 1

@@ -57,14 +57,15 @@ def test_animal_walkd_is_an_expect_failure_nearest_animal_walked():
 def test_counting_then_would_have_fired_and_the_engine_is_untouched():
     tl = Timeline(sample("woodchonk.yaml"))
     tl.emit("animal.walked", 0, "animal.1", labels=MONAX)
-    tl.engine.take_dirty()
-    before = copy.deepcopy(msgspec.to_builtins(list(tl.engine.buckets.values())))
+    tl.engine.take_changes()
+    aid = tl.automations[0].id
+    before = copy.deepcopy(msgspec.to_builtins([w.bucket for w in tl.engine.windows(aid)]))
     doc = explained(tl, event("animal.walked", 1, labels=MONAX))
     assert doc["triggers"][0]["outcome"] == "counted (2 of 3)"
     assert doc["triggers"][0]["window"]["count"] == 1
     assert doc["triggers"][0]["window_after"]["count"] == 2
-    assert msgspec.to_builtins(list(tl.engine.buckets.values())) == before
-    assert not tl.engine.dirty
+    assert msgspec.to_builtins([w.bucket for w in tl.engine.windows(aid)]) == before
+    assert not tl.engine.has_changes
     tl.emit("animal.walked", 2, labels=MONAX)
     doc = explained(tl, event("animal.walked", 3, labels=MONAX))
     assert doc["outcome"] == "would have fired at 2026-01-01T00:00:02+00:00"
@@ -181,7 +182,7 @@ def test_came_close_is_some_telling_criterion_held_or_a_near_value():
 
     tl = Timeline(sample("woodchonk.yaml"), {"expect": ["order.paid"]},
                   {"match": {"prefect.resource.id": "db.1"}})
-    woodchonk, paid, anything_on_db = (tl.engine.automations[a.id].leaves[0]
+    woodchonk, paid, anything_on_db = (tl.engine.compiled(a.id).leaves[0]
                                        for a in tl.automations)
 
     def close(leaf, ev):

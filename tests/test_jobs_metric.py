@@ -71,7 +71,7 @@ def test_successes_below_half_over_ten_runs_fires_after_firing_for_and_resolves(
     # Runs of another deployment do not count, even all failing.
     events += run_events(99, T0, "Crashed", deployment="other")
     assert feed(engine, events) == []
-    metric = engine.metrics["a1"]
+    metric = engine.metric("a1")
     assert metric.state.value == pytest.approx(0.4)
     assert engine.advance((T0 + timedelta(seconds=300)).timestamp()) == []
     deadline = engine.next_deadline()
@@ -128,7 +128,7 @@ def test_duration_and_lateness_metrics():
     late = Engine()
     load(late, metric_automation("lateness", ">=", 30), T0)
     feed(late, run_events(1, T0, "Completed", late=45))
-    assert late.metrics["a1"].state.value == pytest.approx(45.0)
+    assert late.metric("a1").state.value == pytest.approx(45.0)
     [fired] = late.advance((T0 + timedelta(seconds=400)).timestamp())
     assert fired.state == "triggered"
     # A run that never starts keeps getting later: lateness grows without any event.
@@ -146,8 +146,8 @@ def test_metric_state_survives_export_and_restore():
     engine = Engine()
     automation = load(engine, metric_automation("successes", "<", 0.5), T0)
     feed(engine, run_events(1, T0, "Failed"))
-    rows = [(kind, persist._key_text(kind, key), msgspec.json.encode(engine.export(kind, key)))
-            for kind, key in engine.take_dirty() if engine.export(kind, key) is not None]
+    rows = [(c.kind, persist._key_text(c.kind, c.key), msgspec.json.encode(c.record))
+            for c in engine.take_changes() if c.record is not None]
     fresh = Engine()
     fresh.load(automation, T0.timestamp())
     persist.restore(fresh, rows)
@@ -194,7 +194,7 @@ def test_lateness_counts_from_the_expected_start_in_the_scheduled_event():
     events[0].payload["validated_state"]["scheduled_time"] = (
         T0 - timedelta(seconds=60)).isoformat()  # scheduled 60 s before it was created
     feed(engine, events)
-    assert engine.metrics["a1"].state.value == pytest.approx(80.0)
+    assert engine.metric("a1").state.value == pytest.approx(80.0)
 
 
 def test_a_deployment_metric_trigger_becomes_an_owned_automation():

@@ -20,7 +20,7 @@ async def set_enabled(engine: EngineComponent, enabled: bool, run: ActionRun) ->
     """What `PATCH /automations/{id}` with `{"enabled": ...}` does (trigger ids and window
     state are kept), through the engine component in-process."""
     automation_id = run.targets["automation_id"]
-    automation = engine.automations.get(automation_id)
+    automation = engine.automation(automation_id)
     if automation is None:
         raise ActionFailed(f"Automation {automation_id} not found", status_code=404)
     automation.updated = utcnow()

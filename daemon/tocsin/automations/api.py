@@ -30,6 +30,7 @@ from .emitted import lifecycle_event
 from .explain import near_misses
 from .files import FileError, parse_sourced, parse_text
 from .model import Automation, definition_key, parse_automation, same_definition
+from .view import EngineView
 
 RECENT_FIRINGS = 20
 
@@ -54,7 +55,7 @@ async def json_body(request: web.Request, default: Any = None) -> Any:
 
 def lookup_automation(request: web.Request) -> Automation:
     """The automation the path's `{id}` names, or NotFound."""
-    automation = engine_component(request).automations.get(request.match_info["id"])
+    automation = engine_component(request).automation(request.match_info["id"])
     if automation is None:
         raise NotFound("no automation with that id")
     return automation
@@ -131,7 +132,7 @@ async def apply(request: web.Request) -> web.Response:
         seen.add(automation.name)
     if errors:
         raise FileError(errors, lines)
-    existing = {a.name: a for a in component.automations.values()}
+    existing = {a.name: a for a in component.all_automations()}
     now = datetime.now(UTC)
     changes: list[Change] = []
     results = []
@@ -157,7 +158,7 @@ async def list_automations(request: web.Request) -> web.Response:
     body = await json_body(request, default={})
     limit = body.get("limit") if isinstance(body, dict) else None
     offset = int(body.get("offset") or 0) if isinstance(body, dict) else 0
-    found = sorted(engine_component(request).automations.values(), key=lambda a: a.name)
+    found = engine_component(request).all_automations()
     found = found[offset:offset + limit] if limit else found[offset:]
     return json_response(found)
 
@@ -257,10 +258,7 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
         (automation.id, RECENT_FIRINGS))
     firings = [msgspec.json.decode(data) for (data,) in rows]
     buckets = []
-    for bucket in engine.buckets.values():
-        if bucket.automation_id != automation.id:
-            continue
-        leaf = engine.leaves[bucket.trigger_id]
+    for leaf, bucket in engine.windows(automation.id or ""):
         buckets.append({
             "trigger_id": bucket.trigger_id, "posture": leaf.trigger.posture,
             "labels": leaf.labels(bucket.key), "count": max(bucket.count, 0),
@@ -269,23 +267,20 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
             "deadline": persist.iso(bucket.deadline),
             "last_event": str(bucket.last_event.id) if bucket.last_event else None,
         })
-    open_ids = {o.firing_id for o in engine.open_firings.values()
-                if o.automation_id == automation.id}
     current = "waiting"
-    if open_ids:
+    if engine.open_firings(automation.id or ""):
         current = "triggered"
     elif firings:
         current = firings[0]["firing"]["state"]
-    compiled = engine.automations[automation.id]
+    compiled = engine.compiled(automation.id or "")
+    assert compiled is not None
     slots = [{"trigger_id": parent, "child_trigger_id": child, "at": persist.iso(slot.at)}
-             for parent, children in engine.slots.items() if parent in compiled.composites
-             for child, slot in children.items()]
-    leaf_ids = {leaf.id for leaf in compiled.leaves}
-    held = sum(len(h) for (tid, _), h in engine.held.items() if tid in leaf_ids)
+             for parent in compiled.composites
+             for child, slot in engine.slots(parent).items()]
     return {
         "id": automation.id, "name": automation.name, "enabled": automation.enabled,
         "state": current, "idle_ttl": engine.idle_ttl, "buckets": buckets,
-        "held_events": held,
+        "held_events": engine.held_count(automation.id or ""),
         "composite_slots": slots, "metric": _metric_state(engine, automation.id),
         "near_misses": near_misses(engine, automation.id or ""),
         "recent_firings": [
@@ -293,9 +288,9 @@ async def describe_state(component: EngineComponent, automation: Automation) -> 
     }
 
 
-def _metric_state(engine: Any, automation_id: str | None) -> dict[str, Any] | None:
+def _metric_state(engine: EngineView, automation_id: str | None) -> dict[str, Any] | None:
     """A metric trigger's current value and breach bookkeeping (None for other triggers)."""
-    metric = engine.metrics.get(automation_id)
+    metric = engine.metric(automation_id or "")
     if metric is None:
         return None
     st = metric.state

@@ -5,13 +5,13 @@ once, and each composite into a `Composite` node that knows its parent. The `Tri
 files leaves by exact event name, exact resource id and the literal segments of glob names,
 so an event is checked only against triggers that could match it (DESIGN rule 4); only
 negated name patterns and globs with no literal segment at either end sit in a list that
-every event walks.
+every new event name walks (what a name alone decides is remembered per name).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
+from typing import Any, Union
 
 from ..events.matching import ResourceMatcher, compile_name_patterns, is_glob
 from ..events.model import Event
@@ -27,6 +27,11 @@ from .model import (
 from .state import Slot
 
 Node = Union["Leaf", "Composite"]
+#: (every name-decided candidate, those filed by exact name, the glob / scanned ones that
+#: match, what the name is near)
+_NameEntry = tuple[list["Leaf"], list["Leaf"], list["Leaf"], Any]
+#: distinct event names whose lookups are remembered (cleared whole when full)
+NAME_CACHE_MAX = 50_000
 
 
 class Composite:
@@ -169,7 +174,7 @@ class TriggerIndex:
     (`failed` for `*.failed`), in a trie of segments: an event's name walks one path of each,
     so only patterns that could match its name are tried, however many automations exist.
     Negated patterns and ones with no literal segment at either end sit in `scan`, which
-    every event walks. The index only pre-filters: each candidate is still checked by
+    every new event name walks. The index only pre-filters: each candidate is still checked by
     `Leaf.names` / `Leaf.covers`.
     """
 
@@ -180,6 +185,16 @@ class TriggerIndex:
         self.by_prefix = SegmentTrie()
         self.by_suffix = SegmentTrie()
         self.scan: list[Leaf] = []
+        #: event name -> what the name alone decides (see `_learn`), forgotten on any change
+        self._names: dict[str, _NameEntry] = {}
+        self._near: Callable[[str], Any] | None = None
+
+    def near_of(self, near: Callable[[str], Any] | None) -> None:
+        """Have each name's lookup also say which triggers it nearly names (`near(name)`,
+        see nearmiss.py; None: not asked), so recording near-misses costs no lookup of its
+        own per event."""
+        self._near = near
+        self._names.clear()
 
     def _slots(self, leaf: Leaf) -> list[list[Leaf]]:
         patterns = leaf.name_patterns
@@ -211,37 +226,54 @@ class TriggerIndex:
     def add(self, leaf: Leaf) -> None:
         for slot in self._slots(leaf):
             slot.append(leaf)
+        self._names.clear()
 
     def remove(self, leaf: Leaf) -> None:
         for slot in self._slots(leaf):
             if leaf in slot:
                 slot.remove(leaf)
+        self._names.clear()
 
-    def candidates(self, name: str, resource_id: str) -> list[Leaf]:
-        found: list[Leaf] = []
-        exact = self.by_name.get(name)
-        if exact:
-            found.extend(exact)
+    def lookup(self, name: str, resource_id: str) -> tuple[list[Leaf], Any]:
+        """The leaves that may care about an event (to be checked with `Leaf.covers`), and
+        what its name is near (`near_of`; () for nothing, or when not asked). The name's
+        part is worked out once per name: most events cost one dict lookup here."""
+        entry = self._names.get(name)
+        if entry is None:
+            entry = self._learn(name)
+        leaves, exact, matched, near = entry
+        if not self.by_name_id and not self.by_id:
+            return leaves, near
+        extra: list[Leaf] = []
         if self.by_name_id:
-            exact = self.by_name_id.get((name, resource_id))
-            if exact:
-                found.extend(exact)
+            pair = self.by_name_id.get((name, resource_id))
+            if pair:
+                extra.extend(pair)
         if self.by_id:
             for leaf in self.by_id.get(resource_id, ()):
                 if leaf.names(name):
-                    found.append(leaf)
+                    extra.append(leaf)
+        return (exact + extra + matched if extra else leaves), near
+
+    def _learn(self, name: str) -> _NameEntry:
+        """What the name alone decides: the leaves filed under it exactly, the glob and
+        scanned leaves whose names match it, and what it is near. New lists, so a leaf
+        added or removed while an event is evaluated does not change its candidates."""
+        exact = list(self.by_name.get(name, ()))
+        matched: list[Leaf] = []
         if self.by_prefix.root or self.by_suffix.root:
             segments = name.split(".")
             globbed = self.by_prefix.walk(segments) + self.by_suffix.walk(segments[::-1])
             if len(globbed) > 1:
                 globbed = list(dict.fromkeys(globbed))  # one leaf filed under two patterns
-            for leaf in globbed:
-                if leaf.names(name):
-                    found.append(leaf)
-        for leaf in self.scan:
-            if leaf.name_patterns is None or leaf.names(name):
-                found.append(leaf)
-        return found
+            matched.extend(leaf for leaf in globbed if leaf.names(name))
+        matched.extend(leaf for leaf in self.scan
+                       if leaf.name_patterns is None or leaf.names(name))
+        near = self._near(name) if self._near is not None else ()
+        if len(self._names) >= NAME_CACHE_MAX:
+            self._names.clear()
+        entry = self._names[name] = (exact + matched, exact, matched, near)
+        return entry
 
 
 class SegmentTrie:

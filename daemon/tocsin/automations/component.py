@@ -27,8 +27,9 @@ from ..events.store import Statements, decode_row
 from ..firing import Firing
 from ..server.component import Component
 from . import persist
+from .clock import to_datetime
 from .emitted import actions_for, loop_guard_event, state_change_event
-from .engine import Engine, to_datetime
+from .engine import Engine
 from .model import Automation
 
 if TYPE_CHECKING:
@@ -121,14 +122,15 @@ class EngineComponent(Component):
         self._configure(config)
 
     def _configure(self, config: Config) -> None:
-        self.engine.idle_ttl = config.engine.idle_ttl
-        self.engine.loop_depth = config.engine.loop_depth or None
-        self.engine.record_near_misses(config.engine.near_misses)
+        self.engine.configure(idle_ttl=config.engine.idle_ttl,
+                              loop_depth=config.engine.loop_depth or None,
+                              near_misses=config.engine.near_misses)
 
     def status(self) -> dict[str, Any]:
         deadline = self.engine.next_deadline()
-        return {"automations": len(self.automations), "buckets": len(self.engine.buckets),
-                "waiting_followers": len(self.engine.followers),
+        stats = self.engine.stats()
+        return {"automations": len(self.automations), "buckets": stats.buckets,
+                "waiting_followers": stats.followers,
                 "evaluated": self.evaluated, "fired": self.fired,
                 "next_deadline": persist.iso(deadline)}
 
@@ -138,7 +140,7 @@ class EngineComponent(Component):
         meta = dict(await store.read_sql("SELECT k, v FROM engine_meta"))
         last_seq = int(meta.get("last_seq") or 0)
         clock = float(meta.get("clock") or time.time())
-        self.engine.now = clock
+        self.engine.restore_clock(clock)
         for (data,) in await store.read_sql("SELECT data FROM automations"):
             try:
                 automation = persist.decode_automation(data)
@@ -148,10 +150,9 @@ class EngineComponent(Component):
             self.automations[automation.id or ""] = automation
             self.engine.load(automation, clock)
         await self._restore_state(store)
-        for (eid,) in await store.read_sql(
-                "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,)):
-            self.engine.seen[uuid.UUID(eid).int] = clock
-        self.engine.seen = type(self.engine.seen)(reversed(self.engine.seen.items()))
+        newest = await store.read_sql(
+            "SELECT id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 10000", (last_seq,))
+        self.engine.restore_seen((uuid.UUID(eid) for (eid,) in reversed(newest)), clock)
         caught_up = await self._catch_up(last_seq)
         if caught_up:
             log.info("re-evaluated %d committed events the saved state had not seen", caught_up)
@@ -242,7 +243,7 @@ class EngineComponent(Component):
         """The round's events and rows, queued on the store as one transaction."""
         out_events: list[Event] = []
         extra: Statements = []
-        for automation_id, reason, chain in self.engine.paused:
+        for automation_id, reason, chain in self.engine.take_paused():
             automation = self.automations[automation_id]
             automation.enabled = False
             log.warning("automation %r paused: %s", automation.name, reason)
@@ -250,7 +251,6 @@ class EngineComponent(Component):
             names = {aid: a.name for aid, a in self.automations.items()}
             out_events.append(loop_guard_event(automation, reason, chain, names,
                                                to_datetime(self.engine.now)))
-        self.engine.paused.clear()
         firing_rows = []
         for firing in firings:
             automation = self.automations.get(firing.automation_id)
@@ -269,7 +269,7 @@ class EngineComponent(Component):
             cutoff = time.time() - self._store().retention.total_seconds()
             extra.append(("DELETE FROM automation_firings WHERE at < ?", [(cutoff,)]))
         self.fired += len(firings)
-        if not out_events and not extra and not self.engine.dirty \
+        if not out_events and not extra and not self.engine.has_changes \
                 and time.monotonic() < self._next_mark:
             # Nothing changed: re-evaluating these events after a crash would change nothing
             # either, so the progress marker may lag (by a second at most).
@@ -307,8 +307,15 @@ class EngineComponent(Component):
         return self.daemon.store
 
     # -- what the API calls ----------------------------------------------------------------
+    def automation(self, automation_id: str) -> Automation | None:
+        return self.automations.get(automation_id)
+
     def by_name(self, name: str) -> Automation | None:
         return next((a for a in self.automations.values() if a.name == name), None)
+
+    def all_automations(self) -> list[Automation]:
+        """Every stored automation, by name."""
+        return sorted(self.automations.values(), key=lambda a: a.name)
 
     async def save(self, automation: Automation, lifecycle: Event, *, source: str | None = None,
                    replace: bool = False) -> None:

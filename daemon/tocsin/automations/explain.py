@@ -4,8 +4,8 @@ Every verdict comes from the functions evaluation runs: the trigger's compiled n
 predicates (`Leaf.expects`, `Leaf.arms`), its resource checks (`ResourceMatcher.explain`
 walks the very predicates `covers` calls), its bucketing key (`Leaf.key`). The outcome is
 not predicted either: the event is tried on a scratch copy of the engine holding only this
-automation's state (`scratch_copy`), and the answer is what changed there — counted,
-armed, held, fired, resolved. The real engine is never touched.
+automation's state (`Engine.scratch_copy`), and the answer is what changed there —
+counted, armed, held, fired, resolved. The real engine is only read (`EngineView`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .engine import Engine
 from .model import CompoundTrigger, SequenceTrigger, Trigger
 from .persist import iso
 from .state import Bucket
+from .view import EngineView
 
 
 def trigger_paths(trigger: Trigger, path: str = "trigger") -> dict[str, str]:
@@ -87,34 +88,20 @@ def window(leaf: Leaf, bucket: Bucket | None) -> dict[str, Any] | None:
             "last_event": str(bucket.last_event.id) if bucket.last_event else None}
 
 
-def scratch_copy(engine: Engine, automation_id: str) -> Engine:
-    """An engine holding one automation and a copy of its state, at the engine's time."""
-    compiled = engine.automations[automation_id]
-    ids = compiled.trigger_ids
-    copy = Engine(idle_ttl=engine.idle_ttl, loop_depth=None)
-    copy.now = engine.now
-    copy.load(compiled.automation, engine.now)  # first: restored buckets need their leaves
-    copy.restore_buckets([msgspec.structs.replace(bucket) for bkey, bucket in engine.buckets.items()
-                          if bkey[0] in ids])
-    copy.slots = {tid: dict(slots) for tid, slots in engine.slots.items() if tid in ids}
-    copy.held = {k: list(h) for k, h in engine.held.items() if k[0] in ids}
-    copy.open_firings = {k: o for k, o in engine.open_firings.items() if k[0] in ids}
-    return copy
-
-
 def explain(engine: Engine, automation_id: str, event: Event) -> dict[str, Any]:
     """The whole explanation of `event` against one automation, as of the engine's clock:
     the event is tried as if it arrived now (its `follows` leader taken as seen)."""
-    compiled = engine.automations[automation_id]
+    compiled = engine.compiled(automation_id)
+    assert compiled is not None
     automation = compiled.automation
     paths = trigger_paths(automation.trigger)
-    scratch = scratch_copy(engine, automation_id)
+    scratch = engine.scratch_copy(automation_id)
     firings = scratch.process(msgspec.structs.replace(event, follows=None), scratch.now)
     triggers = []
     for leaf in compiled.leaves:
         verdicts = criteria(leaf, event)
         bkey = (leaf.id, leaf.key(event))
-        before, after = engine.buckets.get(bkey), scratch.buckets.get(bkey)
+        before, after = engine.bucket(bkey), scratch.bucket(bkey)
         fired = _leaf_fired(engine, scratch, leaf, firings)
         triggers.append({
             "trigger_id": leaf.id, "path": paths[leaf.id], "posture": leaf.trigger.posture,
@@ -136,15 +123,15 @@ def explain(engine: Engine, automation_id: str, event: Event) -> dict[str, Any]:
     }
 
 
-def _leaf_fired(engine: Engine, scratch: Engine, leaf: Leaf, firings: list[Firing]) -> bool:
+def _leaf_fired(engine: EngineView, scratch: EngineView, leaf: Leaf, firings: list[Firing]) -> bool:
     """Did the trial fire this trigger: a firing in the tree, or a fresh composite slot."""
     if any(part.trigger_id == leaf.id and part.state == "triggered"
            for f in firings for part in f.all_firings()):
         return True
     if leaf.parent is None:
         return False
-    slot = scratch.slots.get(leaf.parent.id, {}).get(leaf.id)
-    return slot is not None and slot is not engine.slots.get(leaf.parent.id, {}).get(leaf.id)
+    slot = scratch.slots(leaf.parent.id).get(leaf.id)
+    return slot is not None and slot is not engine.slots(leaf.parent.id).get(leaf.id)
 
 
 def _armed(leaf: Leaf, bucket: Bucket | None) -> dict[str, Any] | None:
@@ -158,7 +145,7 @@ def _armed(leaf: Leaf, bucket: Bucket | None) -> dict[str, Any] | None:
     return {"armed": True, "since": iso(bucket.start), "by": str(by.id) if by else None}
 
 
-def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
+def _leaf_outcome(engine: EngineView, scratch: EngineView, leaf: Leaf, event: Event,
                   verdicts: dict[str, Any], before: Bucket | None, after: Bucket | None,
                   fired: bool) -> str:
     if not engine.enabled(leaf.automation_id):
@@ -175,15 +162,15 @@ def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
     # a reactive window keeps no last event (issue 13): an id the engine has seen was counted
     if before is not None and ((before.last_event is not None
                                 and before.last_event.id == event.id)
-                               or event.id.int in engine.seen):
+                               or engine.has_seen(event.id)):
         return "already counted in this window"
-    if bkey in engine.open_firings and bkey not in scratch.open_firings:
+    if engine.open_firing(bkey) is not None and scratch.open_firing(bkey) is None:
         return "resolved the open proactive firing"
     if fired:
         if leaf.parent is not None:
             return _part_outcome(scratch, leaf, leaf.parent)
         return f"fired at {iso(scratch.now)}"
-    if len(scratch.held.get(bkey, ())) > len(engine.held.get(bkey, ())):
+    if len(scratch.held(bkey)) > len(engine.held(bkey)):
         return "held: it came before any window was armed (counted once one opens)"
     if after is not None and (before is None or after.start != before.start):
         if leaf.arms is not None and leaf.arms(event.event):
@@ -198,9 +185,9 @@ def _leaf_outcome(engine: Engine, scratch: Engine, leaf: Leaf, event: Event,
     return "not counted: it occurred outside the window"
 
 
-def _part_outcome(scratch: Engine, leaf: Leaf, parent: Composite) -> str:
+def _part_outcome(scratch: EngineView, leaf: Leaf, parent: Composite) -> str:
     """A child's firing, as its compound or sequence took it."""
-    has = len(scratch.slots.get(parent.id, {}))
+    has = len(scratch.slots(parent.id))
     if has == 0:  # the parent fired (and emptied its slots) or needs one child only
         return f"fired its part: the {_kind(parent)} fired"
     if parent.sequence:
@@ -225,10 +212,10 @@ def _kind(node: Composite) -> str:
     return "sequence" if node.sequence else "compound"
 
 
-def _composite(engine: Engine, scratch: Engine, node: Composite,
+def _composite(engine: EngineView, scratch: EngineView, node: Composite,
                paths: dict[str, str]) -> dict[str, Any]:
-    before = engine.slots.get(node.id, {})
-    after = scratch.slots.get(node.id, {})
+    before = engine.slots(node.id)
+    after = scratch.slots(node.id)
     return {"trigger_id": node.id, "path": paths[node.id], "type": _kind(node),
             "require": node.required, "of": len(node.child_ids), "within": node.within,
             "children": [paths[c] for c in node.child_ids],
@@ -255,16 +242,15 @@ def _outcome(enabled: bool, firings: list[Firing], triggers: list[dict[str, Any]
     return triggers[0]["outcome"]
 
 
-def near_misses(engine: Engine, automation_id: str) -> list[dict[str, Any]]:
+def near_misses(engine: EngineView, automation_id: str) -> list[dict[str, Any]]:
     """The automation's recent near-misses, newest first, each with what failed and, where
     the trigger is still loaded, the failing criteria and their nearest values."""
-    rings = engine.near_misses.rings if engine.near_misses is not None else {}
-    compiled = engine.automations.get(automation_id)
+    compiled = engine.compiled(automation_id)
     paths = trigger_paths(compiled.automation.trigger) if compiled else {}
     out = []
-    for miss in reversed(rings.get(automation_id, ())):
+    for miss in reversed(engine.near_misses(automation_id)):
         event = miss.event
-        leaf = engine.leaves.get(miss.trigger_id)
+        leaf = engine.leaf(miss.trigger_id)
         out.append({"at": iso(miss.at), "event_id": str(event.id), "event": event.event,
                     "occurred": event.occurred.isoformat(),
                     "resource": event.resource.get("prefect.resource.id"),

@@ -16,6 +16,7 @@ from .api import engine_component, json_body, lookup_automation
 from .compiled import Leaf
 from .explain import came_close, criteria, explain
 from .traces import traces as load_traces
+from .view import EngineView
 
 DEFAULT_TRACES = 10
 MAX_TRACES = 1000
@@ -50,21 +51,20 @@ async def explain_all(request: web.Request) -> web.Response:
     event = await _event(request)
     engine = engine_component(request).engine
     out: list[dict[str, Any]] = []
-    for aid, compiled in sorted(engine.automations.items(),
-                                key=lambda item: item[1].automation.name):
+    for compiled in sorted(engine.loaded(), key=lambda c: c.automation.name):
         if any(_close(leaf, event) for leaf in compiled.leaves):
-            out.append(explain(engine, aid, event))
+            out.append(explain(engine, compiled.automation.id or "", event))
             await _find_arming_events(request, engine, out[-1])
     return json_response(out)
 
 
-async def _find_arming_events(request: web.Request, engine: Any, doc: dict[str, Any]) -> None:
+async def _find_arming_events(request: web.Request, engine: EngineView, doc: dict[str, Any]) -> None:
     """Name the event that armed an `after` window once something counted since (the
     engine keeps only the window's start): the stored event with an arming name, of the
     same bucket, that occurred at that start."""
     for trigger in doc["triggers"]:
         armed = trigger["armed"]
-        leaf = engine.leaves.get(trigger["trigger_id"])
+        leaf = engine.leaf(trigger["trigger_id"])
         if not armed or not armed.get("armed") or armed.get("by") or leaf is None:
             continue
         since = datetime.fromisoformat(armed["since"])

@@ -28,6 +28,7 @@ import msgspec
 from ..events.matching import ResourceMatcher
 from ..events.model import Event
 from ..firing import Firing
+from .clock import to_datetime
 from .model import MetricTrigger
 
 OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -142,8 +143,6 @@ class MetricEvaluator:
         return firing
 
     def _firing(self, state: str, now: float) -> Firing:
-        from .engine import to_datetime
-
         return Firing(id=str(uuid.uuid4()), automation_id=self.state.automation_id,
                       trigger_id=self.trigger.id, state=state,  # type: ignore[arg-type]
                       at=to_datetime(now), triggering_event=self.state.last_event,

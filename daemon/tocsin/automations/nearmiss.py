@@ -9,9 +9,10 @@ almost matched did not count. Two kinds are recorded while the engine evaluates:
 - the resource fits but the name was nearly expected (it differs only by case, whitespace or
   one edit, and no trigger expects it exactly — a typo is a name nobody listens for).
 
-What an event name is near is decided once per name and cached (`cache`), so the hot path
-pays one dict lookup per event, and nothing more for the names no trigger nearly expects
-(most of them). Deciding is cheap too: every expected literal name is filed under its
+What an event name is near is decided once per name (`near`) and remembered by the
+engine's trigger index with the rest of what the name decides, so the hot path pays no
+lookup of its own per event, and nothing more for the names no trigger nearly expects (most
+of them). Deciding is cheap too: every expected literal name is filed under its
 squashed form and each one-character deletion of it (two words one edit apart share one
 such variant; a substitution leaves the same word once its character is deleted from
 both), so a new name costs a dict hit per variant of it, and only the few names found that
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from .compiled import Leaf
 
 DEFAULT_SIZE = 20
-#: distinct event names whose near triggers are remembered (cleared whole when full)
-NAME_CACHE_MAX = 50_000
 
 
 #: (triggers a name is near, exact-id triggers expecting the name), or () for neither
@@ -65,8 +64,10 @@ class NearMisses:
         #: squashed length -> how many expected names have it (a name can only be one edit
         #: from a name of its length or one more or less: others need no variant lookups)
         self._lengths: dict[int, int] = {}
-        #: event name -> what `_near` found for it
-        self.cache: dict[str, Found] = {}
+        #: (length, first character) of each key of `_variants` -> how many keys: a name's
+        #: deletions past its first character all start with it, so when no key of their
+        #: length does, they need no lookups
+        self._starts: dict[tuple[int, str], int] = {}
 
     # -- following the engine's index ----------------------------------------------------------
     def add(self, leaf: Leaf) -> None:
@@ -75,7 +76,6 @@ class NearMisses:
             expecting.append(leaf)
             if len(expecting) == 1:
                 self._file(name)
-        self.cache.clear()
 
     def remove(self, leaf: Leaf) -> None:
         for name in _exact_names(leaf):
@@ -84,13 +84,17 @@ class NearMisses:
                 expecting.remove(leaf)
             if not expecting and self._expecting.pop(name, None) is not None:
                 self._unfile(name)
-        self.cache.clear()
 
     def _file(self, name: str) -> None:
         word = self._squashed[name] = squash(name)
         self._lengths[len(word)] = self._lengths.get(len(word), 0) + 1
         for variant in _deletions(word):
-            self._variants.setdefault(variant, set()).add(name)
+            names = self._variants.get(variant)
+            if names is None:
+                names = self._variants[variant] = set()
+                start = (len(variant), variant[:1])
+                self._starts[start] = self._starts.get(start, 0) + 1
+            names.add(name)
 
     def _unfile(self, name: str) -> None:
         word = self._squashed.pop(name)
@@ -103,20 +107,19 @@ class NearMisses:
             names.discard(name)
             if not names:
                 del self._variants[variant]
+                start = (len(variant), variant[:1])
+                if self._starts[start] > 1:
+                    self._starts[start] -= 1
+                else:
+                    del self._starts[start]
 
     def forget(self, automation_id: str) -> None:
         self.rings.pop(automation_id, None)
 
     # -- the hot path ------------------------------------------------------------------------------
-    def observe(self, event: Event, found: Found | None, at: float) -> None:
-        """Record the near-misses the side index finds (the engine records the others).
-
-        The engine looks `found` up in `cache` itself and calls this only for names not
-        seen yet (None) or with something near: most events cost it one dict lookup."""
-        if found is None:
-            found = self._near(event.event)
-            if not found:
-                return
+    def observe(self, event: Event, found: Found, at: float) -> None:
+        """Record the near-misses `near(event.event)` found (the engine records the others;
+        it calls this only when something was found)."""
         near, by_id = found  # type: ignore[misc]
         if by_id:
             rid = event.resource["prefect.resource.id"]
@@ -133,9 +136,10 @@ class NearMisses:
             ring = self.rings[leaf.automation_id] = deque(maxlen=self.size)
         ring.append(NearMiss(at=at, event=event, trigger_id=leaf.id, failed=failed))
 
-    def _near(self, name: str) -> Found:
-        """What a name is near, decided once: the triggers it nearly names (when no trigger
-        names it exactly) and the exact-id triggers that name it."""
+    def near(self, name: str) -> Found:
+        """What a name is near: the triggers it nearly names (when no trigger names it
+        exactly) and the exact-id triggers that name it. The caller remembers the answer
+        until a trigger is added or removed."""
         expecting = self._expecting.get(name)
         if expecting is not None:
             by_id = tuple(leaf for leaf in expecting if leaf.exact_ids)
@@ -143,9 +147,6 @@ class NearMisses:
         else:
             close = self._close(name)
             found = (close, ()) if close else ()
-        if len(self.cache) >= NAME_CACHE_MAX:
-            self.cache.clear()
-        self.cache[name] = found
         return found
 
     def _close(self, name: str) -> tuple[Leaf, ...]:
@@ -157,10 +158,18 @@ class NearMisses:
             return ()
         get, squashed = self._variants.get, self._squashed
         candidates: set[str] = set()
-        for variant in _deletions(word):
-            names = get(variant)
+        names = get(word)
+        if names:
+            candidates.update(names)
+        if size and (size in lengths or size - 1 in lengths):  # else no key is a deletion
+            names = get(word[1:])
             if names:
                 candidates.update(names)
+            if (size - 1, word[:1]) in self._starts:
+                for i in range(1, size):
+                    names = get(word[:i] + word[i + 1:])
+                    if names:
+                        candidates.update(names)
         close: dict[Leaf, None] = {}  # ordered, without repeats
         for expected in candidates:
             if is_near(name, expected, word, squashed[expected]):

@@ -20,7 +20,7 @@ from ..firing import Firing
 from .engine import Engine
 from .metrics import MetricState
 from .model import Automation, parse_automation
-from .state import Bucket, Follower, Held, OpenFiring, Slot
+from .state import Bucket, Follower, Held, OpenFiring, RecordKind, Slot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS automations (
@@ -89,28 +89,17 @@ def _key_value(kind: str, text: str) -> Any:
     return (trigger_id, tuple(labels))
 
 
-def _owner(engine: Engine, kind: str, key: Any, record: Any) -> str:
-    if kind in ("bucket", "open", "metric"):
-        return record.automation_id
-    if kind == "held":
-        leaf = engine.leaves.get(key[0])
-        return leaf.automation_id if leaf else ""
-    if kind == "slots":
-        return next(iter(record.values())).firing.automation_id
-    return ""
-
-
 def state_statements(engine: Engine, last_event_id: str | None) -> Statements:
     """Rows for everything that changed since the last call, plus the progress marker."""
     upserts: list[tuple[Any, ...]] = []
     deletes: list[tuple[Any, ...]] = []
-    for kind, key in engine.take_dirty():
-        record = engine.export(kind, key)
-        text = _key_text(kind, key)
-        if record is None:
-            deletes.append((kind, text))
+    for change in engine.take_changes():
+        text = _key_text(change.kind, change.key)
+        if change.record is None:
+            deletes.append((change.kind.value, text))
         else:
-            upserts.append((kind, text, _owner(engine, kind, key, record), _encoder.encode(record)))
+            upserts.append((change.kind.value, text, change.automation_id,
+                            _encoder.encode(change.record)))
     out: Statements = []
     if deletes:
         out.append((DELETE_STATE, deletes))
@@ -127,22 +116,9 @@ def restore(engine: Engine, rows: list[Any]) -> None:
     buckets = [data for kind, _, data in rows if kind == "bucket"]
     if buckets:
         restore_buckets(engine, b"[" + b",".join(buckets) + b"]")
-    for kind, text, data in rows:
-        if kind == "bucket":
-            continue
-        record = msgspec.json.decode(data, type=_TYPES[kind])
-        key = _key_value(kind, text)
-        if kind == "slots":
-            engine.restore_slots(key, record)
-        elif kind == "held":
-            engine.restore_held(key, record)
-        elif kind == "open":
-            engine.restore_open(key, record)
-        elif kind == "metric":
-            engine.restore_metric(record)
-        else:
-            engine.restore_follower(record)
-    engine.take_dirty()
+    engine.restore((RecordKind(kind), _key_value(kind, text),
+                    msgspec.json.decode(data, type=_TYPES[kind]))
+                   for kind, text, data in rows if kind != "bucket")
 
 
 def restore_buckets(engine: Engine, array: bytes) -> None:

@@ -108,9 +108,8 @@ class _Run:
             else:
                 yield trace_record(automation, firing, event, self.engine, self.seen)
             queue.extend(self.engine.process(event, firing.at.timestamp()))
-        for automation_id, reason, _ in self.engine.paused:
+        for automation_id, reason, _ in self.engine.take_paused():
             self.notices.append(f"{self.automations[automation_id].name}: {reason}")
-        self.engine.paused.clear()
 
 
 def record(automation: Automation, firing: Firing, state_event: Event) -> dict[str, Any]:
@@ -137,7 +136,7 @@ def trace_record(automation: Automation, firing: Firing, state_event: Event, eng
         actions.append({"index": index, "type": shown["type"],
                         "status": "would fail" if "error" in shown else "would run",
                         "error": shown.get("error"), "preview": shown, "attempts": []})
-    parts = trigger_parts(automation, firing, engine.leaves, seen)
+    parts = trigger_parts(automation, firing, engine.leaves(automation.id or ""), seen)
     return trace_document(automation, firing, str(state_event.id), parts, actions)
 
 

@@ -7,6 +7,9 @@ as a row keyed by (kind, key) so the daemon can persist exactly what changed.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Any, NamedTuple
+
 import msgspec
 
 from ..events.model import Event
@@ -77,3 +80,25 @@ class OpenFiring(msgspec.Struct, kw_only=True):
     automation_id: str
     firing_id: str
     at: float
+
+
+class RecordKind(StrEnum):
+    """The kinds of state record; the value is how a saved row names its kind."""
+
+    BUCKET = "bucket"      # key: (trigger id, bucketing key)   record: Bucket
+    SLOTS = "slots"        # key: composite trigger id          record: dict[str, Slot]
+    HELD = "held"          # key: (trigger id, bucketing key)   record: list[Held]
+    OPEN = "open"          # key: (trigger id, bucketing key)   record: OpenFiring
+    FOLLOWER = "follower"  # key: the follower's event id       record: Follower
+    METRIC = "metric"      # key: automation id                 record: MetricState
+
+
+class StateChange(NamedTuple):
+    """One record changed since the last `Engine.take_changes`: its current value, or None
+    when it is gone."""
+
+    kind: RecordKind
+    key: Any
+    #: the automation it belongs to ("" when that is no longer known)
+    automation_id: str
+    record: Any

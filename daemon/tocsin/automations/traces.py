@@ -134,7 +134,7 @@ async def traces(component: Any, automation: Automation, limit: int) -> list[dic
     rows = await store.read_sql(
         "SELECT event_id, data FROM automation_firings WHERE automation_id = ? "
         "ORDER BY at DESC LIMIT ?", (automation.id, limit))
-    leaves = component.engine.leaves
+    leaves = component.engine.leaves(automation.id or "")
     out = []
     for state_event_id, data in rows:
         record = msgspec.json.decode(data)

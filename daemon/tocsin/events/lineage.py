@@ -20,7 +20,7 @@ directly or through a service that passes the header on). Anyone else who could 
 webhook could otherwise forge a chain and get any automation paused.
 
 The engine pauses an automation whose firing would put it in a chain more than
-`loop_depth` times (see Engine._emit).
+`loop_depth` times (see loopguard.py).
 """
 
 from __future__ import annotations

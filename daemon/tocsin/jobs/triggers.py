@@ -79,7 +79,7 @@ async def delete_automations(engine: Automations, dep: Deployment) -> None:
     from ..automations.emitted import lifecycle_event
 
     owner = f"prefect.deployment.{dep.id}"
-    for old in [a for a in engine.automations.values() if a.owner_resource == owner]:
+    for old in [a for a in engine.all_automations() if a.owner_resource == owner]:
         await engine.delete(old, lifecycle_event(old, "deleted"))
 
 

@@ -355,7 +355,7 @@ class PrefectApiComponent(Component):
         """Prefect's `POST /automations/filter`: by name (`automations.name.any_`), with
         limit and offset."""
         body = decode_body(await request.read() or b"{}", dict[str, Any])
-        found = sorted(self.engine.automations.values(), key=lambda a: a.name)
+        found = self.engine.all_automations()
         names = ((body.get("automations") or {}).get("name") or {}).get("any_")
         if names:
             found = [a for a in found if a.name in names]

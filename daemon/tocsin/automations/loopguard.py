@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from . import lineage
-from .firing import Firing
+from ..events import lineage
+from ..firing import Firing
 
 
 class LoopPause(NamedTuple):

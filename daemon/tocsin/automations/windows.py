@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..events.model import Event, uuid7
+from ..firing import Firing
 from .buckets import BucketKey
 from .clock import to_datetime
 from .compiled import Composite, Leaf
 from .deadlines import Due
-from .firing import Firing
 from .state import LOOKBACK, REACTIVE_EXPIRY, Bucket, OpenFiring, RecordKind
 from .view import EngineView
 

@@ -30,6 +30,7 @@ import aiosqlite
 import msgspec
 
 from ..errors import RowsRefused, StoreCorrupt, StoreError, StoreFull
+from . import resource_index
 from .filter import EventFilter, us
 from .model import Event, utcnow
 from .writer import GroupWriter, Statements, Write, file_size
@@ -53,8 +54,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_occurred ON events (occurred);
 CREATE INDEX IF NOT EXISTS events_name_occurred ON events (name, occurred);
-CREATE INDEX IF NOT EXISTS events_resource_occurred ON events (resource, occurred);
-"""
+""" + resource_index.SCHEMA
 
 # The first schema kept the name and resource id as text in `events` and indexed the text;
 # a database made by it is converted once, at open, keeping every seq.
@@ -75,11 +75,12 @@ INSERT INTO events (seq, id, occurred, received, name, resource, data)
 DROP TABLE events_text_columns;
 """
 
-# Retention: names and resource ids no event uses any more.
+# Retention: names and resource ids no event uses any more (the writer first brings the
+# resource index up to date: a write that `forgets_refs`).
 FORGET_UNUSED_REFS: Statements = [
-    (f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.{ref} = {table}.id)",
-     [()])
-    for table, ref in (("event_names", "name"), ("event_resources", "resource"))
+    ("DELETE FROM event_names WHERE NOT EXISTS "
+     "(SELECT 1 FROM events WHERE events.name = event_names.id)", [()]),
+    (resource_index.FORGET_UNUSED, [()]),
 ]
 
 #: SQLite errors that are the store's state, not the rows': the write may work later.
@@ -133,6 +134,16 @@ def _open_writer(path: Path, schema: str, wal_limit: int) -> sqlite3.Connection:
         log.info("converting %s to the current events schema (once)", path)
         conn.executescript(f"BEGIN IMMEDIATE; {_UPGRADE_FROM_TEXT_COLUMNS} COMMIT;")
     conn.executescript(schema)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                    (resource_index.OLD_INDEX,)).fetchone():
+        log.info("moving %s to the bulk-kept resource index (once)", path)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        resource_index.migrate(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return conn
 
 

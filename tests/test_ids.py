@@ -84,3 +84,13 @@ def test_a_forked_child_does_not_reuse_the_parents_random_draws() -> None:
     os.close(read)
     parent = uuid7()
     assert child.int & ((1 << 62) - 1) != parent.int & ((1 << 62) - 1)
+
+
+def test_an_id_is_an_ordinary_uuid() -> None:
+    """Made without UUID's argument checks, it behaves as one parsed from its text."""
+    import pickle
+
+    made = uuid7()
+    parsed = uuid.UUID(str(made))
+    assert made == parsed and hash(made) == hash(parsed) and repr(made) == repr(parsed)
+    assert made.is_safe == parsed.is_safe and pickle.loads(pickle.dumps(made)) == made

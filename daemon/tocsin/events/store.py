@@ -11,6 +11,9 @@ end). So past half its limit the writer thread itself truncates it between two c
 (writer.py), waiting a moment for readers to leave old snapshots; `journal_size_limit`
 bounds what SQLite leaves behind otherwise. Every read is one short statement, so none pins
 a snapshot for long.
+
+Events are found by resource through an index the writer keeps up in bulk, behind the
+inserts (resource_index.py): a per-insert one made ingest 3x slower at 5M stored.
 """
 
 from __future__ import annotations
@@ -97,9 +100,10 @@ PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 0.2
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
 
-# The random-order name and resource indexes need their pages hot: with 10,000 resources the
-# (resource, occurred) index alone has ~10,000 leaves in use. At 16 MB, 1M stored events cut
-# the store's rate ~20x (5.3k/s against 117k/s empty); at 128 MB it held 29k/s (issue 13,
+# The pages inserts land on need to stay hot: the name index's (one leaf per busy name) and
+# the resource index's, whose catch-ups touch a leaf per resource (10,000 resources: ~10,000
+# leaves). With a per-insert resource index, 16 MB of cache made the rate at 1M stored ~20x
+# lower than empty (5.3k/s against 117k/s) and 128 MB held 29k/s (issue 13,
 # tests/bench/scale.py). A maximum, taken only as pages are used, and given back after a
 # burst (writer.py).
 WRITER_CACHE_KIB = 128_000

@@ -33,7 +33,8 @@ def numbered(rid: str, start: int, n: int) -> list[Event]:
 
 
 async def indexed_upto(s: EventStore) -> int:
-    return (await s.read_sql("SELECT value FROM store_meta WHERE key = 'resource_indexed_upto'"))[0][0]
+    rows = await s.read_sql("SELECT value FROM store_meta WHERE key = 'resource_indexed_upto'")
+    return rows[0][0]
 
 
 @pytest.fixture
@@ -142,7 +143,8 @@ async def check_moved(s: EventStore) -> None:
     assert await s.count() == 3
     found, _ = await s.query(EventFilter(resource={"prefect.resource.id": "r2"}, order="oldest"))
     assert [e.event for e in found] == ["b", "a"]
-    assert await s.read_sql("SELECT seq FROM event_resource_index ORDER BY seq") == [(5,), (6,), (7,)]
+    indexed = await s.read_sql("SELECT seq FROM event_resource_index ORDER BY seq")
+    assert indexed == [(5,), (6,), (7,)]
     assert await s.read_sql("SELECT name FROM sqlite_master WHERE name = ?",
                             [resource_index.OLD_INDEX]) == []
     await s.append([make("c", "r2", T0)])

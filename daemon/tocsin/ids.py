@@ -19,10 +19,10 @@ _RAND_B = (1 << 62) - 1
 
 
 class Uuid7Source:
-    """Monotonic uuid7s (RFC 9562, section 6.2, method 1): rand_a is a 12-bit counter, seeded with
-    11 random bits at each new millisecond and counted up within it; when it runs out, or
-    the clock steps back, the timestamp moves on from the last one used. So the ids one
-    source makes sort in the order they were made. rand_b is random."""
+    """Monotonic uuid7s (RFC 9562, section 6.2, method 1): rand_a is a 12-bit counter,
+    seeded with 11 random bits at each new millisecond and counted up within it; when it
+    runs out, or the clock steps back, the timestamp moves on from the last one used. So the
+    ids one source makes sort in the order they were made. rand_b is random."""
 
     def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._clock_ns = clock_ns

@@ -9,10 +9,11 @@ truncation then took 4-12 times as long as on an empty store.
 
 So the events table has no resource index. `event_resource_index` holds (resource, occurred,
 seq) for every event up to `seq` = `indexed_upto` (in `store_meta`); the writer adds the
-entries of newer events in one sorted INSERT once LAG of them have gathered (`catch_up`),
-in the same transaction as the events that pushed it over. A catch-up dirties each touched
-leaf once for many entries. A query finds the indexed events through the index and the at
-most LAG newer ones by scanning them (they are the last rows of the table: a seq range).
+entries of newer events in one sorted INSERT once more than LAG of them wait (`catch_up`,
+in the transaction of the next write, before its inserts). A catch-up dirties each touched
+leaf once for many entries. A query finds the indexed events through the index and the
+newer ones (at most LAG and a write's) by scanning them: they are the last rows of the
+table, a seq range.
 """
 
 from __future__ import annotations

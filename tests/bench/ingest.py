@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from daemon_proc import DaemonProcess
 from rows import event_rows
 from tocsin.events.model import decode_events
+from tocsin.events.resource_index import catch_up
 from tocsin.events.store import SCHEMA
 from tocsin.events.writer import INSERT
 
@@ -60,6 +61,7 @@ def raw_sqlite_rate(events: list[dict]) -> float:
     start = time.perf_counter()
     db.execute("BEGIN")
     db.executemany(INSERT, rows)
+    catch_up(db, lag=0)  # and their resource index entries, which the store adds in bulk
     db.execute("COMMIT")
     elapsed = time.perf_counter() - start
     db.close()

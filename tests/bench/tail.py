@@ -65,6 +65,7 @@ def store_ceiling(path: Path, limit: int = 200_000) -> float:
     import sqlite3
 
     from rows import event_rows
+    from tocsin.events.resource_index import catch_up
     from tocsin.events.store import SCHEMA
     from tocsin.events.writer import INSERT
 
@@ -83,6 +84,7 @@ def store_ceiling(path: Path, limit: int = 200_000) -> float:
     for i in range(0, len(rows), 20_000):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(INSERT, rows[i:i + 20_000])
+        catch_up(conn)  # the resource index, in bulk as the store keeps it
         conn.execute("COMMIT")
     rate = len(rows) / (time.perf_counter() - t0)
     conn.close()

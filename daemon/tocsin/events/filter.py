@@ -15,6 +15,7 @@ from typing import Literal
 import msgspec
 
 from .matching import ResourceMatcher, compile_name_patterns, is_glob
+from . import resource_index
 from .model import Event
 
 MAX_LIMIT = 10_000
@@ -82,16 +83,17 @@ class CompiledFilter:
         return any(_sql_glob(v) is None for v in values)
 
     @staticmethod
-    def _or_globs(ref: str, table: str, column: str, patterns: Sequence[str],
-                  where: list[str], params: list[object]) -> None:
-        """`events.<ref>` is the id of a row of `table` whose `column` matches a pattern."""
+    def _ids_matching(table: str, column: str,
+                      patterns: Sequence[str]) -> tuple[str, list[object]] | None:
+        """A subquery for the ids of the rows of `table` whose `column` matches a pattern, or
+        None when a pattern is one only Python can judge."""
         globs = [_sql_glob(p) for p in patterns]
-        if patterns and all(g is not None for g in globs):
-            clause = " OR ".join(
-                f"{column} GLOB ?" if is_glob(g) else f"{column} = ?" for g in globs  # type: ignore[arg-type]
-            )
-            where.append(f"{ref} IN (SELECT id FROM {table} WHERE {clause})")
-            params.extend(globs)
+        if not patterns or any(g is None for g in globs):
+            return None
+        clause = " OR ".join(
+            f"{column} GLOB ?" if is_glob(g) else f"{column} = ?" for g in globs  # type: ignore[arg-type]
+        )
+        return f"SELECT id FROM {table} WHERE {clause}", list(globs)
 
     def _sql(self, f: EventFilter) -> tuple[str, list[object]]:
         where: list[str] = []
@@ -102,11 +104,16 @@ class CompiledFilter:
         if f.until is not None:
             where.append("occurred <= ?")
             params.append(us(f.until))
-        self._or_globs("name", "event_names", "name", f.names, where, params)
+        names = self._ids_matching("event_names", "name", f.names)
+        if names is not None:
+            where.append(f"name IN ({names[0]})")
+            params.extend(names[1])
         ids = f.resource.get("prefect.resource.id")
-        if ids is not None:
-            self._or_globs("resource", "event_resources", "resource_id",
-                           [ids] if isinstance(ids, str) else ids, where, params)
+        resources = self._ids_matching("event_resources", "resource_id",
+                                       [ids] if isinstance(ids, str) else ids or [])
+        if resources is not None:
+            where.append(resource_index.matching(resources[0]))
+            params.extend(resources[1] * 2)  # the subquery appears twice
         return (" AND ".join(where) or "1"), params
 
     def __call__(self, event: Event) -> bool:

@@ -11,6 +11,9 @@ end). So past half its limit the writer thread itself truncates it between two c
 (writer.py), waiting a moment for readers to leave old snapshots; `journal_size_limit`
 bounds what SQLite leaves behind otherwise. Every read is one short statement, so none pins
 a snapshot for long.
+
+Events are found by resource through an index the writer keeps up in bulk, behind the
+inserts (resource_index.py): a per-insert one made ingest 3x slower at 5M stored.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import aiosqlite
 import msgspec
 
 from ..errors import RowsRefused, StoreCorrupt, StoreError, StoreFull
+from . import resource_index
 from .filter import EventFilter, us
 from .model import Event, utcnow
 from .writer import GroupWriter, Statements, Write, file_size
@@ -53,8 +57,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_occurred ON events (occurred);
 CREATE INDEX IF NOT EXISTS events_name_occurred ON events (name, occurred);
-CREATE INDEX IF NOT EXISTS events_resource_occurred ON events (resource, occurred);
-"""
+""" + resource_index.SCHEMA
 
 # The first schema kept the name and resource id as text in `events` and indexed the text;
 # a database made by it is converted once, at open, keeping every seq.
@@ -75,11 +78,12 @@ INSERT INTO events (seq, id, occurred, received, name, resource, data)
 DROP TABLE events_text_columns;
 """
 
-# Retention: names and resource ids no event uses any more.
+# Retention: names and resource ids no event uses any more (the writer first brings the
+# resource index up to date: a write that `forgets_refs`).
 FORGET_UNUSED_REFS: Statements = [
-    (f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM events WHERE events.{ref} = {table}.id)",
-     [()])
-    for table, ref in (("event_names", "name"), ("event_resources", "resource"))
+    ("DELETE FROM event_names WHERE NOT EXISTS "
+     "(SELECT 1 FROM events WHERE events.name = event_names.id)", [()]),
+    (resource_index.FORGET_UNUSED, [()]),
 ]
 
 #: SQLite errors that are the store's state, not the rows': the write may work later.
@@ -96,9 +100,10 @@ PRUNE_CHUNK = 5_000
 CHECKPOINT_EVERY = 0.2
 DEFAULT_WAL_LIMIT = 64 * 1024 * 1024
 
-# The random-order name and resource indexes need their pages hot: with 10,000 resources the
-# (resource, occurred) index alone has ~10,000 leaves in use. At 16 MB, 1M stored events cut
-# the store's rate ~20x (5.3k/s against 117k/s empty); at 128 MB it held 29k/s (issue 13,
+# The pages inserts land on need to stay hot: the name index's (one leaf per busy name) and
+# the resource index's, whose catch-ups touch a leaf per resource (10,000 resources: ~10,000
+# leaves). With a per-insert resource index, 16 MB of cache made the rate at 1M stored ~20x
+# lower than empty (5.3k/s against 117k/s) and 128 MB held 29k/s (issue 13,
 # tests/bench/scale.py). A maximum, taken only as pages are used, and given back after a
 # burst (writer.py).
 WRITER_CACHE_KIB = 128_000
@@ -133,6 +138,16 @@ def _open_writer(path: Path, schema: str, wal_limit: int) -> sqlite3.Connection:
         log.info("converting %s to the current events schema (once)", path)
         conn.executescript(f"BEGIN IMMEDIATE; {_UPGRADE_FROM_TEXT_COLUMNS} COMMIT;")
     conn.executescript(schema)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                    (resource_index.OLD_INDEX,)).fetchone():
+        log.info("moving %s to the bulk-kept resource index (once)", path)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        resource_index.migrate(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     return conn
 
 

@@ -31,6 +31,7 @@ import msgspec
 
 from ..errors import StoreError
 from ..repeated import RepeatedErrors
+from . import resource_index
 from .filter import us
 from .model import Event
 
@@ -97,7 +98,8 @@ class Write:
     params: list[Any]
     extra: Statements = field(default_factory=list)
     future: asyncio.Future[list[Event]] | None = None
-    #: `extra` may delete rows of event_names / event_resources (retention)
+    #: `extra` may delete rows of event_names / event_resources (retention); the resource
+    #: index is brought up to date before it runs
     forgets_refs: bool = False
 
     @classmethod
@@ -240,11 +242,16 @@ class GroupWriter:
         try:
             created = (self._names.swap_in(conn, params, NAME),
                        self._resources.swap_in(conn, params, RESOURCE))
+            # before the inserts: seqs that deletions freed are noticed before they are reused
+            resource_index.catch_up(conn)
             before = conn.total_changes
             _insert_rows(conn, params)
             new_ids: set[str] | None = None
             if conn.total_changes - before != len(params) // COLUMNS:
                 new_ids = _ids_inserted_now(conn, params)
+            forgets = any(w.forgets_refs for w in group)
+            if forgets:
+                resource_index.catch_up(conn, lag=0)
             for w in group:
                 for sql, rows in w.extra:
                     conn.executemany(sql, rows)
@@ -256,7 +263,6 @@ class GroupWriter:
                 except sqlite3.Error:
                     log.warning("rolling back a failed write failed too", exc_info=True)
             raise
-        forgets = any(w.forgets_refs for w in group)
         for cache, new in zip((self._names, self._resources), created, strict=True):
             cache.committed(new, forget=forgets)
         return new_ids

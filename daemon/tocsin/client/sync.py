@@ -161,7 +161,7 @@ def _run_lineage() -> list[dict[str, str]]:
     """Inside a flow run an automation started, the chain that led to it, so the loop guard
     sees the events the run emits (events/lineage.py). Imported only then: `tocsin emit`
     stays light."""
-    if not os.environ.get("TOCSIN_LINEAGE"):
+    if not os.environ.get("TOCSIN_LINEAGE"):  # lineage.ENV, read before importing it
         return []
     from ..events import lineage
 

@@ -370,9 +370,6 @@ class JobsService:
         self.runs.pop(run.id, None)
         await self.commit([], [("DELETE FROM jobs_flow_runs WHERE id = ?", [(run.id,)])])
 
-    async def save_run(self, run: FlowRun) -> None:
-        await self.commit([], [_run_row(run)])
-
     # -- counts for dispatch ---------------------------------------------------------------
     def active_counts(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """Runs holding a process, per pool, per queue and per deployment."""
